@@ -1,0 +1,213 @@
+/**
+ * The byte → frame state machine: version byte and header length → header → body.
+ *
+ * Each state waits until the bytes it needs are buffered, then takes them in one `consume(n)`,
+ * which returns a view when they lie in one chunk and copies only when they straddle chunks.
+ * Limits are checked as soon as a length is known, so an oversized frame costs nothing.
+ */
+import { ProtocolError } from './errors.js';
+import { VERSION_BYTE, type Frame } from './frame.js';
+import { emptyHeader, parseHeader, type ParsedHeader } from './header.js';
+import { resolveDecoderOptions, type DecoderOptions } from './options.js';
+
+const enum State {
+  Prefix,
+  Header,
+  Body,
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The state machine without an opinion on what a frame becomes; `FrameDecoder` builds
+ * {@link Frame}s, the compat layer builds proxy-packer messages from the raw fields.
+ * @internal
+ */
+export class FrameScanner<T> {
+  readonly #maxFrameSize: number;
+  readonly #build: (header: ParsedHeader, body: Uint8Array) => T;
+  #chunks: Buffer[] = [];
+  #offset = 0;
+  #buffered = 0;
+  #state = State.Prefix;
+  #headerLength = 0;
+  readonly #header: ParsedHeader = emptyHeader();
+  #failure: ProtocolError | undefined;
+
+  constructor(options: DecoderOptions | undefined, build: (header: ParsedHeader, body: Uint8Array) => T) {
+    this.#maxFrameSize = resolveDecoderOptions(options).maxFrameSize;
+    this.#build = build;
+  }
+
+  /** Bytes received but not yet part of a completed frame. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** True when the input so far ends exactly on a frame boundary. */
+  get atFrameBoundary(): boolean {
+    return this.#state === State.Prefix && this.#buffered === 0;
+  }
+
+  /**
+   * Feeds bytes cut anywhere and returns the frames they complete, in order. Bodies that lie
+   * whole in `chunk` are views of it: do not reuse a chunk's memory after pushing it.
+   * @throws {ProtocolError} when the bytes are not M-PROXY v1; the decoder stays failed and
+   *   throws the same error on every later call. `error.frames` holds the frames completed
+   *   before the bad byte.
+   */
+  push(chunk: Uint8Array): T[] {
+    if (this.#failure) throw this.#failure;
+    const out: T[] = [];
+    if (chunk.length === 0) return out;
+    this.#chunks.push(asBuffer(chunk));
+    this.#buffered += chunk.length;
+    try {
+      this.#run(out);
+    } catch (error) {
+      this.#fail(error as ProtocolError, out);
+    }
+    return out;
+  }
+
+  /**
+   * Declares the end of input.
+   * @throws {ProtocolError} `E_TRUNCATED` if the input stopped inside a frame.
+   */
+  end(): void {
+    if (this.#failure) throw this.#failure;
+    if (!this.atFrameBoundary) {
+      this.#fail(
+        new ProtocolError('E_TRUNCATED', `input ended inside a frame (${this.#buffered} bytes of it received)`),
+        [],
+      );
+    }
+  }
+
+  #run(out: T[]): void {
+    for (;;) {
+      if (this.#state === State.Prefix) {
+        if (this.#buffered < 2) return;
+        const version = this.#byte();
+        if (version !== VERSION_BYTE) {
+          throw new ProtocolError(
+            'E_BAD_VERSION',
+            `expected version byte 0xfe, got 0x${version.toString(16).padStart(2, '0')}`,
+          );
+        }
+        this.#headerLength = this.#byte();
+        this.#state = State.Header;
+      }
+      if (this.#state === State.Header) {
+        const n = this.#headerLength;
+        if (this.#buffered < n) return;
+        this.#readHeader(n);
+        this.#state = State.Body;
+      }
+      const header = this.#header;
+      if (this.#buffered < header.bodyLength) return;
+      const body = header.bodyLength === 0 ? EMPTY : this.#consume(header.bodyLength);
+      this.#state = State.Prefix;
+      out.push(this.#build(header, body));
+    }
+  }
+
+  // The first chunk is read through #offset rather than re-sliced: a Buffer view costs an
+  // allocation, and a frame should cost at most one (its body).
+  #advance(first: Buffer, n: number): void {
+    this.#buffered -= n;
+    this.#offset += n;
+    if (this.#offset === first.length) {
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+
+  #byte(): number {
+    const first = this.#chunks[0] as Buffer;
+    const value = first[this.#offset] as number;
+    this.#advance(first, 1);
+    return value;
+  }
+
+  #readHeader(n: number): ParsedHeader {
+    const first = this.#chunks[0] as Buffer;
+    const start = this.#offset;
+    if (first.length - start >= n) {
+      const header = parseHeader(first, start, start + n, this.#maxFrameSize, this.#header);
+      this.#advance(first, n);
+      return header;
+    }
+    return parseHeader(this.#consume(n), 0, n, this.#maxFrameSize, this.#header);
+  }
+
+  #consume(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    const start = this.#offset;
+    if (first.length - start >= n) {
+      const view = first.subarray(start, start + n);
+      this.#advance(first, n);
+      return view;
+    }
+    // Straddles chunks: the one copy this frame costs.
+    const joined = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0] as Buffer;
+      const from = this.#offset;
+      const take = Math.min(chunk.length - from, n - filled);
+      joined.set(from === 0 && take === chunk.length ? chunk : chunk.subarray(from, from + take), filled);
+      filled += take;
+      this.#advance(chunk, take);
+    }
+    return joined;
+  }
+
+  #fail(error: unknown, completed: T[]): never {
+    const failure =
+      error instanceof ProtocolError
+        ? error
+        : new ProtocolError('E_BAD_HEADER', `undecodable input: ${String(error)}`, { cause: error });
+    failure.frames = completed as unknown as Frame[];
+    this.#failure = failure;
+    this.#chunks = [];
+    this.#offset = 0;
+    this.#buffered = 0;
+    throw failure;
+  }
+}
+
+/**
+ * Decodes an M-PROXY v1 byte stream into {@link Frame}s.
+ *
+ * ```ts
+ * const decoder = new FrameDecoder({ maxFrameSize: 1 << 20 });
+ * socket.on('data', (chunk) => { for (const frame of decoder.push(chunk)) handle(frame); });
+ * socket.on('end', () => decoder.end());
+ * ```
+ */
+export class FrameDecoder extends FrameScanner<Frame> {
+  constructor(options?: DecoderOptions) {
+    super(options, toFrame);
+  }
+}
+
+function toFrame(h: ParsedHeader, data: Uint8Array): Frame {
+  const kind = h.kind;
+  return {
+    kind,
+    id: h.id,
+    family: h.family,
+    address: h.address,
+    port: h.port,
+    service: kind === 'data' ? h.wireService : kind === 'connection' ? h.originalService : '',
+    serviceport: h.serviceport,
+    name: h.name,
+    data,
+  };
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
