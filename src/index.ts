@@ -4,3 +4,5 @@
  * @packageDocumentation
  */
 export * from './codec/index.js';
+export type { Transport, TransportOptions, TransportClosed } from './transport/transport.js';
+export * from './rx/index.js';

@@ -1,0 +1,318 @@
+import {
+  AsyncSubject,
+  BehaviorSubject,
+  Observable,
+  combineLatest,
+  distinctUntilChanged,
+  filter,
+  map,
+  skip,
+  type Subscriber,
+} from 'rxjs';
+import { encodeErrorBody } from '../codec/error-body.js';
+import type { ClientMeta, FrameInit } from '../codec/frame.js';
+import { RemoteError, TunnelError } from './errors.js';
+import type { ResolvedTunnelOptions } from './options.js';
+
+/** How a client ended: no `error` for a clean end on both sides. */
+export interface ClientClosed {
+  readonly error?: Error;
+}
+
+/**
+ * What a client needs from its tunnel. The tunnel implements it; tests may too.
+ * @internal
+ */
+export interface ClientHost {
+  readonly options: ResolvedTunnelOptions;
+  /** True while the transport's send queue is above its high watermark. */
+  readonly congested$: Observable<boolean>;
+  isCongested(): boolean;
+  send(frame: FrameInit): void;
+  /** Adds to the bytes queued in all clients; returns the new total. */
+  adjustQueued(delta: number): number;
+  /** The client is finished: forget it. */
+  release(client: Client): void;
+}
+
+/**
+ * One client of a tunnel: a visitor's connection, seen as a stream of bytes each way.
+ *
+ * Inbound bytes arrive on {@link data$}; outbound bytes go through {@link write}. Flow control
+ * follows telebit: the remote is sent `pause` when this side's consumer falls behind and
+ * `resume` when it catches up; a `pause` from the remote makes {@link write} return false
+ * until {@link drain$}.
+ */
+export class Client {
+  /** `family,address,port`: the id shared with the remote. */
+  readonly id: string;
+  /** Who the client is and where it was going. */
+  readonly meta: ClientMeta;
+
+  readonly #host: ClientHost;
+  readonly #remotePaused = new BehaviorSubject<boolean>(false);
+  readonly #closed = new AsyncSubject<ClientClosed>();
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #backlog = 0;
+  #sink: Subscriber<Uint8Array> | undefined;
+  // Set once the remote has ended or failed its side (or the tunnel went away).
+  #remoteDone: { error?: Error } | undefined;
+  #pausedRemote = false;
+  #localEnded = false;
+  #finished = false;
+  #closeError: Error | undefined;
+
+  /** @internal Made by the tunnel; use `tunnel.open()` or `tunnel.clients$`. */
+  constructor(host: ClientHost, meta: ClientMeta, id: string) {
+    this.#host = host;
+    this.meta = meta;
+    this.id = id;
+  }
+
+  /**
+   * The client's inbound bytes. Completes on the remote's `end`; errors with a
+   * {@link RemoteError} carrying the remote's `{message, code}` on its `error`, or with a
+   * `TunnelError` when the tunnel goes away. Bytes that arrive while nobody is subscribed are
+   * queued (bounded: see `maxClientBuffer`) and delivered on subscription. One subscriber at a
+   * time.
+   */
+  readonly data$: Observable<Uint8Array> = new Observable<Uint8Array>((subscriber) => {
+    if (this.#sink) {
+      subscriber.error(new TunnelError('E_ALREADY_SUBSCRIBED', `client ${this.id}: data$ already has a subscriber`));
+      return;
+    }
+    if (this.#finished) {
+      if (this.#closeError) subscriber.error(this.#closeError);
+      else subscriber.complete();
+      return;
+    }
+    this.#sink = subscriber;
+    this.#flush();
+    return () => {
+      if (this.#sink === subscriber) this.#sink = undefined;
+    };
+  });
+
+  /** Whether the remote asked us to stop sending for this client. Replays the current state. */
+  get remotePaused$(): Observable<boolean> {
+    return this.#remotePaused.pipe(distinctUntilChanged());
+  }
+
+  /** True while the remote has this client paused. */
+  get remotePaused(): boolean {
+    return this.#remotePaused.value;
+  }
+
+  /**
+   * Whether writing is welcome now: the remote has not paused this client and the tunnel's
+   * transport is not congested. Replays the current state.
+   */
+  get writable$(): Observable<boolean> {
+    return combineLatest([this.#remotePaused, this.#host.congested$]).pipe(
+      map(([paused, congested]) => !paused && !congested),
+      distinctUntilChanged(),
+    );
+  }
+
+  /** Emits each time writing becomes welcome again after it was not (see {@link write}). */
+  get drain$(): Observable<void> {
+    return this.writable$.pipe(
+      skip(1),
+      filter((writable) => writable),
+      map(() => undefined),
+    );
+  }
+
+  /** Emits once when the client is finished on both sides, then completes. Replays. */
+  get closed$(): Observable<ClientClosed> {
+    return this.#closed.asObservable();
+  }
+
+  /** True once the client is finished (ended both ways, destroyed, or failed). */
+  get closed(): boolean {
+    return this.#finished;
+  }
+
+  /** Inbound bytes queued here, not yet taken by a `data$` subscriber. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /**
+   * Sends bytes to the remote. Returns false when the remote has paused this client or the
+   * tunnel is congested: the caller should stop producing until {@link drain$} emits (the bytes
+   * given are still sent). Bytes written after {@link end} or once the client is closed are
+   * dropped, and false is returned.
+   */
+  write(chunk: Uint8Array): boolean {
+    if (this.#finished || this.#localEnded) return false;
+    const limit = this.#host.options.maxFrameSize;
+    // A remote with the default limit must accept every frame we send.
+    for (let at = 0; at < chunk.length; at += limit) {
+      this.#host.send(this.#frame('data', at === 0 && chunk.length <= limit ? chunk : chunk.subarray(at, at + limit)));
+    }
+    return !this.#remotePaused.value && !this.#host.isCongested();
+  }
+
+  /** Ends this side: sends `end`. The client is finished once the remote has ended too. */
+  end(): void {
+    if (this.#finished || this.#localEnded) return;
+    this.#localEnded = true;
+    this.#host.send(this.#frame('end'));
+    this.#maybeFinish();
+  }
+
+  /**
+   * Finishes the client at once. With an error, the remote is sent `error` with its
+   * `{message, code}` and `data$` errors with it; without, the remote is sent `end` and `data$`
+   * completes. Queued inbound bytes are dropped.
+   */
+  destroy(error?: Error): void {
+    if (this.#finished) return;
+    if (!this.#remoteDone?.error) {
+      if (error) {
+        const code = (error as { code?: unknown }).code;
+        this.#host.send(
+          this.#frame('error', encodeErrorBody({ message: error.message, code: typeof code === 'string' ? code : undefined })),
+        );
+      } else if (!this.#localEnded) {
+        this.#host.send(this.#frame('end'));
+      }
+    }
+    this.#localEnded = true;
+    this.#finish(error);
+  }
+
+  /**
+   * Tells the client how many inbound bytes its consumer holds but has not finished with (for
+   * example a socket's `writableLength`). Counted with the queued bytes against the
+   * watermarks, this is what makes a slow consumer pause the remote.
+   */
+  setConsumerBacklog(bytes: number): void {
+    this.#backlog = bytes;
+    this.#checkFlow();
+  }
+
+  /** @internal The tunnel hands over a frame of this client (data, connection, pause, resume). */
+  receive(kind: string, data: Uint8Array): void {
+    if (this.#finished) return;
+    if (kind === 'pause') this.#remotePaused.next(true);
+    else if (kind === 'resume') this.#remotePaused.next(false);
+    else if (data.length > 0 && !this.#remoteDone) this.#receiveData(data);
+  }
+
+  /** @internal The remote ended its side (`error` given: it failed, or the tunnel went away). */
+  remoteEnded(error?: Error): void {
+    if (this.#finished || this.#remoteDone) return;
+    this.#remoteDone = error ? { error } : {};
+    // A failed remote takes nothing more from us; a paused sender must not wait for a resume
+    // that will never come.
+    if (error) this.#localEnded = true;
+    this.#remotePaused.next(false);
+    this.#flush();
+    this.#maybeFinish();
+  }
+
+  #receiveData(data: Uint8Array): void {
+    const sink = this.#sink;
+    if (sink && this.#queued === 0) {
+      sink.next(data);
+      return;
+    }
+    this.#queue.push(data);
+    this.#queued += data.length;
+    const total = this.#host.adjustQueued(data.length);
+    if (total > this.#host.options.maxTunnelBuffer) {
+      this.destroy(
+        new TunnelError(
+          'E_TUNNEL_BUFFER_OVERFLOW',
+          `tunnel holds ${total} unconsumed bytes, more than maxTunnelBuffer (${this.#host.options.maxTunnelBuffer})`,
+        ),
+      );
+      return;
+    }
+    this.#checkFlow();
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0 && this.#sink && !this.#sink.closed) {
+      const chunk = this.#queue.shift() as Uint8Array;
+      this.#queued -= chunk.length;
+      this.#host.adjustQueued(-chunk.length);
+      this.#sink.next(chunk);
+    }
+    if (this.#finished) return;
+    const sink = this.#sink;
+    if (this.#remoteDone && this.#queued === 0 && sink) {
+      this.#sink = undefined;
+      if (this.#remoteDone.error) sink.error(this.#remoteDone.error);
+      else sink.complete();
+      return;
+    }
+    this.#checkFlow();
+  }
+
+  #checkFlow(): void {
+    if (this.#finished) return;
+    const { highWaterMark, lowWaterMark, maxClientBuffer } = this.#host.options;
+    const backlog = this.#queued + this.#backlog;
+    if (backlog > maxClientBuffer) {
+      this.destroy(
+        new TunnelError(
+          'E_CLIENT_BUFFER_OVERFLOW',
+          `client ${this.id} holds ${backlog} unconsumed bytes, more than maxClientBuffer (${maxClientBuffer}): the remote ignored pause`,
+        ),
+      );
+    } else if (!this.#pausedRemote && backlog > highWaterMark && !this.#remoteDone) {
+      this.#pausedRemote = true;
+      this.#host.send(this.#frame('pause'));
+    } else if (this.#pausedRemote && backlog <= lowWaterMark) {
+      this.#pausedRemote = false;
+      if (!this.#remoteDone) this.#host.send(this.#frame('resume'));
+    }
+  }
+
+  #maybeFinish(): void {
+    if (this.#localEnded && this.#remoteDone && this.#queued === 0) this.#finish(this.#remoteDone.error);
+  }
+
+  #finish(error?: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#closeError = error;
+    if (this.#queued > 0) this.#host.adjustQueued(-this.#queued);
+    this.#queue = [];
+    this.#queued = 0;
+    const sink = this.#sink;
+    this.#sink = undefined;
+    if (sink && !sink.closed) {
+      if (error) sink.error(error);
+      else sink.complete();
+    }
+    this.#remotePaused.complete();
+    this.#closed.next(error ? { error } : {});
+    this.#closed.complete();
+    this.#host.release(this);
+  }
+
+  #frame(kind: FrameInit['kind'], data?: Uint8Array): FrameInit {
+    const m = this.meta;
+    return {
+      kind,
+      family: m.family,
+      address: m.address,
+      port: m.port,
+      service: m.service,
+      serviceport: m.serviceport,
+      name: m.name,
+      data,
+    };
+  }
+}
+
+/** True when `error` is the remote's report about a client rather than a local failure. */
+export function isRemoteError(error: unknown): error is RemoteError {
+  return error instanceof RemoteError;
+}
+

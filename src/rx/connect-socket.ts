@@ -1,0 +1,101 @@
+import type { Duplex } from 'node:stream';
+import { Subscription } from 'rxjs';
+import type { Client } from './client.js';
+
+/** What {@link connectSocket} needs of a socket: a Node duplex with a write buffer. */
+export type ConnectableSocket = Duplex;
+
+/**
+ * Joins a client to a local socket (a visitor's, or a connection to a local service), with
+ * backpressure both ways and a clean shutdown from either side:
+ *
+ * - client → socket: every inbound chunk is written; the socket's `writableLength` is reported
+ *   as the client's consumer backlog, so a slow socket pauses the remote and its `drain`
+ *   resumes it. The remote's `end` ends the socket once its buffer is flushed; the remote's
+ *   `error` destroys it.
+ * - socket → client: the socket is read only while the client is writable (the remote has not
+ *   paused it and the tunnel is not congested). The socket's `end` ends the client; a socket
+ *   error destroys the client with that error (the remote gets `{message, code}`).
+ *
+ * Returns a subscription; unsubscribing detaches without closing either side. It detaches by
+ * itself once the socket has closed.
+ */
+export function connectSocket(client: Client, socket: ConnectableSocket): Subscription {
+  const subscription = new Subscription();
+  const report = (): void => client.setConsumerBacklog(socket.writableLength);
+
+  subscription.add(
+    client.data$.subscribe({
+      next(chunk) {
+        if (socket.destroyed) return;
+        socket.write(chunk);
+        report();
+      },
+      complete() {
+        if (!socket.destroyed) socket.end();
+      },
+      error() {
+        // The remote failed this client: no graceful flush makes sense any more.
+        socket.destroy();
+      },
+    }),
+  );
+
+  const onData = (chunk: Buffer): void => {
+    if (!client.write(chunk)) socket.pause();
+  };
+  const onEnd = (): void => client.end();
+  const onError = (error: Error): void => client.destroy(error);
+  const onClose = (): void => {
+    // Closed without an end or an error (destroyed locally): the remote must still hear of it.
+    if (!client.closed) client.destroy();
+    subscription.unsubscribe();
+  };
+  socket.on('data', onData);
+  socket.on('drain', report);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('close', onClose);
+  subscription.add(
+    client.writable$.subscribe((writable) => {
+      if (writable) socket.resume();
+      else socket.pause();
+    }),
+  );
+  subscription.add(() => {
+    socket.off('data', onData);
+    socket.off('drain', report);
+    socket.off('end', onEnd);
+    socket.off('error', onError);
+    socket.off('close', onClose);
+  });
+  return subscription;
+}
+
+/**
+ * {@link connectSocket} as a promise: resolves when both sides are finished (the client closed
+ * and the socket closed), with the client's error if it failed.
+ */
+export function pipeSocket(client: Client, socket: ConnectableSocket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    connectSocket(client, socket);
+    let clientDone: { error?: Error } | undefined;
+    let socketClosed = socket.destroyed;
+    const settle = (): void => {
+      if (!clientDone || !socketClosed) return;
+      if (clientDone.error) reject(clientDone.error);
+      else resolve();
+    };
+    client.closed$.subscribe((closed) => {
+      clientDone = closed;
+      settle();
+    });
+    if (!socketClosed) {
+      socket.once('close', () => {
+        socketClosed = true;
+        settle();
+      });
+    }
+    settle();
+  });
+}

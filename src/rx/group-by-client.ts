@@ -1,0 +1,97 @@
+import { Observable, Subject, type GroupedObservable, type OperatorFunction } from 'rxjs';
+import { decodeErrorBody } from '../codec/error-body.js';
+import type { Frame } from '../codec/frame.js';
+import { RemoteError } from './errors.js';
+
+/** Options of {@link groupByClient}. */
+export interface GroupByClientOptions {
+  /**
+   * Ids whose group must end now (the client was closed on this side): the group completes and
+   * is forgotten, so a later frame with the same id opens a new group.
+   */
+  readonly release$?: Observable<string>;
+}
+
+/**
+ * Client frames → one group per client id.
+ *
+ * - A `connection` or `data` frame with an id that has no group opens one (the group is emitted,
+ *   then the frame goes into it). `end`, `error`, `pause` and `resume` frames for an id without a
+ *   group are dropped: there is nothing to end or to pause.
+ * - A group completes on its client's `end` frame and errors with a {@link RemoteError} on its
+ *   `error` frame; both frames are consumed, not emitted. Either way it is forgotten, so groups
+ *   never leak.
+ * - `control` frames belong to no client and are skipped.
+ * - Groups are hot: subscribe to each synchronously when it is emitted, or its frames are lost.
+ * - When the source completes or errors, every open group does the same. When the result is
+ *   unsubscribed, open groups complete.
+ */
+export function groupByClient(
+  options: GroupByClientOptions = {},
+): OperatorFunction<Frame, GroupedObservable<string, Frame>> {
+  return (source) =>
+    new Observable<GroupedObservable<string, Frame>>((subscriber) => {
+      const groups = new Map<string, Subject<Frame>>();
+      const release = options.release$?.subscribe((id) => {
+        const group = groups.get(id);
+        if (group) {
+          groups.delete(id);
+          group.complete();
+        }
+      });
+      const subscription = source.subscribe({
+        next(frame) {
+          const id = frame.id;
+          let group = groups.get(id);
+          switch (frame.kind) {
+            case 'control':
+              return;
+            case 'end':
+              if (group) {
+                groups.delete(id);
+                group.complete();
+              }
+              return;
+            case 'error':
+              if (group) {
+                groups.delete(id);
+                const body = decodeErrorBody(frame.data);
+                group.error(new RemoteError(body.code, body.message, id));
+              }
+              return;
+            case 'pause':
+            case 'resume':
+              group?.next(frame);
+              return;
+            default:
+              if (!group) {
+                group = new Subject<Frame>();
+                groups.set(id, group);
+                subscriber.next(grouped(id, group));
+              }
+              group.next(frame);
+          }
+        },
+        error(error) {
+          for (const group of groups.values()) group.error(error);
+          groups.clear();
+          subscriber.error(error);
+        },
+        complete() {
+          for (const group of groups.values()) group.complete();
+          groups.clear();
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        release?.unsubscribe();
+        for (const group of groups.values()) group.complete();
+        groups.clear();
+      };
+    });
+}
+
+function grouped(key: string, subject: Subject<Frame>): GroupedObservable<string, Frame> {
+  return Object.assign(subject.asObservable(), { key });
+}

@@ -1,0 +1,307 @@
+import {
+  AsyncSubject,
+  BehaviorSubject,
+  Observable,
+  Subject,
+  share,
+  tap,
+  type GroupedObservable,
+  type Subscription,
+} from 'rxjs';
+import { encodeFrameParts } from '../codec/encode.js';
+import { encodeErrorBody } from '../codec/error-body.js';
+import { addrToId, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
+import type { Transport } from '../transport/transport.js';
+import { Client, type ClientHost } from './client.js';
+import { decodeFrames } from './decode-frames.js';
+import { coalesce } from './encode-frames.js';
+import { RemoteError, TunnelError } from './errors.js';
+import { groupByClient } from './group-by-client.js';
+import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
+
+/** Where a tunnel is in its life. */
+export type TunnelState = 'open' | 'closed';
+
+/** What `tunnel.open()` takes: the client's address, and where it is going. */
+export interface OpenClientMeta {
+  readonly family: string;
+  readonly address: string;
+  readonly port: number | null;
+  readonly service?: string;
+  readonly serviceport?: number | null;
+  readonly name?: string;
+}
+
+/** Many clients multiplexed over one transport, speaking M-PROXY. */
+export interface Tunnel {
+  /**
+   * Each client the remote opens (a `connection` frame, or the first `data` frame of an unknown
+   * id unless `unknownData: 'reject'`). Clients the remote opens while nobody is subscribed are
+   * refused with `E_NOT_ACCEPTING`. Completes when the tunnel closes.
+   */
+  readonly clients$: Observable<Client>;
+  /** The decoded JSON bodies of `control` frames (bodies that are not JSON are skipped). */
+  readonly control$: Observable<unknown>;
+  /** Every frame decoded from the remote, as it arrives: for taps and logging. */
+  readonly frames$: Observable<Frame>;
+  /** `open`, then `closed`. Replays the current state. */
+  readonly state$: Observable<TunnelState>;
+  /** Emits once, when the tunnel has closed, with the error that closed it if any. Replays. */
+  readonly closed$: Observable<{ readonly error?: Error }>;
+  /** The clients alive now, by id. */
+  readonly clients: ReadonlyMap<string, Client>;
+  /** Opens a client toward the remote: sends `connection`. */
+  open(meta: OpenClientMeta): Client;
+  /** Sends a `control` frame whose body is `JSON.stringify(message)`. */
+  sendControl(message: unknown): void;
+  /** Ends every client (`end` sent), flushes, and closes the transport. */
+  close(): void;
+  /** Closes at once; clients fail with `E_TUNNEL_CLOSED` (and `error` as its cause). */
+  destroy(error?: Error): void;
+}
+
+// Ids of clients that just finished: late data for them is dropped instead of opening a new
+// client with the tail of a dead stream (a telebit bug). Bounded: oldest forgotten first.
+const TOMBSTONES = 4096;
+
+/**
+ * Makes a tunnel over a transport. Reading starts at once (transports deliver asynchronously,
+ * so subscribe to `clients$` and `control$` in the same tick).
+ *
+ * ```ts
+ * const tunnel = createTunnel(fromWebSocket(ws));
+ * tunnel.clients$.subscribe((client) => client.data$.subscribe((chunk) => client.write(chunk)));
+ * ```
+ */
+export function createTunnel(transport: Transport, options?: TunnelOptions): Tunnel {
+  return new MproxyTunnel(transport, resolveTunnelOptions(options));
+}
+
+class MproxyTunnel implements Tunnel, ClientHost {
+  readonly options: ResolvedTunnelOptions;
+  readonly #transport: Transport;
+  readonly #clients = new Map<string, Client>();
+  readonly #tombstones = new Map<string, true>();
+  readonly #newClients = new Subject<Client>();
+  readonly #control = new Subject<unknown>();
+  readonly #frames = new Subject<Frame>();
+  readonly #state = new BehaviorSubject<TunnelState>('open');
+  readonly #closedWith = new AsyncSubject<{ readonly error?: Error }>();
+  readonly #release = new Subject<string>();
+  readonly #congested = new BehaviorSubject<boolean>(false);
+  readonly #subscriptions: Subscription[] = [];
+  #queued = 0;
+  #inputEnded = false;
+
+  readonly clients$: Observable<Client> = this.#newClients.asObservable();
+  readonly control$: Observable<unknown> = this.#control.asObservable();
+  readonly frames$: Observable<Frame> = this.#frames.asObservable();
+  readonly state$: Observable<TunnelState> = new Observable<TunnelState>((subscriber) => {
+    // A completed BehaviorSubject forgets its value; late subscribers must still hear 'closed'.
+    if (this.#state.value === 'closed') {
+      subscriber.next('closed');
+      subscriber.complete();
+      return;
+    }
+    return this.#state.subscribe(subscriber);
+  });
+  readonly congested$: Observable<boolean> = this.#congested.asObservable();
+  readonly closed$: Observable<{ readonly error?: Error }> = this.#closedWith.asObservable();
+
+  constructor(transport: Transport, options: ResolvedTunnelOptions) {
+    this.options = options;
+    this.#transport = transport;
+    this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
+    const frames$ = transport.incoming$.pipe(
+      decodeFrames({ maxFrameSize: options.maxFrameSize }),
+      tap({
+        next: (frame) => {
+          this.#frames.next(frame);
+          if (frame.kind === 'control') this.#onControl(frame);
+        },
+        // Seen before groupByClient completes the groups: a group completing now is the
+        // tunnel going away, not its client's end.
+        complete: () => (this.#inputEnded = true),
+        error: () => (this.#inputEnded = true),
+      }),
+      share(),
+    );
+    this.#subscriptions.push(
+      frames$.pipe(groupByClient({ release$: this.#release })).subscribe({
+        next: (group) => this.#attach(group),
+        error: (error: unknown) => this.#shutdown(asError(error)),
+        complete: () => this.#shutdown(),
+      }),
+    );
+  }
+
+  get clients(): ReadonlyMap<string, Client> {
+    return this.#clients;
+  }
+
+  open(meta: OpenClientMeta): Client {
+    if (this.#state.value === 'closed') throw new TunnelError('E_TUNNEL_CLOSED', 'the tunnel is closed');
+    const full: ClientMeta = {
+      family: meta.family,
+      address: meta.address,
+      port: meta.port,
+      service: meta.service ?? '',
+      serviceport: meta.serviceport ?? null,
+      name: meta.name ?? '',
+    };
+    const id = addrToId(full);
+    if (this.#clients.has(id)) throw new TunnelError('E_CLIENT_EXISTS', `a client ${id} is already open`);
+    // Encoding first validates every field before the client exists.
+    this.send({ kind: 'connection', ...full });
+    this.#tombstones.delete(id);
+    const client = new Client(this, full, id);
+    this.#clients.set(id, client);
+    return client;
+  }
+
+  sendControl(message: unknown): void {
+    this.send({ kind: 'control', data: Buffer.from(JSON.stringify(message)) });
+  }
+
+  close(): void {
+    if (this.#state.value === 'closed') return;
+    for (const client of [...this.#clients.values()]) client.destroy();
+    this.#transport.close();
+    this.#shutdown();
+  }
+
+  destroy(error?: Error): void {
+    if (this.#state.value === 'closed') return;
+    this.#transport.destroy(error);
+    this.#shutdown(error);
+  }
+
+  // ClientHost
+
+  isCongested(): boolean {
+    return this.#congested.value;
+  }
+
+  send(frame: FrameInit): void {
+    const { header, body } = encodeFrameParts(frame);
+    if (!this.#transport.isOpen) return;
+    const chunks = coalesce(header, body);
+    if (chunks.length === 1) this.#transport.write(chunks[0] as Uint8Array);
+    else this.#transport.writev(chunks);
+  }
+
+  adjustQueued(delta: number): number {
+    this.#queued += delta;
+    return this.#queued;
+  }
+
+  release(client: Client): void {
+    if (this.#clients.get(client.id) !== client) return;
+    this.#clients.delete(client.id);
+    this.#tombstones.set(client.id, true);
+    if (this.#tombstones.size > TOMBSTONES) {
+      this.#tombstones.delete(this.#tombstones.keys().next().value as string);
+    }
+    this.#release.next(client.id);
+  }
+
+  #attach(group: GroupedObservable<string, Frame>): void {
+    let client = this.#clients.get(group.key);
+    this.#subscriptions.push(
+      group.subscribe({
+        next: (frame) => {
+          if (!client) {
+            client = this.#accept(frame);
+            if (!client) {
+              this.#release.next(group.key);
+              return;
+            }
+          }
+          client.receive(frame.kind, frame.data);
+        },
+        complete: () => client?.remoteEnded(this.#inputEnded ? closedBy() : undefined),
+        error: (error: unknown) => client?.remoteEnded(error instanceof RemoteError ? error : closedBy(error)),
+      }),
+    );
+  }
+
+  #accept(frame: Frame): Client | undefined {
+    const id = frame.id;
+    if (frame.kind === 'data') {
+      if (this.#tombstones.has(id)) return undefined;
+      if (this.options.unknownData === 'reject') {
+        this.#refuse(frame, 'E_NO_CONN', 'no matching connection');
+        return undefined;
+      }
+    }
+    if (!this.#newClients.observed) {
+      this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
+      return undefined;
+    }
+    this.#tombstones.delete(id);
+    const meta: ClientMeta = {
+      family: frame.family,
+      address: frame.address,
+      port: frame.port,
+      service: frame.service,
+      serviceport: frame.serviceport,
+      name: frame.name,
+    };
+    const client = new Client(this, meta, id);
+    this.#clients.set(id, client);
+    this.#newClients.next(client);
+    return client;
+  }
+
+  #refuse(frame: Frame, code: string, message: string): void {
+    this.send({
+      kind: 'error',
+      family: frame.family,
+      address: frame.address,
+      port: frame.port,
+      serviceport: frame.serviceport,
+      name: frame.name,
+      data: encodeErrorBody({ message, code }),
+    });
+  }
+
+  #onControl(frame: Frame): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).toString('utf8'));
+    } catch {
+      return;
+    }
+    this.#control.next(message);
+  }
+
+  #shutdown(error?: Error): void {
+    if (this.#state.value === 'closed') return;
+    this.#state.next('closed');
+    const reason = closedBy(error);
+    for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
+    this.#clients.clear();
+    if (this.#transport.isOpen) {
+      if (error) this.#transport.destroy(error);
+      else this.#transport.close();
+    }
+    for (const subscription of this.#subscriptions) subscription.unsubscribe();
+    this.#subscriptions.length = 0;
+    this.#newClients.complete();
+    this.#control.complete();
+    this.#frames.complete();
+    this.#release.complete();
+    this.#closedWith.next(error ? { error } : {});
+    this.#closedWith.complete();
+    this.#state.complete();
+  }
+}
+
+function closedBy(cause?: unknown): TunnelError {
+  const detail = cause instanceof Error ? `: ${cause.message}` : '';
+  return new TunnelError('E_TUNNEL_CLOSED', `the tunnel closed${detail}`, cause === undefined ? undefined : { cause });
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

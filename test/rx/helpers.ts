@@ -1,0 +1,69 @@
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { expect } from 'vitest';
+import { FrameDecoder, encodeFrame, type Frame, type FrameInit, type Transport } from '../../src/index.js';
+
+export function testScheduler(): TestScheduler {
+  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+}
+
+export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+export const text = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
+export const bytes = (init: FrameInit): Uint8Array => encodeFrame(init);
+
+export const A = { family: 'IPv4', address: '10.0.0.1', port: 1111, service: 'https', serviceport: 443, name: 'a.example' } as const;
+export const B = { family: 'IPv6', address: '::1', port: 2222, service: 'tcp', serviceport: 5050, name: '' } as const;
+export const ID_A = 'IPv4,10.0.0.1,1111';
+export const ID_B = 'IPv6,::1,2222';
+
+/** A frame as tests compare it: the body as text. */
+export interface Seen {
+  kind: string;
+  id: string;
+  data: string;
+}
+export const seen = (frame: Frame): Seen => ({ kind: frame.kind, id: frame.id, data: Buffer.from(frame.data).toString() });
+
+/**
+ * A transport driven by a test: `incoming$` is whatever the test gives (marbles or a Subject),
+ * writes are decoded back into frames, congestion is set by hand.
+ */
+export function scriptedTransport(incoming$: Observable<Uint8Array>) {
+  const written: Frame[] = [];
+  const decoder = new FrameDecoder();
+  const congested = new BehaviorSubject(false);
+  const closed = new Subject<{ error?: Error }>();
+  const drain = new Subject<void>();
+  const state = { open: true, closedCleanly: false, destroyedWith: undefined as Error | undefined };
+  const transport: Transport = {
+    incoming$,
+    write(chunk) {
+      written.push(...decoder.push(chunk));
+      return !congested.value;
+    },
+    writev(chunks) {
+      for (const chunk of chunks) written.push(...decoder.push(chunk));
+      return !congested.value;
+    },
+    get bufferedAmount() {
+      return 0;
+    },
+    drain$: drain.asObservable(),
+    congested$: congested.asObservable(),
+    closed$: closed.asObservable(),
+    get isOpen() {
+      return state.open;
+    },
+    close() {
+      state.open = false;
+      state.closedCleanly = true;
+      closed.next({});
+    },
+    destroy(error) {
+      state.open = false;
+      state.destroyedWith = error;
+      closed.next(error ? { error } : {});
+    },
+  };
+  return { transport, written, congested, state };
+}
