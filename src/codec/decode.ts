@@ -39,9 +39,11 @@ export class FrameScanner<T> {
     this.#build = build;
   }
 
-  /** Bytes received but not yet part of a completed frame. */
+  /** Bytes received but not yet part of a completed frame (the parsed prefix and header count). */
   get bufferedBytes(): number {
-    return this.#buffered;
+    // #buffered drops as the prefix and header are parsed; add them back for the caller.
+    const state = this.#state;
+    return this.#buffered + (state === State.Prefix ? 0 : state === State.Header ? 2 : 2 + this.#headerLength);
   }
 
   /** True when the input so far ends exactly on a frame boundary. */
@@ -78,7 +80,7 @@ export class FrameScanner<T> {
     if (this.#failure) throw this.#failure;
     if (!this.atFrameBoundary) {
       this.#fail(
-        new ProtocolError('E_TRUNCATED', `input ended inside a frame (${this.#buffered} bytes of it received)`),
+        new ProtocolError('E_TRUNCATED', `input ended inside a frame (${this.bufferedBytes} bytes of it received)`),
         [],
       );
     }
@@ -87,15 +89,18 @@ export class FrameScanner<T> {
   #run(out: T[]): void {
     for (;;) {
       if (this.#state === State.Prefix) {
-        if (this.#buffered < 2) return;
-        const version = this.#byte();
-        if (version !== VERSION_BYTE) {
-          throw new ProtocolError(
-            'E_BAD_VERSION',
-            `expected version byte 0xfe, got 0x${version.toString(16).padStart(2, '0')}`,
-          );
+        if (this.#buffered < 2) {
+          // A wrong first byte is reported now, not later as a truncated frame.
+          if (this.#buffered === 1) checkVersion((this.#chunks[0] as Buffer)[this.#offset] as number);
+          return;
         }
-        this.#headerLength = this.#byte();
+        checkVersion(this.#byte());
+        const headerLength = this.#byte();
+        // The shortest header, `,,,0`, has 4 bytes; an empty one would also leave no chunk to read.
+        if (headerLength < 4) {
+          throw new ProtocolError('E_BAD_HEADER', `M-PROXY header length ${headerLength} is shorter than ",,,0"`);
+        }
+        this.#headerLength = headerLength;
         this.#state = State.Header;
       }
       if (this.#state === State.Header) {
@@ -170,6 +175,7 @@ export class FrameScanner<T> {
         : new ProtocolError('E_BAD_HEADER', `undecodable input: ${String(error)}`, { cause: error });
     failure.frames = completed as unknown as Frame[];
     this.#failure = failure;
+    this.#state = State.Prefix;
     this.#chunks = [];
     this.#offset = 0;
     this.#buffered = 0;
@@ -189,6 +195,13 @@ export class FrameScanner<T> {
 export class FrameDecoder extends FrameScanner<Frame> {
   constructor(options?: DecoderOptions) {
     super(options, toFrame);
+  }
+}
+
+function checkVersion(version: number): void {
+  if (version !== VERSION_BYTE) {
+    const got = version.toString(16).padStart(2, '0');
+    throw new ProtocolError('E_BAD_VERSION', `expected version byte 0xfe, got 0x${got}`);
   }
 }
 

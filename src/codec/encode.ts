@@ -87,6 +87,14 @@ function field(value: string | undefined, what: string): string {
         `${what} ${JSON.stringify(value)} contains a comma or a control character`,
       );
     }
+    // A lone surrogate has no UTF-8 form: it would be sent as U+FFFD and decode as another value.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = value.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) {
+        throw new InvalidFrameError('E_INVALID_FIELD', `${what} ${JSON.stringify(value)} contains a lone surrogate`);
+      }
+      i++;
+    }
   }
   return value;
 }

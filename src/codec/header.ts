@@ -47,7 +47,8 @@ const MAX_FIELDS = 8;
 const COMMA = 44;
 // Comma offsets of the header being parsed; parsing is synchronous, so one array serves all.
 const scratchCommas = new Int32Array(MAX_FIELDS);
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: stripping it would change the family (and so the client id).
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 type FastSlice = { utf8Slice(start: number, end: number): string };
 // Buffer#utf8Slice skips toString()'s argument handling, a good part of a small frame's cost.
@@ -156,8 +157,9 @@ function readPort(buf: Buffer, from: number, to: number, what: string, start: nu
 
 function readLength(buf: Buffer, from: number, to: number, start: number, end: number): number {
   const n = to - from;
-  // 16 digits cannot overflow a safe integer; anything longer is refused by maxFrameSize anyway.
-  let ok = n > 0 && n <= 16;
+  // No digit limit: past 2^53 the value is inexact but still above any maxFrameSize (a safe
+  // integer), so a huge datalen is refused as too large rather than as malformed.
+  let ok = n > 0;
   let value = 0;
   for (let i = from; ok && i < to; i++) {
     const d = (buf[i] as number) - 48;
