@@ -1,0 +1,51 @@
+/**
+ * The one place where an error becomes what a person sees: `mproxy: <message> (<code>)` on
+ * stderr and exit code 1. Never a stack trace: a CLI user can act on a message and a code, and
+ * a trace only hides them.
+ */
+import { CommanderError } from 'commander';
+import { MproxyError } from '../codec/errors.js';
+
+/** Codes of the errors the CLI itself raises (the library's are in `docs/errors.md`). */
+export type CliErrorCode = 'E_USAGE' | 'E_BAD_INPUT';
+
+/** An error in what the user gave the CLI: arguments, or the content of an input file. */
+export function cliError(code: CliErrorCode, message: string, options?: { cause?: unknown }): MproxyError {
+  return new MproxyError(code, message, options);
+}
+
+/** Commander's ways of saying "I printed help or the version": not failures. */
+const COMMANDER_DONE = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
+
+/** The line for `error`, without a newline. */
+export function errorLine(error: unknown): string {
+  let message: string;
+  let code: string;
+  if (error instanceof CommanderError) {
+    message = error.message.replace(/^error:\s*/i, '');
+    code = 'E_USAGE';
+  } else if (error instanceof Error) {
+    const own = (error as { code?: unknown }).code;
+    code = typeof own === 'string' && own !== '' ? own : 'E_UNEXPECTED';
+    // Node's system errors repeat their code at the start of the message.
+    message = error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message;
+  } else {
+    message = String(error);
+    code = 'E_UNEXPECTED';
+  }
+  message = message.replace(/\s*[\r\n]+\s*/g, ' ').trim() || 'failed';
+  return `mproxy: ${message} (${code})`;
+}
+
+/**
+ * Reports `error` and sets the exit code, or only sets the exit code when commander has already
+ * shown help or the version. Leaves the process to end on its own, so that stdout is flushed.
+ */
+export function fail(error: unknown): void {
+  if (error instanceof CommanderError && COMMANDER_DONE.has(error.code)) {
+    process.exitCode = error.exitCode;
+    return;
+  }
+  process.stderr.write(`${errorLine(error)}\n`);
+  process.exitCode = 1;
+}
