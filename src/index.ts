@@ -7,3 +7,4 @@ export * from './codec/index.js';
 export type { Transport, TransportOptions, TransportClosed } from './transport/transport.js';
 export * from './rx/index.js';
 export * from './sniff/index.js';
+export * from './auth/index.js';

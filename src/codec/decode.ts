@@ -8,6 +8,7 @@
 import { ProtocolError } from './errors.js';
 import { VERSION_BYTE, type Frame } from './frame.js';
 import { emptyHeader, parseHeader, type ParsedHeader } from './header.js';
+import { allocFromSlab } from './slab.js';
 import { resolveDecoderOptions, type DecoderOptions } from './options.js';
 
 const enum State {
@@ -155,7 +156,7 @@ export class FrameScanner<T> {
       return view;
     }
     // Straddles chunks: the one copy this frame costs.
-    const joined = Buffer.allocUnsafe(n);
+    const joined = allocFromSlab(n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.#chunks[0] as Buffer;
@@ -223,4 +224,3 @@ function toFrame(h: ParsedHeader, data: Uint8Array): Frame {
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
-

@@ -3,6 +3,7 @@
  * {@link encodeFrameParts}, so a writer can send both with `writev`/cork.
  */
 import { InvalidFrameError } from './errors.js';
+import { allocFromSlab } from './slab.js';
 import { MAX_HEADER_BYTES, MAX_PORT, SIGNAL_KINDS, VERSION_BYTE, type FrameInit } from './frame.js';
 
 /** A frame's bytes in two parts: the `0xfe`, length and header; and the body, untouched. */
@@ -22,7 +23,7 @@ export function encodeFrame(frame: FrameInit): Uint8Array {
   const body = frame.data ?? EMPTY;
   const text = headerOf(frame, body.length);
   const headerBytes = byteLength(text);
-  const out = Buffer.allocUnsafe(2 + headerBytes + body.length);
+  const out = allocFromSlab(2 + headerBytes + body.length);
   writeHeader(out, text, headerBytes);
   out.set(body, 2 + headerBytes);
   return out;

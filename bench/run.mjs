@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+// Benchmark runner: `node bench/run.mjs [module ...]` (e.g. `node bench/run.mjs codec`).
+//
+// A bench module is any `bench/*.mjs` file other than this one (names starting with `_` and
+// files under `bench/lib/` are helpers, not modules). It exports
+//
+//   export async function run(ctx: BenchContext): Promise<Row[]>
+//
+// where a Row is `{ group, case, mproxy, baseline, unit, ratio, target, detail? }`:
+//   mproxy, baseline  the two measurements, taken in the same run;
+//   ratio             how many times better mproxy is, higher is better (for a "lower is
+//                     better" unit such as latency the module returns baseline/mproxy);
+//                     computed as mproxy/baseline when the module leaves it out;
+//   target            the minimum ratio, or null for a row reported without a verdict.
+//
+// Prints one table for every module run, marks each row PASS or MISS, writes
+// bench/results.json. Exit code 0 even when targets are missed; 1 when a module crashed
+// (its error is printed, the other modules still run); 2 on a bad command line.
+//
+// Allocator: with glibc's defaults, freed 64 KiB buffers are handed back to the kernel and
+// the next ones page-fault in again; how often depends on when V8 happens to collect, so the
+// large-body rows swung between x1.2 and x6 from one run to the next. The runner therefore
+// re-executes itself once with GLIBC_TUNABLES keeping freed memory (the same for both
+// sides; ignored off glibc). Set GLIBC_TUNABLES yourself, even to '', to opt out.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { fmt } from './lib/measure.mjs';
+
+/**
+ * @typedef {object} BenchContext
+ * @property {string} module      the module's name (`codec`, `tunnel`, …)
+ * @property {number} timeMs      tinybench time budget per task (env BENCH_TIME_MS, default 500)
+ * @property {number} warmupMs    tinybench warmup budget per task (env BENCH_WARMUP_MS, default 100)
+ * @property {number} rounds      rounds per pair, sides alternating (env BENCH_ROUNDS, default 2)
+ * @property {'cpu' | 'wall'} clock  what a sample measures: process CPU time (default) or wall
+ *                                time (env BENCH_CLOCK)
+ * @property {string} filter      only rows whose `group case` contains this (env BENCH_FILTER)
+ * @property {(message: string) => void} log  progress line on stderr
+ * @property {() => void} gc      full garbage collection (a no-op if it cannot be exposed)
+ */
+
+const here = dirname(fileURLToPath(import.meta.url));
+// Modules named here run first and in this order; any other module follows, alphabetically.
+const PREFERRED_ORDER = ['codec', 'tunnel'];
+
+function discover() {
+  const names = readdirSync(here)
+    .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.startsWith('_'))
+    .map((f) => f.slice(0, -'.mjs'.length));
+  const rank = (n) => {
+    const i = PREFERRED_ORDER.indexOf(n);
+    return i === -1 ? PREFERRED_ORDER.length : i;
+  };
+  return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+function exposeGc() {
+  if (typeof globalThis.gc === 'function') return globalThis.gc;
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc');
+    if (typeof gc === 'function') return gc;
+  } catch {
+    // Fall through: measurements still work, just without a clean heap between them.
+  }
+  return () => {};
+}
+
+function envNumber(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`bench: ${name}=${raw} is not a positive number`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function verdict(row) {
+  if (row.target === null || row.target === undefined) return '-';
+  if (!Number.isFinite(row.ratio)) return 'MISS';
+  return row.ratio >= row.target ? 'PASS' : 'MISS';
+}
+
+function printTable(rows) {
+  const header = ['group', 'case', 'mproxy', 'baseline', 'unit', 'ratio', 'target', 'result'];
+  const lines = rows.map((r) => [
+    r.group,
+    r.case,
+    fmt(r.mproxy),
+    fmt(r.baseline),
+    r.unit,
+    Number.isFinite(r.ratio) ? `x${r.ratio.toFixed(2)}` : String(r.ratio),
+    r.target === null || r.target === undefined ? '-' : `>= ${r.target}`,
+    r.result,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const numeric = new Set([2, 3, 5]);
+  const cell = (text, i) => (numeric.has(i) ? text.padStart(widths[i]) : text.padEnd(widths[i]));
+  const line = (cells) => `| ${cells.map(cell).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w, i) => (numeric.has(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`);
+  for (const l of lines) console.log(line(l));
+}
+
+const TUNABLES = 'glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432';
+
+/** Re-runs this script under the pinned allocator settings; returns its exit code, or null. */
+function reexecWithTunables() {
+  if (process.env.GLIBC_TUNABLES !== undefined || process.platform !== 'linux') return null;
+  const child = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, GLIBC_TUNABLES: TUNABLES },
+  });
+  if (child.error) throw child.error;
+  return child.status ?? 1;
+}
+
+async function main() {
+  const code = reexecWithTunables();
+  if (code !== null) {
+    process.exitCode = code;
+    return;
+  }
+  const available = discover();
+  const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = requested.filter((n) => !available.includes(n));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown module(s) ${unknown.join(', ')}; available: ${available.join(', ')}`);
+    process.exit(2);
+  }
+  const modules = requested.length > 0 ? available.filter((n) => requested.includes(n)) : available;
+
+  const cpus = os.cpus();
+  const machine = {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
+  };
+  const gc = exposeGc();
+  const settings = {
+    timeMs: envNumber('BENCH_TIME_MS', 500),
+    warmupMs: envNumber('BENCH_WARMUP_MS', 100),
+    rounds: Math.round(envNumber('BENCH_ROUNDS', 2)),
+    clock: process.env.BENCH_CLOCK === 'wall' ? 'wall' : 'cpu',
+    filter: process.env.BENCH_FILTER ?? '',
+    allocator: process.env.GLIBC_TUNABLES || 'default',
+  };
+  console.error(
+    `bench: ${modules.join(', ')} on Node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}; ` +
+      `${settings.timeMs} ms per task, ${settings.warmupMs} ms warmup, best of ${settings.rounds} rounds, ${settings.clock} clock; ` +
+      `allocator ${settings.allocator}`,
+  );
+
+  const rows = [];
+  const failures = [];
+  const started = Date.now();
+  for (const name of modules) {
+    const t0 = Date.now();
+    console.error(`bench: ${name} …`);
+    try {
+      const mod = await import(pathToFileURL(join(here, `${name}.mjs`)).href);
+      if (typeof mod.run !== 'function') throw new Error(`bench/${name}.mjs does not export run(ctx)`);
+      /** @type {BenchContext} */
+      const ctx = { module: name, ...settings, gc, log: (m) => console.error(m) };
+      const got = await mod.run(ctx);
+      if (!Array.isArray(got)) throw new Error(`bench/${name}.mjs run() did not return an array of rows`);
+      for (const r of got) {
+        const ratio = typeof r.ratio === 'number' ? r.ratio : r.mproxy / r.baseline;
+        const row = { module: name, ...r, ratio, target: r.target ?? null };
+        rows.push({ ...row, result: verdict(row) });
+      }
+      console.error(`bench: ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (error) {
+      failures.push({ module: name, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      console.error(`bench: ${name} CRASHED:`, error);
+    }
+  }
+
+  console.log('');
+  console.log(`Node ${machine.node}, ${machine.platform}, ${machine.cpus} x ${machine.cpuModel}`);
+  printTable(rows);
+  const missed = rows.filter((r) => r.result === 'MISS').length;
+  console.log(
+    `${rows.length} rows, ${rows.filter((r) => r.result === 'PASS').length} PASS, ${missed} MISS` +
+      (failures.length > 0 ? `, ${failures.length} module(s) crashed: ${failures.map((f) => f.module).join(', ')}` : '') +
+      ` (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
+
+  const out = join(here, 'results.json');
+  writeFileSync(
+    out,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, settings, modules, rows, failures }, null, 2)}\n`,
+  );
+  console.error(`bench: wrote ${out}`);
+  process.exitCode = failures.length > 0 ? 1 : 0;
+}
+
+main().catch((error) => {
+  console.error('bench: crashed:', error);
+  process.exitCode = 1;
+});
