@@ -4,7 +4,12 @@
  * @packageDocumentation
  */
 export * from './codec/index.js';
-export type { Transport, TransportOptions, TransportClosed } from './transport/transport.js';
+export * from './transport/index.js';
+export { keepAlive, type KeepAliveOptions } from './transport/keepalive.js';
+export * from './control/index.js';
+export * from './relay/index.js';
+export * from './device/index.js';
+export { type Logger, type LogFn, silentLogger } from './logger.js';
 export * from './rx/index.js';
 export * from './sniff/index.js';
 export * from './auth/index.js';

@@ -50,8 +50,9 @@ export interface Transport {
   readonly drain$: Observable<void>;
 
   /**
-   * Emits `true` while the queue is above the high watermark, `false` when it drains; replays
-   * the current state to new subscribers. Completes when the transport closes.
+   * Emits `true` when a write returns false (the queue passed the high watermark) and `false`
+   * when it drains (fell to the low watermark); replays the current state to new subscribers.
+   * Completes when the transport closes.
    */
   readonly congested$: Observable<boolean>;
 

@@ -1,0 +1,24 @@
+/** Options of {@link backoffDelay}. */
+export interface BackoffOptions {
+  /** First delay (ms). Default 500. */
+  readonly initialDelay?: number;
+  /** Largest delay (ms). Default 30 000. */
+  readonly maxDelay?: number;
+  /** Growth per attempt. Default 2. */
+  readonly factor?: number;
+  /** Share of the delay that is random, 0–1 ("equal jitter"). Default 0.5. */
+  readonly jitter?: number;
+}
+
+/**
+ * The delay before reconnect attempt `attempt` (1-based): exponential, capped, with jitter so
+ * that many devices dropped by one relay restart do not come back in lockstep.
+ */
+export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+  const initial = options.initialDelay ?? 500;
+  const max = options.maxDelay ?? 30_000;
+  const factor = options.factor ?? 2;
+  const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
+  const base = Math.min(max, initial * factor ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 - jitter) + base * jitter * random());
+}

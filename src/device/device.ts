@@ -1,0 +1,314 @@
+import { connect as tcpConnect } from 'node:net';
+import {
+  BehaviorSubject,
+  Observable,
+  NEVER,
+  defer,
+  filter,
+  firstValueFrom,
+  retry,
+  throwError,
+  timer,
+  type Subscription,
+} from 'rxjs';
+import { WebSocket } from 'ws';
+import { InvalidOptionError, MproxyError } from '../codec/errors.js';
+import { answerHello, createControlChannel } from '../control/index.js';
+import { childLogger, silentLogger, type Logger } from '../logger.js';
+import { connectSocket } from '../rx/connect-socket.js';
+import type { Client } from '../rx/client.js';
+import type { TunnelOptions } from '../rx/options.js';
+import { createTunnel, type Tunnel } from '../rx/tunnel.js';
+import { keepAlive } from '../transport/keepalive.js';
+import { fromWebSocket } from '../transport/websocket.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { DeviceError } from './errors.js';
+import { findForward, parseForward, type Forward } from './forwards.js';
+import { forwardUdp } from './udp.js';
+
+/** Where a device is in its life. */
+export type DeviceState = 'connecting' | 'online' | 'offline' | 'closed';
+
+/** How the device presents its first token to the relay. */
+export type TokenTransport = 'query' | 'header' | 'control';
+
+/** Options of {@link createDevice}. */
+export interface DeviceOptions {
+  /** The relay's tunnel endpoint: `ws://host:port` or `wss://…`. */
+  relay: string;
+  /** The token (JWT) to present; or several with `tokens`. */
+  token?: string;
+  /** Tokens to present: the first on connect, the others with `add_token` before `hello` is answered. */
+  tokens?: readonly string[];
+  /**
+   * How the first token travels: `query` (`?access_token=`, default: the telebit relay takes it),
+   * `header` (`Authorization: Bearer`), or `control` (`add_token` after `hello`, as the telebit
+   * device does).
+   */
+  tokenIn?: TokenTransport;
+  /** Where clients go: `Forward`s or specs like `https:app.localhost=127.0.0.1:3000`. */
+  forwards: readonly (Forward | string)[];
+  /** Reconnect after a drop (exponential backoff with jitter); `false` to give up instead. */
+  reconnect?: BackoffOptions | false;
+  /** WebSocket keepalive: ping after `interval` ms idle, drop after `timeout` ms without reply. */
+  keepalive?: { interval?: number; timeout?: number } | false;
+  /** Extra CA certificates to trust for `wss://` (a private relay CA). */
+  ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Give up on one connection attempt after this many ms. Default 10 000. */
+  connectTimeout?: number;
+  /** A UDP client ends after this many ms without a datagram. Default 60 000. */
+  udpIdleTimeout?: number;
+  /** Options of the tunnel over the relay connection. */
+  tunnel?: TunnelOptions;
+  /** Where the device logs (pino-compatible). Default: nowhere. */
+  logger?: Logger;
+}
+
+/** A running device. */
+export interface Device {
+  /** `connecting`, `online`, `offline` (waiting to reconnect), `closed`. Replays. */
+  readonly state$: Observable<DeviceState>;
+  readonly state: DeviceState;
+  /** The tunnel of the current connection, while online. */
+  readonly tunnel: Tunnel | undefined;
+  /** Emits once when the device stops for good: after `close()`, or a fatal error. Replays. */
+  readonly closed$: Observable<{ readonly error?: Error }>;
+  /** Resolves the next time the device is online; rejects if it stops first. */
+  online(): Promise<void>;
+  /** Stops: closes the tunnel and cancels reconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to a relay and serves its clients from local services, reconnecting when dropped.
+ *
+ * ```ts
+ * const device = createDevice({
+ *   relay: 'ws://127.0.0.1:8080',
+ *   token,
+ *   forwards: ['https:app.localhost=127.0.0.1:3000', 'tcp:5050=127.0.0.1:22'],
+ * });
+ * await device.online();
+ * ```
+ */
+export function createDevice(options: DeviceOptions): Device {
+  return new MproxyDevice(options);
+}
+
+class MproxyDevice implements Device {
+  readonly #options: DeviceOptions;
+  readonly #forwards: readonly Forward[];
+  readonly #tokens: readonly string[];
+  readonly #log: Logger;
+  readonly #state = new BehaviorSubject<DeviceState>('connecting');
+  readonly #closed = new BehaviorSubject<{ error?: Error } | undefined>(undefined);
+  readonly #subscription: Subscription;
+  #tunnel: Tunnel | undefined;
+  #closing = false;
+
+  constructor(options: DeviceOptions) {
+    this.#options = options;
+    this.#log = options.logger ?? silentLogger;
+    this.#forwards = options.forwards.map((forward) => (typeof forward === 'string' ? parseForward(forward) : forward));
+    this.#tokens = options.tokens ?? (options.token ? [options.token] : []);
+    if (this.#tokens.length === 0) throw new DeviceError('E_NO_TOKEN', 'a device needs at least one token');
+    let url: URL;
+    try {
+      url = new URL(options.relay);
+    } catch {
+      throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} is not a URL`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);
+    }
+    const reconnect = options.reconnect;
+    this.#subscription = defer(() => this.#connectOnce(url))
+      .pipe(
+        retry({
+          resetOnSuccess: true,
+          delay: (error: unknown, attempt: number) => {
+            if (reconnect === false || this.#closing || isFatal(error)) return throwError(() => error);
+            const wait = backoffDelay(attempt, reconnect);
+            this.#state.next('offline');
+            this.#log.warn({ err: describe(error), attempt, retryInMs: wait }, 'relay connection lost; reconnecting');
+            return timer(wait);
+          },
+        }),
+      )
+      .subscribe({
+        error: (error: unknown) => this.#stop(error instanceof Error ? error : new Error(String(error))),
+        complete: () => this.#stop(),
+      });
+  }
+
+  get state$(): Observable<DeviceState> {
+    return this.#state.asObservable();
+  }
+
+  get state(): DeviceState {
+    return this.#state.value;
+  }
+
+  get tunnel(): Tunnel | undefined {
+    return this.#tunnel;
+  }
+
+  get closed$(): Observable<{ readonly error?: Error }> {
+    return this.#closed.pipe(filter((closed): closed is { error?: Error } => closed !== undefined));
+  }
+
+  online(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const subscription = this.#state.subscribe((state) => {
+        if (state === 'online') resolve();
+        if (state === 'closed') reject(this.#closed.value?.error ?? new DeviceError('E_RELAY_CLOSED', 'the device was closed'));
+      });
+      void firstValueFrom(this.#state.pipe(filter((s) => s === 'online' || s === 'closed'))).then(() => subscription.unsubscribe());
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#state.value === 'closed') return;
+    this.#closing = true;
+    const tunnel = this.#tunnel;
+    this.#subscription.unsubscribe();
+    this.#stop();
+    if (tunnel) await firstValueFrom(tunnel.closed$).catch(() => undefined);
+  }
+
+  /** One connection: emits once online; errors when it ends, so that `retry` reconnects. */
+  #connectOnce(url: URL): Observable<'online'> {
+    return new Observable<'online'>((subscriber) => {
+      const options = this.#options;
+      this.#state.next('connecting');
+      const tokenIn = options.tokenIn ?? 'query';
+      const target = new URL(url);
+      const headers: Record<string, string> = {};
+      const first = this.#tokens[0] as string;
+      if (tokenIn === 'query') target.searchParams.set('access_token', first);
+      if (tokenIn === 'header') headers.authorization = `Bearer ${first}`;
+      const ws = new WebSocket(target, {
+        headers,
+        handshakeTimeout: options.connectTimeout ?? 10_000,
+        ca: options.ca as string | Buffer | (string | Buffer)[] | undefined,
+        perMessageDeflate: false,
+      });
+      let stopKeepAlive: (() => void) | undefined;
+      let tunnel: Tunnel | undefined;
+
+      ws.on('unexpected-response', (_request, response) => {
+        const status = response.statusCode ?? 0;
+        response.resume();
+        ws.terminate();
+        subscriber.error(
+          status === 401 || status === 403
+            ? new DeviceError('E_AUTH_REFUSED', `the relay refused the token (HTTP ${status})`)
+            : new DeviceError('E_RELAY_UNREACHABLE', `the relay answered HTTP ${status} instead of a WebSocket upgrade`),
+        );
+      });
+      ws.on('error', (error) => {
+        if (!tunnel) {
+          subscriber.error(new DeviceError('E_RELAY_UNREACHABLE', `cannot reach the relay at ${url.origin}: ${error.message}`, { cause: error }));
+        }
+      });
+      ws.once('open', () => {
+        this.#log.info({ relay: url.origin }, 'connected to relay');
+        const keepalive = options.keepalive;
+        if (keepalive !== false) {
+          stopKeepAlive = keepAlive(ws, { interval: keepalive?.interval ?? 15_000, timeout: keepalive?.timeout ?? 10_000 });
+        }
+        tunnel = createTunnel(fromWebSocket(ws), { ...options.tunnel, unknownData: 'open' });
+        this.#tunnel = tunnel;
+        const session = tunnel;
+        let closeCode = 0;
+        ws.once('close', (code) => (closeCode = code));
+        session.closed$.subscribe(({ error }) => {
+          if (this.#tunnel === session) this.#tunnel = undefined;
+          if (closeCode === 4401) {
+            subscriber.error(new DeviceError('E_AUTH_REFUSED', 'the relay closed the tunnel: no valid token'));
+          } else {
+            subscriber.error(new DeviceError('E_RELAY_CLOSED', `the relay connection closed${error ? `: ${error.message}` : ''}`, { cause: error }));
+          }
+        });
+        session.clients$.subscribe((client) => this.#serve(client));
+        const channel = createControlChannel(session);
+        const extra = tokenIn === 'control' ? this.#tokens : this.#tokens.slice(1);
+        answerHello(channel, {
+          beforeAnswer: async () => {
+            for (const token of extra) {
+              await firstValueFrom(channel.request('add_token', token)).catch((error: unknown) => {
+                this.#log.error({ err: describe(error) }, 'the relay refused a token');
+                throw error;
+              });
+            }
+          },
+        }).subscribe({
+          next: () => {
+            this.#state.next('online');
+            subscriber.next('online');
+          },
+          error: (error: unknown) => {
+            const refused = error instanceof MproxyError && error.code.startsWith('E_TOKEN');
+            subscriber.error(refused ? new DeviceError('E_AUTH_REFUSED', `the relay refused a token: ${describe(error)}`) : error);
+          },
+        });
+        channel.notices$.subscribe((notice) => this.#log.warn({ code: notice.code }, `relay: ${notice.message}`));
+        // Pushes the telebit device never answers: answering nothing is what relays expect.
+        channel.handle('grant', (args) => {
+          this.#log.info({ grants: args[0] }, 'relay granted');
+          return NEVER;
+        });
+        channel.handle('access_token', () => {
+          this.#log.info('relay handed over a new token');
+          return NEVER;
+        });
+      });
+
+      return () => {
+        stopKeepAlive?.();
+        if (tunnel) tunnel.close();
+        else ws.terminate();
+      };
+    });
+  }
+
+  #serve(client: Client): void {
+    const { meta } = client;
+    const forward = findForward(this.#forwards, meta);
+    const log = childLogger(this.#log, { client: client.id, service: meta.service, name: meta.name, port: meta.serviceport });
+    if (!forward) {
+      log.warn('no forward for this client');
+      client.destroy(new DeviceError('E_NO_FORWARD', `no forward for ${meta.service}:${meta.name || meta.serviceport}`));
+      return;
+    }
+    log.debug({ target: forward.target }, 'client');
+    if (forward.service === 'udp') {
+      forwardUdp(client, forward.target, this.#options.udpIdleTimeout ?? 60_000);
+      return;
+    }
+    // Bytes that arrive before the local socket connects are written into it while it
+    // connects (Node queues them): one socket per client, never a duplicate.
+    const socket = tcpConnect({ host: forward.target.host, port: forward.target.port, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    connectSocket(client, socket);
+  }
+
+  #stop(error?: Error): void {
+    if (this.#state.value === 'closed') return;
+    this.#closing = true;
+    if (error) this.#log.error({ err: describe(error) }, 'device stopped');
+    this.#tunnel?.close();
+    this.#tunnel = undefined;
+    this.#closed.next(error ? { error } : {});
+    this.#state.next('closed');
+  }
+}
+
+function isFatal(error: unknown): boolean {
+  return error instanceof DeviceError && (error.code === 'E_AUTH_REFUSED' || error.code === 'E_NO_TOKEN');
+}
+
+function describe(error: unknown): string {
+  if (error instanceof MproxyError) return `${error.message} (${error.code})`;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,94 @@
+/**
+ * Where a device sends each client: `service:name=host:port` for names (`https`, `http`) and
+ * `service:port=host:port` for ports (`tcp`, `udp`).
+ */
+import { InvalidOptionError } from '../codec/errors.js';
+
+/** The services a forward can be for. */
+export type ForwardService = 'https' | 'http' | 'tcp' | 'udp';
+
+/** One forwarding rule of a device. */
+export interface Forward {
+  readonly service: ForwardService;
+  /** For `https`/`http`: the name (or `*.wildcard`) clients asked for. */
+  readonly name?: string;
+  /** For `tcp`/`udp`: the public port clients reached on the relay. */
+  readonly port?: number;
+  /** The local service to connect to. */
+  readonly target: { readonly host: string; readonly port: number };
+}
+
+const SERVICES: ReadonlySet<string> = new Set(['https', 'http', 'tcp', 'udp']);
+
+/**
+ * Parses `https:app.localhost=127.0.0.1:3000`, `tcp:5050=127.0.0.1:22`,
+ * `udp:5353=[::1]:53`. A bare target port means 127.0.0.1.
+ * @throws {InvalidOptionError} with a message naming the bad part.
+ */
+export function parseForward(spec: string): Forward {
+  const eq = spec.indexOf('=');
+  const colon = spec.indexOf(':');
+  if (eq < 0 || colon < 0 || colon > eq) {
+    throw new InvalidOptionError(`forward ${JSON.stringify(spec)} is not service:name=host:port or service:port=host:port`);
+  }
+  const service = spec.slice(0, colon).toLowerCase();
+  const what = spec.slice(colon + 1, eq).trim();
+  if (!SERVICES.has(service)) {
+    throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: service must be https, http, tcp or udp`);
+  }
+  const target = parseTarget(spec.slice(eq + 1).trim(), spec);
+  if (service === 'tcp' || service === 'udp') {
+    return { service, port: parsePort(what, spec), target };
+  }
+  if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(what)) {
+    throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(what)} is not a host name`);
+  }
+  return { service: service as ForwardService, name: what.toLowerCase(), target };
+}
+
+function parseTarget(text: string, spec: string): { host: string; port: number } {
+  if (/^\d+$/.test(text)) return { host: '127.0.0.1', port: parsePort(text, spec) };
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  if (!match) throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: target must be host:port`);
+  return { host: (match[1] ?? match[2]) as string, port: parsePort(match[3] as string, spec) };
+}
+
+function parsePort(text: string, spec: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+    throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(text)} is not a port 1-65535`);
+  }
+  return port;
+}
+
+/**
+ * The forward for a client: by name for `https`/`http` (exact first, then the longest
+ * wildcard), by the relay port for `tcp`/`udp`. Services the relay names otherwise (`tls`,
+ * `ssh+https`) fall back to a forward by name, then by port.
+ */
+export function findForward(
+  forwards: readonly Forward[],
+  client: { service: string; name: string; serviceport: number | null },
+): Forward | undefined {
+  const service = client.service.toLowerCase();
+  const name = client.name.toLowerCase();
+  const byName = (wanted: ForwardService): Forward | undefined => {
+    let best: Forward | undefined;
+    for (const forward of forwards) {
+      if (forward.service !== wanted || forward.name === undefined) continue;
+      if (forward.name === name) return forward;
+      if (forward.name.startsWith('*.') && name.endsWith(forward.name.slice(1)) && name.length > forward.name.length - 1) {
+        if (!best || (best.name as string).length < forward.name.length) best = forward;
+      }
+    }
+    return best;
+  };
+  const byPort = (wanted: ForwardService): Forward | undefined =>
+    forwards.find((forward) => forward.service === wanted && forward.port === client.serviceport);
+  if (service === 'udp') return byPort('udp');
+  if (service === 'tcp') return byPort('tcp');
+  if (service === 'http') return byName('http');
+  if (service === 'https' || service === 'tls') return byName('https');
+  if (name) return byName('https') ?? byName('http') ?? byPort('tcp');
+  return byPort('tcp');
+}

@@ -1,0 +1,59 @@
+import type { SecureContextOptions } from 'node:tls';
+import { InvalidOptionError } from '../codec/errors.js';
+import type { Logger } from '../logger.js';
+import type { TunnelOptions } from '../rx/options.js';
+
+/** A host and a port to listen on. `port: 0` picks a free port. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Options of {@link createRelay}. */
+export interface RelayOptions {
+  /** Where visitors come (TLS by SNI, HTTP by Host). Default `127.0.0.1:8443`. */
+  listen?: string | ListenAddress;
+  /** Where devices connect (WebSocket). Default `127.0.0.1:8080`. */
+  tunnel?: string | ListenAddress;
+  /** Key and certificate to serve the device endpoint as `wss://`. Default: plain `ws://`. */
+  tunnelTls?: SecureContextOptions;
+  /** The shared secret that signs device tokens (HS256). Required. */
+  secret: string | Uint8Array;
+  /** TCP ports tokens may claim, e.g. `5000-5100,6000`. Default: none. */
+  tcpPorts?: string;
+  /** UDP ports tokens may claim. Default: none. */
+  udpPorts?: string;
+  /** Host the claimed TCP/UDP ports listen on. Default: the `listen` host. */
+  portHost?: string;
+  /** How long a visitor may take to send enough bytes to be routed (ms). Default 10 000. */
+  sniffTimeout?: number;
+  /** Most bytes read to route a visitor (a ClientHello or HTTP head). Default 16 KiB. */
+  sniffMaxBytes?: number;
+  /** How long a device may stay connected without a valid token (ms). Default 30 000. */
+  tokenGrace?: number;
+  /** WebSocket keepalive toward devices; `false` to disable. Defaults: 120 000 / 10 000 ms. */
+  keepalive?: { interval?: number; timeout?: number } | false;
+  /** A UDP visitor is forgotten after this many ms without a datagram. Default 60 000. */
+  udpIdleTimeout?: number;
+  /** Options of each device tunnel. */
+  tunnelOptions?: TunnelOptions;
+  /** Where the relay logs (pino-compatible). Default: nowhere. */
+  logger?: Logger;
+}
+
+/** Parses `host:port`, `[v6]:port` or a bare port (then on 127.0.0.1). */
+export function parseListen(value: string | ListenAddress | undefined, fallback: ListenAddress, what: string): ListenAddress {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') return checkPort(value, what);
+  if (/^\d+$/.test(value)) return checkPort({ host: fallback.host, port: Number(value) }, what);
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
+  if (!match) throw new InvalidOptionError(`${what} ${JSON.stringify(value)} must be host:port`);
+  return checkPort({ host: (match[1] ?? match[2]) || fallback.host, port: Number(match[3]) }, what);
+}
+
+function checkPort(address: ListenAddress, what: string): ListenAddress {
+  if (!Number.isInteger(address.port) || address.port < 0 || address.port > 65535) {
+    throw new InvalidOptionError(`${what} port ${String(address.port)} is not 0-65535`);
+  }
+  return address;
+}

@@ -1,0 +1,394 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { grantedPorts, PortPolicy } from '../auth/policy.js';
+import { GrantRegistry } from '../auth/registry.js';
+import { tokenFromRequest } from '../auth/credentials.js';
+import { verifyToken, type Grant } from '../auth/token.js';
+import { InvalidOptionError, MproxyError } from '../codec/errors.js';
+import { childLogger, silentLogger, type Logger } from '../logger.js';
+import type { Client } from '../rx/client.js';
+import { connectSocket } from '../rx/connect-socket.js';
+import type { OpenClientMeta } from '../rx/tunnel.js';
+import { DeviceSession } from './session.js';
+import { RelayError } from './errors.js';
+import { parseListen, type RelayOptions } from './options.js';
+import { badGatewayResponse } from './pages.js';
+import { UdpPort } from './udp.js';
+import { sniffVisitor } from './visitor.js';
+
+/** The addresses a relay listens on. */
+export interface RelayAddresses {
+  /** Visitors (TLS by SNI, HTTP by Host). */
+  readonly public: AddressInfo;
+  /** Devices (WebSocket). */
+  readonly tunnel: AddressInfo;
+}
+
+/** A running relay. */
+export interface Relay {
+  readonly addresses: RelayAddresses;
+  /** The device endpoint's URL, e.g. `ws://127.0.0.1:8080`. */
+  readonly tunnelUrl: string;
+  /** TCP and UDP ports claimed by devices and listening now. */
+  readonly ports: { readonly tcp: readonly number[]; readonly udp: readonly number[] };
+  /** How many devices are connected. */
+  readonly deviceCount: number;
+  /** Stops listening, drops every device and visitor. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a relay: a public listener that routes each visitor by SNI or Host (or by port, for
+ * ports that devices claimed) to the device that holds the name, and a WebSocket endpoint for
+ * devices. Resolves once every listener is listening.
+ */
+export async function createRelay(options: RelayOptions): Promise<Relay> {
+  const relay = new MproxyRelay(options);
+  await relay.listen();
+  return relay;
+}
+
+const DEFAULT_PUBLIC = { host: '127.0.0.1', port: 8443 };
+const DEFAULT_TUNNEL = { host: '127.0.0.1', port: 8080 };
+
+class MproxyRelay implements Relay {
+  readonly #options: RelayOptions;
+  readonly #log: Logger;
+  readonly #secret: string | Uint8Array;
+  readonly #policy: PortPolicy;
+  readonly #registry = new GrantRegistry();
+  readonly #sessions = new Map<string, DeviceSession>();
+  readonly #publicServer: TcpServer;
+  readonly #tunnelServer: HttpServer;
+  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  readonly #tcpPorts = new Map<number, TcpServer | Promise<TcpServer | undefined>>();
+  readonly #udpPorts = new Map<number, UdpPort | Promise<UdpPort | undefined>>();
+  readonly #visitors = new Set<Socket>();
+  readonly #roundRobin = new Map<string, number>();
+  #nextSession = 1;
+  #closed = false;
+  #addresses: RelayAddresses | undefined;
+
+  constructor(options: RelayOptions) {
+    if (options.secret === undefined || options.secret.length === 0) {
+      throw new InvalidOptionError('the relay needs a secret to check device tokens');
+    }
+    this.#options = options;
+    this.#secret = options.secret;
+    this.#log = options.logger ?? silentLogger;
+    this.#policy = new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
+    this.#publicServer = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visit(socket));
+    this.#tunnelServer = options.tunnelTls ? createHttpsServer(options.tunnelTls) : createHttpServer();
+    this.#tunnelServer.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ message: 'this is an M-PROXY tunnel endpoint: connect with a WebSocket', code: 'E_UPGRADE_REQUIRED' }));
+    });
+    this.#tunnelServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head));
+  }
+
+  get addresses(): RelayAddresses {
+    if (!this.#addresses) throw new RelayError('E_RELAY_CLOSED', 'the relay is not listening');
+    return this.#addresses;
+  }
+
+  get tunnelUrl(): string {
+    const { address, port, family } = this.addresses.tunnel;
+    const host = family === 'IPv6' ? `[${address}]` : address;
+    return `${this.#options.tunnelTls ? 'wss' : 'ws'}://${host}:${port}`;
+  }
+
+  get ports(): { tcp: number[]; udp: number[] } {
+    const listening = (map: Map<number, unknown>): number[] =>
+      [...map.entries()].filter(([, server]) => !(server instanceof Promise)).map(([port]) => port);
+    return { tcp: listening(this.#tcpPorts), udp: listening(this.#udpPorts) };
+  }
+
+  get deviceCount(): number {
+    return this.#sessions.size;
+  }
+
+  async listen(): Promise<void> {
+    const publicAt = parseListen(this.#options.listen, DEFAULT_PUBLIC, 'listen');
+    const tunnelAt = parseListen(this.#options.tunnel, DEFAULT_TUNNEL, 'tunnel');
+    await Promise.all([listenOn(this.#publicServer, publicAt), listenOn(this.#tunnelServer, tunnelAt)]);
+    this.#addresses = {
+      public: this.#publicServer.address() as AddressInfo,
+      tunnel: this.#tunnelServer.address() as AddressInfo,
+    };
+    this.#log.info({ address: describeAddress(this.#addresses.public) }, 'visitors listener ready');
+    this.#log.info({ address: describeAddress(this.#addresses.tunnel), url: this.tunnelUrl }, 'device endpoint ready');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const sessions = [...this.#sessions.values()];
+    for (const session of sessions) session.close();
+    for (const visitor of this.#visitors) visitor.destroy();
+    for (const client of this.#wss.clients) client.terminate();
+    const tcp = await Promise.all([...this.#tcpPorts.values()]);
+    const udp = await Promise.all([...this.#udpPorts.values()]);
+    for (const server of tcp) server?.close();
+    for (const port of udp) port?.close();
+    this.#tcpPorts.clear();
+    this.#udpPorts.clear();
+    this.#tunnelServer.closeAllConnections?.();
+    await Promise.all([closeServer(this.#publicServer), closeServer(this.#tunnelServer)]);
+    await Promise.all(sessions.map((session) => session.closed));
+    this.#log.info('relay closed');
+  }
+
+  // Devices
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => undefined);
+    if (this.#closed) return void socket.destroy();
+    const sessionId = `device-${this.#nextSession++}`;
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const token = tokenFromRequest(req);
+    let grant: Grant | undefined;
+    if (token !== undefined) {
+      try {
+        grant = this.#withinPolicy(await verifyToken(token, this.#secret), remote);
+        this.#registry.add(sessionId, grant);
+      } catch (error) {
+        const { message, code } = describeError(error);
+        this.#log.warn({ remote, code }, `device refused: ${message}`);
+        refuseUpgrade(socket, 401, { message, code });
+        return;
+      }
+    }
+    if (this.#closed) {
+      this.#registry.removeSession(sessionId);
+      return void socket.destroy();
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const log = childLogger(this.#log, { device: sessionId, remote });
+      const session = new DeviceSession({
+        id: sessionId,
+        ws,
+        log,
+        options: this.#options,
+        addToken: (jwt) => this.#addToken(sessionId, jwt),
+        deleteToken: (jwt) => this.#deleteToken(sessionId, jwt),
+        grantsOf: () => this.#registry.grantsOf(sessionId),
+      });
+      this.#sessions.set(sessionId, session);
+      log.info({ subject: grant?.subject }, 'device connected');
+      if (grant) session.granted(grant);
+      session.start(grant !== undefined);
+      void session.closed.then(() => {
+        this.#sessions.delete(sessionId);
+        this.#registry.removeSession(sessionId);
+        log.info('device disconnected');
+        this.#reconcilePorts();
+      });
+      this.#reconcilePorts();
+    });
+  }
+
+  async #addToken(sessionId: string, jwt: unknown): Promise<Grant> {
+    if (typeof jwt !== 'string') throw new RelayError('E_NO_TOKEN', 'add_token takes a token string');
+    const grant = this.#withinPolicy(await verifyToken(jwt, this.#secret), sessionId);
+    this.#registry.add(sessionId, grant);
+    this.#reconcilePorts();
+    return grant;
+  }
+
+  #deleteToken(sessionId: string, jwt: unknown): void {
+    if (jwt !== '*' && typeof jwt !== 'string') throw new RelayError('E_NO_TOKEN', "delete_token takes a token string or '*'");
+    this.#registry.remove(sessionId, jwt);
+    this.#reconcilePorts();
+  }
+
+  /** The grant with its ports narrowed to what the relay's port ranges open. */
+  #withinPolicy(grant: Grant, who: string): Grant {
+    const ports = grantedPorts(grant, this.#policy);
+    if (ports.refused.length > 0) {
+      this.#log.warn({ who, ports: ports.refused, code: 'E_PORT_NOT_ALLOWED' }, 'token claims ports outside --tcp-ports/--udp-ports');
+    }
+    return { ...grant, ports: [...new Set([...ports.tcp, ...ports.udp])] };
+  }
+
+  /** Round-robin among the devices that hold a name (or port). */
+  #pick(key: string, sessionIds: readonly string[]): DeviceSession | undefined {
+    const live = sessionIds.map((id) => this.#sessions.get(id)).filter((s): s is DeviceSession => s?.isOpen === true);
+    if (live.length === 0) return undefined;
+    const turn = this.#roundRobin.get(key) ?? 0;
+    this.#roundRobin.set(key, turn + 1);
+    return live[turn % live.length];
+  }
+
+  // Visitors
+
+  async #visit(socket: Socket): Promise<void> {
+    this.#track(socket);
+    const outcome = await sniffVisitor(socket, {
+      timeout: this.#options.sniffTimeout ?? 10_000,
+      maxBytes: this.#options.sniffMaxBytes ?? 16 * 1024,
+    });
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    if (outcome.kind === 'refused') {
+      this.#log.info({ remote, code: outcome.code }, `visitor refused: ${outcome.reason}`);
+      socket.destroy();
+      return;
+    }
+    const service = outcome.kind === 'tls' ? 'https' : 'http';
+    const session = this.#pick(`name:${outcome.name}`, outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
+    if (!session) {
+      this.#log.info({ remote, name: outcome.name, service, code: 'E_NO_DEVICE' }, 'no device serves this name');
+      // TLS cannot be answered without a certificate for the name: close it.
+      if (service === 'http') socket.end(badGatewayResponse(outcome.name));
+      else socket.destroy();
+      return;
+    }
+    const client = this.#openFor(session, socket, { service, serviceport: socket.localPort ?? null, name: outcome.name });
+    if (!client) return;
+    client.write(outcome.head);
+    connectSocket(client, socket);
+  }
+
+  #visitPort(port: number, socket: Socket): void {
+    this.#track(socket);
+    const session = this.#pick(`tcp:${port}`, this.#registry.sessionsForPort(port));
+    if (!session) {
+      socket.destroy();
+      return;
+    }
+    const client = this.#openFor(session, socket, { service: 'tcp', serviceport: port, name: '' });
+    if (client) connectSocket(client, socket);
+  }
+
+  #openFor(session: DeviceSession, socket: Socket, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>): Client | undefined {
+    try {
+      return session.open({
+        family: socket.remoteFamily ?? 'IPv4',
+        address: socket.remoteAddress ?? '',
+        port: socket.remotePort ?? null,
+        ...where,
+      });
+    } catch (error) {
+      this.#log.warn({ err: describeError(error) }, 'cannot open a client for this visitor');
+      socket.destroy();
+      return undefined;
+    }
+  }
+
+  #track(socket: Socket): void {
+    this.#visitors.add(socket);
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    socket.once('close', () => this.#visitors.delete(socket));
+  }
+
+  // Claimed ports: a listener exists while at least one device holds the port.
+
+  #reconcilePorts(): void {
+    if (this.#closed) return;
+    const wantedTcp = new Set<number>();
+    const wantedUdp = new Set<number>();
+    for (const id of this.#sessions.keys()) {
+      for (const grant of this.#registry.grantsOf(id)) {
+        const ports = grantedPorts(grant, this.#policy);
+        for (const port of ports.tcp) wantedTcp.add(port);
+        for (const port of ports.udp) wantedUdp.add(port);
+      }
+    }
+    const host = this.#options.portHost ?? this.#addresses?.public.address ?? DEFAULT_PUBLIC.host;
+    for (const port of wantedTcp) {
+      if (this.#tcpPorts.has(port)) continue;
+      const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.#visitPort(port, socket));
+      const ready = listenOn(server, { host, port }).then(
+        () => {
+          if (this.#tcpPorts.get(port) === ready) this.#tcpPorts.set(port, server);
+          this.#log.info({ port, host }, 'TCP port listening');
+          return server;
+        },
+        (error: Error) => {
+          this.#tcpPorts.delete(port);
+          this.#log.error({ port, err: error.message, code: 'E_PORT_UNAVAILABLE' }, 'cannot listen on claimed TCP port');
+          return undefined;
+        },
+      );
+      this.#tcpPorts.set(port, ready);
+    }
+    for (const [port, entry] of this.#tcpPorts) {
+      if (wantedTcp.has(port)) continue;
+      this.#tcpPorts.delete(port);
+      void Promise.resolve(entry).then((server) => {
+        server?.close();
+        this.#log.info({ port }, 'TCP port released');
+      });
+    }
+    const idle = this.#options.udpIdleTimeout ?? 60_000;
+    for (const port of wantedUdp) {
+      if (this.#udpPorts.has(port)) continue;
+      const open = (meta: OpenClientMeta): Client | undefined => {
+        const session = this.#pick(`udp:${port}`, this.#registry.sessionsForPort(port));
+        if (!session) return undefined;
+        try {
+          return session.open(meta);
+        } catch {
+          return undefined;
+        }
+      };
+      const ready = UdpPort.bind(host, port, open, idle).then(
+        (udp) => {
+          if (this.#udpPorts.get(port) === ready) this.#udpPorts.set(port, udp);
+          else udp.close();
+          this.#log.info({ port, host }, 'UDP port listening');
+          return udp;
+        },
+        (error: Error) => {
+          this.#udpPorts.delete(port);
+          this.#log.error({ port, err: error.message, code: 'E_PORT_UNAVAILABLE' }, 'cannot bind claimed UDP port');
+          return undefined;
+        },
+      );
+      this.#udpPorts.set(port, ready);
+    }
+    for (const [port, entry] of this.#udpPorts) {
+      if (wantedUdp.has(port)) continue;
+      this.#udpPorts.delete(port);
+      void Promise.resolve(entry).then((udp) => udp?.close());
+    }
+  }
+}
+
+function refuseUpgrade(socket: Duplex, status: number, body: { message: string; code: string }): void {
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Bad Request'}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      text,
+  );
+}
+
+function describeError(error: unknown): { message: string; code: string } {
+  if (error instanceof MproxyError) return { message: error.message, code: error.code };
+  return { message: error instanceof Error ? error.message : String(error), code: 'E_INTERNAL' };
+}
+
+function describeAddress(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+function listenOn(server: TcpServer | HttpServer, at: { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: TcpServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+

@@ -1,0 +1,123 @@
+import { firstValueFrom } from 'rxjs';
+import type { WebSocket } from 'ws';
+import type { Grant } from '../auth/token.js';
+import { createControlChannel, sendHello, type ControlChannel } from '../control/index.js';
+import type { Logger } from '../logger.js';
+import type { Client } from '../rx/client.js';
+import { createTunnel, type OpenClientMeta, type Tunnel } from '../rx/tunnel.js';
+import { keepAlive } from '../transport/keepalive.js';
+import { fromWebSocket } from '../transport/websocket.js';
+import { RelayError } from './errors.js';
+import type { RelayOptions } from './options.js';
+
+/** WebSocket close code for a device that never presented a valid token. */
+export const CLOSE_NO_TOKEN = 4401;
+
+/** What a session needs from its relay. */
+export interface SessionHost {
+  readonly id: string;
+  readonly ws: WebSocket;
+  readonly log: Logger;
+  readonly options: RelayOptions;
+  addToken(jwt: unknown): Promise<Grant>;
+  deleteToken(jwt: unknown): void;
+  grantsOf(): readonly Grant[];
+}
+
+/**
+ * One connected device: its tunnel, its control channel, and what it may serve. The relay
+ * routes visitors to it with {@link open}.
+ */
+export class DeviceSession {
+  readonly id: string;
+  /** Resolves once the device is gone and its clients are closed. */
+  readonly closed: Promise<void>;
+  readonly #host: SessionHost;
+  readonly #tunnel: Tunnel;
+  readonly #channel: ControlChannel;
+  readonly #stopKeepAlive: (() => void) | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(host: SessionHost) {
+    this.#host = host;
+    this.id = host.id;
+    const { options, ws } = host;
+    this.#tunnel = createTunnel(fromWebSocket(ws), { ...options.tunnelOptions, unknownData: 'reject' });
+    this.#channel = createControlChannel(this.#tunnel);
+    const keepalive = options.keepalive;
+    this.#stopKeepAlive =
+      keepalive === false
+        ? undefined
+        : keepAlive(ws, { interval: keepalive?.interval ?? 120_000, timeout: keepalive?.timeout ?? 10_000 });
+    this.closed = firstValueFrom(this.#tunnel.closed$).then(
+      () => this.#cleanup(),
+      () => this.#cleanup(),
+    );
+  }
+
+  /** True while the device's tunnel is open. */
+  get isOpen(): boolean {
+    return !this.#tunnelClosed;
+  }
+
+  #tunnelClosed = false;
+
+  /** Starts the conversation: `grant` (when the token came with the connect), then `hello`. */
+  start(hasToken: boolean): void {
+    const channel = this.#channel;
+    const log = this.#host.log;
+    const addToken = async (args: readonly unknown[]): Promise<null> => {
+      const grant = await this.#host.addToken(args[0]);
+      log.info({ subject: grant.subject, domains: grant.domains, ports: grant.ports }, 'token added');
+      this.granted(grant);
+      return null;
+    };
+    channel.handle('add_token', addToken);
+    channel.handle('auth', addToken);
+    channel.handle('delete_token', (args) => {
+      this.#host.deleteToken(args[0]);
+      log.info({ which: args[0] === '*' ? '*' : 'one' }, 'token deleted');
+      return null;
+    });
+    channel.notices$.subscribe((notice) => log.warn({ code: notice.code }, `device: ${notice.message}`));
+    sendHello(channel).subscribe({
+      error: (error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'device did not answer hello'),
+    });
+    if (!hasToken) {
+      // The telebit device connects bare and adds its token after hello: give it a while.
+      const grace = this.#host.options.tokenGrace ?? 30_000;
+      this.#graceTimer = setTimeout(() => {
+        if (this.#host.grantsOf().length > 0) return;
+        log.warn({ code: 'E_NO_TOKEN' }, `no valid token within ${grace} ms: closing`);
+        this.#host.ws.close(CLOSE_NO_TOKEN, 'no valid token');
+      }, grace);
+      this.#graceTimer.unref();
+    }
+  }
+
+  /** Tells the device what it now serves (telebit's `grant` push; never answered). */
+  granted(grant: Grant): void {
+    const grants: unknown[] = [];
+    for (const domain of grant.domains) grants.push(['https', domain], ['http', domain]);
+    const label = grant.domains[0] ?? '';
+    for (const port of grant.ports) grants.push(['tcp', label, [port]], ['udp', label, [port]]);
+    this.#channel.push('grant', grants);
+  }
+
+  /** Opens a client toward the device for a visitor. */
+  open(meta: OpenClientMeta): Client {
+    if (this.#tunnelClosed) throw new RelayError('E_NO_DEVICE', `device ${this.id} is gone`);
+    return this.#tunnel.open(meta);
+  }
+
+  /** Drops the device and its clients. */
+  close(): void {
+    this.#tunnel.destroy();
+  }
+
+  #cleanup(): void {
+    this.#tunnelClosed = true;
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#stopKeepAlive?.();
+  }
+}

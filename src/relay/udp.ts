@@ -1,0 +1,80 @@
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import type { Client } from '../rx/client.js';
+import type { OpenClientMeta } from '../rx/tunnel.js';
+
+/** Opens a client toward a device for a new UDP visitor, or undefined when none serves. */
+export type UdpOpener = (meta: OpenClientMeta) => Client | undefined;
+
+/**
+ * A relay-side UDP port: each remote address/port is one client; each datagram is one data
+ * frame each way. Idle visitors are forgotten after `idleTimeout` ms.
+ */
+export class UdpPort {
+  readonly #socket: UdpSocket;
+  readonly #visitors = new Map<string, { client: Client; timer: NodeJS.Timeout }>();
+  readonly #port: number;
+
+  private constructor(socket: UdpSocket, port: number, open: UdpOpener, idleTimeout: number) {
+    this.#socket = socket;
+    this.#port = port;
+    socket.on('message', (datagram, rinfo) => this.#receive(datagram, rinfo, open, idleTimeout));
+  }
+
+  /** Binds `host:port` and resolves once bound. */
+  static bind(host: string, port: number, open: UdpOpener, idleTimeout: number): Promise<UdpPort> {
+    return new Promise((resolve, reject) => {
+      const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        socket.on('error', () => undefined);
+        resolve(new UdpPort(socket, socket.address().port, open, idleTimeout));
+      });
+    });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  close(): void {
+    for (const { client, timer } of this.#visitors.values()) {
+      clearTimeout(timer);
+      client.end();
+    }
+    this.#visitors.clear();
+    this.#socket.close();
+  }
+
+  #receive(datagram: Buffer, rinfo: RemoteInfo, open: UdpOpener, idleTimeout: number): void {
+    const key = `${rinfo.family},${rinfo.address},${rinfo.port}`;
+    let visitor = this.#visitors.get(key);
+    if (!visitor) {
+      const client = open({ family: rinfo.family, address: rinfo.address, port: rinfo.port, service: 'udp', serviceport: this.#port });
+      if (!client) return;
+      const entry = { client, timer: setTimeout(() => undefined, 0) };
+      this.#visitors.set(key, entry);
+      visitor = entry;
+      client.data$.subscribe({
+        next: (reply) => this.#socket.send(reply, rinfo.port, rinfo.address),
+        complete: () => this.#forget(key, client),
+        error: () => this.#forget(key, client),
+      });
+    }
+    const entry = visitor;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      this.#forget(key, entry.client);
+      entry.client.end();
+    }, idleTimeout);
+    entry.timer.unref();
+    entry.client.write(datagram);
+  }
+
+  #forget(key: string, client: Client): void {
+    const entry = this.#visitors.get(key);
+    if (entry?.client !== client) return;
+    clearTimeout(entry.timer);
+    this.#visitors.delete(key);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * A transport over a TCP or TLS socket.
+ */
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { StreamTransport } from './stream.js';
+import type { Transport, TransportOptions } from './transport.js';
+
+class SocketTransport extends StreamTransport {
+  protected override destroyCarrier(): void {
+    const socket = this.stream;
+    // A reset tells the peer the stream was cut, where a plain destroy would send a FIN that
+    // reads as a clean end. TLS sockets cannot be reset through their TLS handle.
+    if (socket instanceof Socket && !(socket instanceof TLSSocket) && !socket.destroyed) {
+      socket.resetAndDestroy();
+    } else {
+      socket.destroy();
+    }
+  }
+}
+
+/**
+ * Wraps a `net.Socket` or `tls.TLSSocket`, connected or still connecting (writes queue until
+ * the connection is up).
+ *
+ * - `bufferedAmount` is `socket.writableLength`: bytes written but not yet taken by the kernel.
+ * - `drain$` is driven by write callbacks, not by the socket's `'drain'` event, which only fires
+ *   when the socket's own (16 KiB) buffer empties.
+ * - `destroy()` resets a TCP connection, so the peer sees an error rather than a clean end.
+ * - Once the remote ends, the transport ends its own side too (no half-open state).
+ *
+ * Hand the socket over before anything reads it: it is paused until `incoming$` is subscribed.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
+ */
+export function fromSocket(socket: Socket | TLSSocket, options?: TransportOptions): Transport {
+  return new SocketTransport(socket, options);
+}

@@ -1,0 +1,91 @@
+/**
+ * A transport over a Node duplex stream: `write`/`cork` to send, `'data'` with
+ * `pause`/`resume` to read, write callbacks to follow the queue.
+ */
+import type { Duplex } from 'node:stream';
+import { TransportBase } from './base.js';
+import { TransportError } from './errors.js';
+import type { Transport, TransportOptions } from './transport.js';
+
+/** @internal Shared by {@link fromDuplex} and `fromSocket`. */
+export class StreamTransport extends TransportBase {
+  protected readonly stream: Duplex;
+  #ended = false;
+  // One callback for every write: allocating a closure per chunk would buy nothing.
+  readonly #onWritten = (): void => this.flushed();
+
+  constructor(stream: Duplex, options?: TransportOptions) {
+    super(options);
+    this.stream = stream;
+    // Paused before the 'data' listener goes on, so that adding it does not start the flow.
+    stream.pause();
+    stream.on('data', (chunk: Buffer | string) => {
+      this.received(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    });
+    stream.on('end', () => {
+      this.#ended = true;
+      this.receivedEnd();
+      // A transport is not half-open: once the remote is done, flush our side and close too.
+      this.close();
+    });
+    stream.on('error', (error: Error) => {
+      // Not every duplex emits 'close' after 'error' (autoDestroy may be off): settle now.
+      this.finish(new TransportError('E_TRANSPORT_ERROR', `stream failed: ${error.message}`, { cause: error }));
+      stream.destroy();
+    });
+    stream.on('close', () => {
+      this.finish(
+        this.#ended
+          ? undefined
+          : new TransportError('E_TRANSPORT_CLOSED', 'stream closed before its end was read'),
+      );
+    });
+    if (stream.destroyed) {
+      this.finish(new TransportError('E_TRANSPORT_CLOSED', 'stream was already destroyed'));
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.stream.writableLength;
+  }
+
+  protected sendChunk(chunk: Uint8Array): void {
+    this.stream.write(chunk, this.#onWritten);
+  }
+
+  protected sendChunks(chunks: readonly Uint8Array[]): void {
+    // Corked, the chunks reach the carrier in one _writev call (one syscall for a socket).
+    this.stream.cork();
+    for (const chunk of chunks) this.stream.write(chunk, this.#onWritten);
+    this.stream.uncork();
+  }
+
+  protected startReading(): void {
+    this.stream.resume();
+  }
+
+  protected stopReading(): void {
+    this.stream.pause();
+  }
+
+  protected closeCarrier(): void {
+    if (!this.stream.writableEnded && !this.stream.destroyed) this.stream.end();
+  }
+
+  protected destroyCarrier(): void {
+    this.stream.destroy();
+  }
+}
+
+/**
+ * Wraps a Node duplex stream (a `stream.Duplex.from({ readable, writable })` of a child
+ * process's stdio, a pair of `PassThrough`s…).
+ *
+ * Hand the stream over before anything reads it: the transport pauses it and reads only while
+ * `incoming$` is subscribed. The stream must emit `'close'` when done (the default with
+ * `autoDestroy`). When the remote end finishes, the transport ends its own side too.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
+ */
+export function fromDuplex(stream: Duplex, options?: TransportOptions): Transport {
+  return new StreamTransport(stream, options);
+}

@@ -1,0 +1,148 @@
+/**
+ * A transport over a WebSocket from the `ws` package. M-PROXY rides in binary messages whose
+ * boundaries mean nothing: the peer decodes the concatenation as a byte stream.
+ */
+import type { RawData, WebSocket } from 'ws';
+import { TransportBase } from './base.js';
+import { TransportError } from './errors.js';
+import type { Transport, TransportOptions } from './transport.js';
+
+/** `writev` parts totalling less than this are joined into one message. */
+const COALESCE_LIMIT = 64 * 1024;
+
+// ws readyState values (the constants live on the class, which this module imports as a type).
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 3;
+
+/** Close code sent to a peer that sent a text message: "unsupported data". */
+const UNSUPPORTED_DATA = 1003;
+
+class WebSocketTransport extends TransportBase {
+  readonly #ws: WebSocket;
+  /** Messages written while the WebSocket was connecting, sent on 'open'. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #closeWhenOpen = false;
+  #failure: TransportError | undefined;
+  // ws has no 'drain' event: the send callback (the socket's write callback) stands in for it.
+  readonly #onSent = (): void => this.flushed();
+
+  constructor(ws: WebSocket, options?: TransportOptions) {
+    super(options);
+    this.#ws = ws;
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('open', () => this.#onOpen());
+    ws.on('error', (error) => {
+      // ws always follows 'error' with 'close', which settles the transport.
+      this.#failure ??= new TransportError('E_TRANSPORT_ERROR', `WebSocket failed: ${error.message}`, {
+        cause: error,
+      });
+    });
+    ws.on('close', (code) => this.#onClose(code));
+    if (ws.readyState === OPEN) ws.pause();
+    else if (ws.readyState === CLOSED) {
+      this.finish(new TransportError('E_TRANSPORT_CLOSED', 'WebSocket was already closed'));
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.#pendingBytes + this.#ws.bufferedAmount;
+  }
+
+  protected sendChunk(chunk: Uint8Array): void {
+    if (this.#ws.readyState === CONNECTING) {
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.byteLength;
+    } else {
+      this.#ws.send(chunk, { binary: true }, this.#onSent);
+    }
+  }
+
+  protected sendChunks(chunks: readonly Uint8Array[]): void {
+    let total = 0;
+    for (const chunk of chunks) total += chunk.byteLength;
+    // One small message costs one frame header and one callback instead of several; a large
+    // body is not worth copying, and the peer reassembles the byte stream either way.
+    if (total < COALESCE_LIMIT) this.sendChunk(Buffer.concat(chunks, total));
+    else for (const chunk of chunks) this.sendChunk(chunk);
+  }
+
+  protected startReading(): void {
+    // A no-op while connecting; #onOpen leaves the socket flowing then.
+    this.#ws.resume();
+  }
+
+  protected stopReading(): void {
+    this.#ws.pause();
+  }
+
+  protected closeCarrier(): void {
+    const state = this.#ws.readyState;
+    // Closing a connecting ws aborts the handshake and would drop the pending writes.
+    if (state === CONNECTING) this.#closeWhenOpen = true;
+    else if (state === OPEN) this.#ws.close(1000);
+  }
+
+  protected destroyCarrier(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#ws.terminate();
+  }
+
+  #onOpen(): void {
+    if (this.isClosed) return;
+    if (!this.isReading) this.#ws.pause();
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const message of pending) {
+      this.#pendingBytes -= message.byteLength;
+      this.#ws.send(message, { binary: true }, this.#onSent);
+    }
+    if (this.#closeWhenOpen) this.#ws.close(1000);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#failure) return;
+    if (!isBinary) {
+      this.#failure = new TransportError('E_TEXT_MESSAGE', 'received a text message; M-PROXY needs binary messages');
+      this.receivedError(this.#failure);
+      this.#ws.close(UNSUPPORTED_DATA, 'binary messages only');
+      return;
+    }
+    if (Array.isArray(data)) for (const fragment of data) this.received(fragment);
+    else this.received(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+  }
+
+  #onClose(code: number): void {
+    // Never opened: what waited for the connection will never be sent.
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const clean = code === 1000 || code === 1005;
+    this.finish(
+      this.#failure ??
+        (clean
+          ? undefined
+          : new TransportError('E_TRANSPORT_CLOSED', `WebSocket closed with code ${code}`, { closeCode: code })),
+    );
+  }
+}
+
+/**
+ * Wraps a `ws` WebSocket, open or still connecting (writes queue until it opens).
+ *
+ * - Incoming binary messages become chunks, whatever the `binaryType`; a text message fails
+ *   `incoming$` and `closed$` with `E_TEXT_MESSAGE` and closes the WebSocket with 1003.
+ * - `writev` parts totalling under 64 KiB go out as one message, larger ones as one message each.
+ * - `bufferedAmount` is `ws.bufferedAmount` plus what waits for the connection to open;
+ *   `drain$` is driven by send callbacks.
+ * - `close()` sends close code 1000 after the queued messages; `destroy()` terminates.
+ * - A close code other than 1000 or 1005 fails the transport with `E_TRANSPORT_CLOSED`
+ *   (`closeCode` tells which); a ws `'error'` with `E_TRANSPORT_ERROR`.
+ *
+ * Reading pauses the WebSocket (`ws.pause()`) while `incoming$` has no subscriber.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
+ */
+export function fromWebSocket(ws: WebSocket, options?: TransportOptions): Transport {
+  return new WebSocketTransport(ws, options);
+}
