@@ -3,8 +3,12 @@
  */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
+import { registerDemo } from './commands/demo.js';
+import { registerDevice } from './commands/device.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPack } from './commands/pack.js';
+import { registerRelay } from './commands/relay.js';
+import { registerToken } from './commands/token.js';
 import { fail } from './fail.js';
 
 // Anything that escapes the commands still ends as one line, never as a stack trace.
@@ -41,7 +45,7 @@ function packageVersion(): string {
 }
 
 const program = new Command('mproxy')
-  .description('M-PROXY tunnels (proxy-packer compatible): pack and inspect frames')
+  .description('M-PROXY tunnels (proxy-packer compatible): relay, device, tokens, and frame tools')
   .version(packageVersion(), '-V, --version', 'print the version')
   .helpOption('-h, --help', 'print this help')
   .exitOverride()
@@ -50,6 +54,10 @@ const program = new Command('mproxy')
 // Registered after exitOverride/configureOutput so that the subcommands inherit them.
 registerPack(program);
 registerInspect(program);
+registerRelay(program);
+registerDevice(program);
+registerToken(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { firstValueFrom } from 'rxjs';
+import { createDevice, type TokenTransport } from '../../device/device.js';
+import { cliError } from '../fail.js';
+import { createCliLogger, type LogFlags } from '../logger.js';
+import { runUntilSignal } from '../run-until-signal.js';
+import { collect } from '../secret.js';
+
+interface DeviceFlags extends LogFlags {
+  relay: string;
+  token?: string[];
+  tokenFile?: string;
+  forward?: string[];
+  ca?: string;
+  tokenIn: string;
+  reconnect: boolean;
+}
+
+export function registerDevice(program: Command): void {
+  program
+    .command('device')
+    .description('run a device: connect to a relay and forward its clients to local services')
+    .requiredOption('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
+    .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
+    .option('--token-file <path>', 'read the token from a file')
+    .option(
+      '--forward <rule>',
+      'https:name=host:port, http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
+      collect,
+    )
+    .option('--ca <path>', 'extra CA certificate (PEM) to trust for a wss:// relay')
+    .option('--token-in <where>', 'how the first token is sent: query, header or control', 'query')
+    .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting')
+    .option('--json', 'log JSON lines')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .action(async (flags: DeviceFlags) => {
+      const tokens = [...(flags.token ?? [])];
+      if (flags.tokenFile) tokens.push(readFileSync(flags.tokenFile, 'utf8').trim());
+      if (tokens.length === 0 && process.env.MPROXY_TOKEN) tokens.push(process.env.MPROXY_TOKEN);
+      if (tokens.length === 0) throw cliError('E_USAGE', 'a token is required: --token, --token-file or MPROXY_TOKEN');
+      const forwards = flags.forward ?? [];
+      if (forwards.length === 0) throw cliError('E_USAGE', 'give at least one --forward');
+      if (!['query', 'header', 'control'].includes(flags.tokenIn)) {
+        throw cliError('E_USAGE', '--token-in must be query, header or control');
+      }
+      const log = createCliLogger(flags);
+      const device = createDevice({
+        relay: flags.relay,
+        tokens,
+        forwards,
+        tokenIn: flags.tokenIn as TokenTransport,
+        ca: flags.ca ? readFileSync(flags.ca) : undefined,
+        reconnect: flags.reconnect ? {} : false,
+        logger: log,
+      });
+      device.state$.subscribe((state) => log.debug({ state }, 'device state'));
+      const stopped = firstValueFrom(device.closed$);
+      const signalled = runUntilSignal(() => device.close(), (signal) => log.info({ signal }, 'stopping'));
+      const result = await Promise.race([stopped.then((closed) => closed), signalled.then(() => ({}))]);
+      // A fatal error (a refused token) already went to the log; the exit line says it once more.
+      if ('error' in result && result.error) throw result.error;
+    });
+}

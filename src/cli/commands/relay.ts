@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { createRelay } from '../../relay/relay.js';
+import { cliError } from '../fail.js';
+import { createCliLogger, type LogFlags } from '../logger.js';
+import { runUntilSignal } from '../run-until-signal.js';
+import { readSecret } from '../secret.js';
+
+interface RelayFlags extends LogFlags {
+  listen: string;
+  tunnel: string;
+  secret?: string;
+  secretFile?: string;
+  tcpPorts?: string;
+  udpPorts?: string;
+  portHost?: string;
+  tunnelCert?: string;
+  tunnelKey?: string;
+  sniffTimeout: string;
+  tokenGrace: string;
+}
+
+export function registerRelay(program: Command): void {
+  program
+    .command('relay')
+    .description('run a relay: visitors on --listen (TLS by SNI, HTTP by Host), devices on --tunnel')
+    .option('--listen <host:port>', 'where visitors connect', '127.0.0.1:8443')
+    .option('--tunnel <host:port>', 'where devices connect (WebSocket)', '127.0.0.1:8080')
+    .option('--secret <secret>', 'the secret that signs device tokens (or --secret-file, or MPROXY_SECRET)')
+    .option('--secret-file <path>', 'read the secret from a file')
+    .option('--tcp-ports <ranges>', 'TCP ports tokens may claim, e.g. 5000-5100,6000')
+    .option('--udp-ports <ranges>', 'UDP ports tokens may claim')
+    .option('--port-host <host>', 'host the claimed ports listen on (default: the --listen host)')
+    .option('--tunnel-cert <path>', 'PEM certificate to serve the device endpoint as wss://')
+    .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
+    .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
+    .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
+    .option('--json', 'log JSON lines')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .action(async (flags: RelayFlags) => {
+      const secret = readSecret(flags);
+      const log = createCliLogger(flags);
+      if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
+        throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
+      }
+      const relay = await createRelay({
+        listen: flags.listen,
+        tunnel: flags.tunnel,
+        secret,
+        tcpPorts: flags.tcpPorts,
+        udpPorts: flags.udpPorts,
+        portHost: flags.portHost,
+        tunnelTls: flags.tunnelCert
+          ? { cert: readFileSync(flags.tunnelCert), key: readFileSync(flags.tunnelKey as string) }
+          : undefined,
+        sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
+        tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
+        logger: log,
+      });
+      await runUntilSignal(() => relay.close(), (signal) => log.info({ signal }, 'stopping'));
+    });
+}
+
+export function milliseconds(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value <= 0) throw cliError('E_USAGE', `${flag} ${text} is not a positive number of milliseconds`);
+  return value;
+}

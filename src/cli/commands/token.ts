@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { issueToken } from '../../auth/token.js';
+import { cliError } from '../fail.js';
+import { collect, readSecret } from '../secret.js';
+
+interface TokenFlags {
+  secret?: string;
+  secretFile?: string;
+  domain?: string[];
+  port?: string[];
+  expires?: string;
+  sub?: string;
+}
+
+export function registerToken(program: Command): void {
+  program
+    .command('token')
+    .description('issue a device token (JWT, HS256) for names and ports')
+    .option('--secret <secret>', 'the relay secret (or --secret-file, or MPROXY_SECRET)')
+    .option('--secret-file <path>', 'read the relay secret from a file')
+    .option('--domain <name>', 'a name the device may serve (repeatable; *.example.com allowed)', collect)
+    .option('--port <port>', 'a TCP/UDP port the device may claim (repeatable)', collect)
+    .option('--expires <duration>', 'lifetime, e.g. 30m, 24h, 7d (default: no expiry)')
+    .option('--sub <subject>', 'the device identity; devices with the same subject share names')
+    .action(async (flags: TokenFlags) => {
+      const secret = readSecret(flags);
+      const ports = (flags.port ?? []).map((text) => {
+        const port = Number(text);
+        if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw cliError('E_USAGE', `--port ${text} is not a port 1-65535`);
+        return port;
+      });
+      const domains = flags.domain ?? [];
+      if (domains.length === 0 && ports.length === 0) throw cliError('E_USAGE', 'give at least one --domain or --port');
+      const token = await issueToken(secret, { domains, ports, sub: flags.sub }, { expiresIn: flags.expires });
+      process.stdout.write(`${token}\n`);
+    });
+}

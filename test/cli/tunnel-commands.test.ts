@@ -1,0 +1,144 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRelay, verifyToken, type Relay } from '../../src/index.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 20_000, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function expectOneLineError(result: Run, code: string): void {
+  expect(result.code).toBe(1);
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines.at(-1)).toMatch(new RegExp(`^mproxy: .+ \\(${code}\\)$`));
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+}
+
+/** Starts a long-running command and resolves once `pattern` appears on stdout or stderr. */
+function startUntil(args: string[], pattern: RegExp): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = pattern.exec(output);
+      if (match) resolve({ child, output: () => output, match });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited ${code} before ${pattern}: ${output}`)));
+  });
+}
+
+const children: ChildProcess[] = [];
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+  }
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe('mproxy token', () => {
+  it('prints a JWT that the relay accepts, with the names, ports and expiry asked for', async () => {
+    const result = await run(['token', '--secret', 's3cret', '--domain', 'app.localhost', '--port', '5050', '--expires', '24h']);
+    expect(result.code).toBe(0);
+    const grant = await verifyToken(result.stdout.trim(), 's3cret');
+    expect(grant.domains).toEqual(['app.localhost']);
+    expect(grant.ports).toEqual([5050]);
+    const hours = ((grant.expiresAt?.getTime() ?? 0) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(23.9);
+    expect(hours).toBeLessThanOrEqual(24);
+  });
+
+  it('takes the secret from MPROXY_SECRET', async () => {
+    const result = await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: 'from-env' });
+    expect(result.code).toBe(0);
+    await expect(verifyToken(result.stdout.trim(), 'from-env')).resolves.toMatchObject({ domains: ['a.localhost'] });
+  });
+
+  it('refuses a missing secret, a bad port and a bad duration with one line', async () => {
+    expectOneLineError(await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: '' }), 'E_USAGE');
+    expectOneLineError(await run(['token', '--secret', 's', '--port', '70000']), 'E_USAGE');
+    expectOneLineError(await run(['token', '--secret', 's', '--domain', 'a.localhost', '--expires', 'soon']), 'E_INVALID_OPTION');
+  });
+});
+
+describe('mproxy relay and device', () => {
+  it('runs a relay that logs its listeners, and a device that serves through it', async () => {
+    const local: Server = createServer((_req, res) => res.end('served by the device'));
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
+    const relay = await startUntil(
+      ['relay', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--secret', 'cli-secret', '--json'],
+      /"url":"(ws:\/\/127\.0\.0\.1:\d+)"[^\n]*device endpoint ready/,
+    );
+    const publicPort = Number(/"address":"127\.0\.0\.1:(\d+)"[^\n]*visitors listener ready/.exec(relay.output())?.[1]);
+    const token = (await run(['token', '--secret', 'cli-secret', '--domain', 'app.localhost'])).stdout.trim();
+    const localPort = (local.address() as AddressInfo).port;
+    await startUntil(
+      ['device', '--relay', relay.match[1] as string, '--token', token, '--forward', `http:app.localhost=127.0.0.1:${localPort}`, '--json'],
+      /relay granted/,
+    );
+    // fetch() would not send our Host header: it is a forbidden header name there.
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: publicPort, headers: { host: 'app.localhost' } }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('served by the device');
+  });
+
+  it('exits with one line when the relay refuses the token', async () => {
+    const relay: Relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'right' });
+    cleanup.push(() => relay.close());
+    const token = (await run(['token', '--secret', 'wrong', '--domain', 'app.localhost'])).stdout.trim();
+    const result = await run(['device', '--relay', relay.tunnelUrl, '--token', token, '--forward', 'http:app.localhost=3000', '--json']);
+    expectOneLineError(result, 'E_AUTH_REFUSED');
+  });
+
+  it('refuses bad flags with one line', async () => {
+    expectOneLineError(await run(['relay', '--secret', 's', '--listen', 'nowhere']), 'E_INVALID_OPTION');
+    expectOneLineError(await run(['device', '--relay', 'http://x', '--token', 't', '--forward', 'http:a.localhost=1']), 'E_INVALID_OPTION');
+    expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token', 't', '--forward', 'ftp:a=1']), 'E_INVALID_OPTION');
+    expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--forward', 'http:a.localhost=1'], { MPROXY_TOKEN: '' }), 'E_USAGE');
+  });
+});
+
+describe('npm start (mproxy demo)', () => {
+  it('prints a curl command that reaches the local HTTPS service through the tunnel', async () => {
+    const demo = await startUntil(['demo', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--json'], /^ {2}(curl .+)$/m);
+    const curl = (demo.match[1] as string).split(' ');
+    const result = await new Promise<Run>((resolve) => {
+      execFile(curl[0] as string, [...curl.slice(1), '--silent', '--show-error', '--max-time', '10'], (error, stdout, stderr) =>
+        resolve({ code: error ? 1 : 0, stdout, stderr }),
+      );
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/^Hello from the device's local HTTPS service, reached through mproxy/);
+  });
+});
