@@ -77,22 +77,25 @@ export class Client {
    * queued (bounded: see `maxClientBuffer`) and delivered on subscription. One subscriber at a
    * time.
    */
-  readonly data$: Observable<Uint8Array> = new Observable<Uint8Array>((subscriber) => {
-    if (this.#sink) {
-      subscriber.error(new TunnelError('E_ALREADY_SUBSCRIBED', `client ${this.id}: data$ already has a subscriber`));
-      return;
-    }
-    if (this.#finished) {
-      if (this.#closeError) subscriber.error(this.#closeError);
-      else subscriber.complete();
-      return;
-    }
-    this.#sink = subscriber;
-    this.#flush();
-    return () => {
-      if (this.#sink === subscriber) this.#sink = undefined;
-    };
-  });
+  get data$(): Observable<Uint8Array> {
+    // Made on demand: an idle client should cost as little memory as possible.
+    return new Observable<Uint8Array>((subscriber) => {
+      if (this.#sink) {
+        subscriber.error(new TunnelError('E_ALREADY_SUBSCRIBED', `client ${this.id}: data$ already has a subscriber`));
+        return;
+      }
+      if (this.#finished) {
+        if (this.#closeError) subscriber.error(this.#closeError);
+        else subscriber.complete();
+        return;
+      }
+      this.#sink = subscriber;
+      this.#flush();
+      return () => {
+        if (this.#sink === subscriber) this.#sink = undefined;
+      };
+    });
+  }
 
   /** Whether the remote asked us to stop sending for this client. Replays the current state. */
   get remotePaused$(): Observable<boolean> {

@@ -92,6 +92,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #subscriptions: Subscription[] = [];
   #queued = 0;
   #inputEnded = false;
+  #transportClosed = false;
 
   readonly clients$: Observable<Client> = this.#newClients.asObservable();
   readonly control$: Observable<unknown> = this.#control.asObservable();
@@ -112,6 +113,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.options = options;
     this.#transport = transport;
     this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
+    // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
+    transport.closed$.subscribe(() => {
+      this.#transportClosed = true;
+      if (this.#state.value === 'closed') this.#unsubscribe();
+    });
     const frames$ = transport.incoming$.pipe(
       decodeFrames({ maxFrameSize: options.maxFrameSize }),
       tap({
@@ -207,22 +213,22 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   #attach(group: GroupedObservable<string, Frame>): void {
     let client = this.#clients.get(group.key);
-    this.#subscriptions.push(
-      group.subscribe({
-        next: (frame) => {
+    // Not kept: a group always ends (its client's end or error, a release, or the tunnel's
+    // shutdown), which closes this subscription; keeping it would grow with every client.
+    group.subscribe({
+      next: (frame) => {
+        if (!client) {
+          client = this.#accept(frame);
           if (!client) {
-            client = this.#accept(frame);
-            if (!client) {
-              this.#release.next(group.key);
-              return;
-            }
+            this.#release.next(group.key);
+            return;
           }
-          client.receive(frame.kind, frame.data);
-        },
-        complete: () => client?.remoteEnded(this.#inputEnded ? closedBy() : undefined),
-        error: (error: unknown) => client?.remoteEnded(error instanceof RemoteError ? error : closedBy(error)),
-      }),
-    );
+        }
+        client.receive(frame.kind, frame.data);
+      },
+      complete: () => client?.remoteEnded(this.#inputEnded ? closedBy() : undefined),
+      error: (error: unknown) => client?.remoteEnded(error instanceof RemoteError ? error : closedBy(error)),
+    });
   }
 
   #accept(frame: Frame): Client | undefined {
@@ -275,6 +281,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#control.next(message);
   }
 
+  #unsubscribe(): void {
+    for (const subscription of this.#subscriptions.splice(0)) subscription.unsubscribe();
+  }
+
   #shutdown(error?: Error): void {
     if (this.#state.value === 'closed') return;
     this.#state.next('closed');
@@ -285,8 +295,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
       if (error) this.#transport.destroy(error);
       else this.#transport.close();
     }
-    for (const subscription of this.#subscriptions) subscription.unsubscribe();
-    this.#subscriptions.length = 0;
+    // A closing transport must go on reading until it has closed: it sees the remote's end (a
+    // WebSocket's closing handshake, a FIN behind unread bytes) only through incoming$. What
+    // still arrives meets no client and is dropped.
+    if (this.#transportClosed) this.#unsubscribe();
     this.#newClients.complete();
     this.#control.complete();
     this.#frames.complete();
