@@ -20,6 +20,8 @@ export class StreamTransport extends TransportBase {
     // Paused before the 'data' listener goes on, so that adding it does not start the flow.
     stream.pause();
     stream.on('data', (chunk: Buffer | string) => {
+      // Closing, and nobody reads: drop rather than pile up a backlog no one will take.
+      if (!this.isOpen && !this.isReading) return;
       this.received(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     });
     stream.on('end', () => {
@@ -65,11 +67,17 @@ export class StreamTransport extends TransportBase {
   }
 
   protected stopReading(): void {
-    this.stream.pause();
+    // Not while closing: see closeCarrier.
+    if (this.isOpen) this.stream.pause();
   }
 
+  /**
+   * Ends our side and keeps reading: the peer's end may queue behind bytes it still sends, and
+   * a paused stream would never see it, leaving both sides open for good.
+   */
   protected closeCarrier(): void {
     if (!this.stream.writableEnded && !this.stream.destroyed) this.stream.end();
+    this.stream.resume();
   }
 
   protected destroyCarrier(): void {

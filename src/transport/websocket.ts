@@ -74,14 +74,25 @@ class WebSocketTransport extends TransportBase {
   }
 
   protected stopReading(): void {
-    this.#ws.pause();
+    // Not while closing: see #closeNow.
+    if (this.isOpen) this.#ws.pause();
   }
 
   protected closeCarrier(): void {
     const state = this.#ws.readyState;
     // Closing a connecting ws aborts the handshake and would drop the pending writes.
     if (state === CONNECTING) this.#closeWhenOpen = true;
-    else if (state === OPEN) this.#ws.close(1000);
+    else if (state === OPEN) this.#closeNow();
+  }
+
+  /**
+   * Sends the close frame and keeps reading: the peer's close frame may queue behind messages
+   * it still sends, and a paused socket would leave the handshake (and the peer) hanging until
+   * ws's 30 s close timeout. What arrives once nobody reads `incoming$` is dropped.
+   */
+  #closeNow(): void {
+    this.#ws.close(1000);
+    this.#ws.resume();
   }
 
   protected destroyCarrier(): void {
@@ -99,11 +110,13 @@ class WebSocketTransport extends TransportBase {
       this.#pendingBytes -= message.byteLength;
       this.#ws.send(message, { binary: true }, this.#onSent);
     }
-    if (this.#closeWhenOpen) this.#ws.close(1000);
+    if (this.#closeWhenOpen) this.#closeNow();
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#failure) return;
+    // Closing, and nobody reads: drop rather than pile up a backlog no one will take.
+    if (!this.isOpen && !this.isReading) return;
     if (!isBinary) {
       this.#failure = new TransportError('E_TEXT_MESSAGE', 'received a text message; M-PROXY needs binary messages');
       this.receivedError(this.#failure);
