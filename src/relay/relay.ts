@@ -16,6 +16,7 @@ import { DeviceSession } from './session.js';
 import { RelayError } from './errors.js';
 import { parseListen, type RelayOptions } from './options.js';
 import { badGatewayResponse } from './pages.js';
+import { PortListeners } from './ports.js';
 import { UdpPort } from './udp.js';
 import { sniffVisitor } from './visitor.js';
 
@@ -36,6 +37,8 @@ export interface Relay {
   readonly ports: { readonly tcp: readonly number[]; readonly udp: readonly number[] };
   /** How many devices are connected. */
   readonly deviceCount: number;
+  /** How many clients (visitors) are open on the tunnels of all connected devices. */
+  readonly clientCount: number;
   /** Stops listening, drops every device and visitor. */
   close(): Promise<void>;
 }
@@ -64,8 +67,8 @@ class MproxyRelay implements Relay {
   readonly #publicServer: TcpServer;
   readonly #tunnelServer: HttpServer;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  readonly #tcpPorts = new Map<number, TcpServer | Promise<TcpServer | undefined>>();
-  readonly #udpPorts = new Map<number, UdpPort | Promise<UdpPort | undefined>>();
+  readonly #tcpPorts: PortListeners<TcpServer>;
+  readonly #udpPorts: PortListeners<UdpPort>;
   readonly #visitors = new Set<Socket>();
   readonly #roundRobin = new Map<string, number>();
   #nextSession = 1;
@@ -80,6 +83,22 @@ class MproxyRelay implements Relay {
     this.#secret = options.secret;
     this.#log = options.logger ?? silentLogger;
     this.#policy = new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
+    this.#tcpPorts = new PortListeners<TcpServer>(
+      'TCP',
+      async (port) => {
+        const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.#visitPort(port, socket));
+        await listenOn(server, { host: this.#portHost(), port });
+        return server;
+      },
+      (server) => server.close(),
+      this.#log,
+    );
+    this.#udpPorts = new PortListeners<UdpPort>(
+      'UDP',
+      (port) => UdpPort.bind(this.#portHost(), port, (meta) => this.#openUdp(port, meta), options.udpIdleTimeout ?? 60_000),
+      (udp) => udp.close(),
+      this.#log,
+    );
     this.#publicServer = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visit(socket));
     this.#tunnelServer = options.tunnelTls ? createHttpsServer(options.tunnelTls) : createHttpServer();
     this.#tunnelServer.on('request', (_req, res) => {
@@ -101,13 +120,17 @@ class MproxyRelay implements Relay {
   }
 
   get ports(): { tcp: number[]; udp: number[] } {
-    const listening = (map: Map<number, unknown>): number[] =>
-      [...map.entries()].filter(([, server]) => !(server instanceof Promise)).map(([port]) => port);
-    return { tcp: listening(this.#tcpPorts), udp: listening(this.#udpPorts) };
+    return { tcp: this.#tcpPorts.listening, udp: this.#udpPorts.listening };
   }
 
   get deviceCount(): number {
     return this.#sessions.size;
+  }
+
+  get clientCount(): number {
+    let count = 0;
+    for (const session of this.#sessions.values()) count += session.clientCount;
+    return count;
   }
 
   async listen(): Promise<void> {
@@ -129,12 +152,7 @@ class MproxyRelay implements Relay {
     for (const session of sessions) session.close();
     for (const visitor of this.#visitors) visitor.destroy();
     for (const client of this.#wss.clients) client.terminate();
-    const tcp = await Promise.all([...this.#tcpPorts.values()]);
-    const udp = await Promise.all([...this.#udpPorts.values()]);
-    for (const server of tcp) server?.close();
-    for (const port of udp) port?.close();
-    this.#tcpPorts.clear();
-    this.#udpPorts.clear();
+    await Promise.all([this.#tcpPorts.closeAll(), this.#udpPorts.closeAll()]);
     this.#tunnelServer.closeAllConnections?.();
     await Promise.all([closeServer(this.#publicServer), closeServer(this.#tunnelServer)]);
     await Promise.all(sessions.map((session) => session.closed));
@@ -277,6 +295,20 @@ class MproxyRelay implements Relay {
     }
   }
 
+  #portHost(): string {
+    return this.#options.portHost ?? this.#addresses?.public.address ?? DEFAULT_PUBLIC.host;
+  }
+
+  #openUdp(port: number, meta: OpenClientMeta): Client | undefined {
+    const session = this.#pick(`udp:${port}`, this.#registry.sessionsForPort(port));
+    if (!session) return undefined;
+    try {
+      return session.open(meta);
+    } catch {
+      return undefined;
+    }
+  }
+
   #track(socket: Socket): void {
     this.#visitors.add(socket);
     socket.setNoDelay(true);
@@ -297,64 +329,8 @@ class MproxyRelay implements Relay {
         for (const port of ports.udp) wantedUdp.add(port);
       }
     }
-    const host = this.#options.portHost ?? this.#addresses?.public.address ?? DEFAULT_PUBLIC.host;
-    for (const port of wantedTcp) {
-      if (this.#tcpPorts.has(port)) continue;
-      const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.#visitPort(port, socket));
-      const ready = listenOn(server, { host, port }).then(
-        () => {
-          if (this.#tcpPorts.get(port) === ready) this.#tcpPorts.set(port, server);
-          this.#log.info({ port, host }, 'TCP port listening');
-          return server;
-        },
-        (error: Error) => {
-          this.#tcpPorts.delete(port);
-          this.#log.error({ port, err: error.message, code: 'E_PORT_UNAVAILABLE' }, 'cannot listen on claimed TCP port');
-          return undefined;
-        },
-      );
-      this.#tcpPorts.set(port, ready);
-    }
-    for (const [port, entry] of this.#tcpPorts) {
-      if (wantedTcp.has(port)) continue;
-      this.#tcpPorts.delete(port);
-      void Promise.resolve(entry).then((server) => {
-        server?.close();
-        this.#log.info({ port }, 'TCP port released');
-      });
-    }
-    const idle = this.#options.udpIdleTimeout ?? 60_000;
-    for (const port of wantedUdp) {
-      if (this.#udpPorts.has(port)) continue;
-      const open = (meta: OpenClientMeta): Client | undefined => {
-        const session = this.#pick(`udp:${port}`, this.#registry.sessionsForPort(port));
-        if (!session) return undefined;
-        try {
-          return session.open(meta);
-        } catch {
-          return undefined;
-        }
-      };
-      const ready = UdpPort.bind(host, port, open, idle).then(
-        (udp) => {
-          if (this.#udpPorts.get(port) === ready) this.#udpPorts.set(port, udp);
-          else udp.close();
-          this.#log.info({ port, host }, 'UDP port listening');
-          return udp;
-        },
-        (error: Error) => {
-          this.#udpPorts.delete(port);
-          this.#log.error({ port, err: error.message, code: 'E_PORT_UNAVAILABLE' }, 'cannot bind claimed UDP port');
-          return undefined;
-        },
-      );
-      this.#udpPorts.set(port, ready);
-    }
-    for (const [port, entry] of this.#udpPorts) {
-      if (wantedUdp.has(port)) continue;
-      this.#udpPorts.delete(port);
-      void Promise.resolve(entry).then((udp) => udp?.close());
-    }
+    this.#tcpPorts.reconcile(wantedTcp);
+    this.#udpPorts.reconcile(wantedUdp);
   }
 }
 

@@ -62,22 +62,27 @@ export class DeviceSession {
 
   #tunnelClosed = false;
 
+  /** How many clients are open on this device's tunnel. */
+  get clientCount(): number {
+    return this.#tunnel.clients.size;
+  }
+
   /** Starts the conversation: `grant` (when the token came with the connect), then `hello`. */
   start(hasToken: boolean): void {
     const channel = this.#channel;
     const log = this.#host.log;
-    const addToken = async (args: readonly unknown[]): Promise<null> => {
+    // No result: answered `[-n, null]` (as telebit does), not `[-n, null, null]`.
+    const addToken = async (args: readonly unknown[]): Promise<void> => {
       const grant = await this.#host.addToken(args[0]);
       log.info({ subject: grant.subject, domains: grant.domains, ports: grant.ports }, 'token added');
       this.granted(grant);
-      return null;
     };
     channel.handle('add_token', addToken);
     channel.handle('auth', addToken);
     channel.handle('delete_token', (args) => {
       this.#host.deleteToken(args[0]);
       log.info({ which: args[0] === '*' ? '*' : 'one' }, 'token deleted');
-      return null;
+      return undefined;
     });
     channel.notices$.subscribe((notice) => log.warn({ code: notice.code }, `device: ${notice.message}`));
     sendHello(channel).subscribe({
