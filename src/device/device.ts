@@ -237,8 +237,11 @@ class MproxyDevice implements Device {
           beforeAnswer: async () => {
             for (const token of extra) {
               await firstValueFrom(channel.request('add_token', token)).catch((error: unknown) => {
-                this.#log.error({ err: describe(error) }, 'the relay refused a token');
-                throw error;
+                // Any answer but success is a refusal (the telebit relay answers `[-n, {}]`);
+                // only a channel that closed or timed out is worth a reconnect.
+                const lost = error instanceof MproxyError && (error.code === 'E_CONTROL_CLOSED' || error.code === 'E_CONTROL_TIMEOUT');
+                if (lost) throw error;
+                throw new DeviceError('E_AUTH_REFUSED', `the relay refused a token: ${describe(error)}`, { cause: error });
               });
             }
           },
@@ -247,10 +250,7 @@ class MproxyDevice implements Device {
             this.#state.next('online');
             subscriber.next('online');
           },
-          error: (error: unknown) => {
-            const refused = error instanceof MproxyError && error.code.startsWith('E_TOKEN');
-            subscriber.error(refused ? new DeviceError('E_AUTH_REFUSED', `the relay refused a token: ${describe(error)}`) : error);
-          },
+          error: (error: unknown) => subscriber.error(error),
         });
         channel.notices$.subscribe((notice) => this.#log.warn({ code: notice.code }, `relay: ${notice.message}`));
         // Pushes the telebit device never answers: answering nothing is what relays expect.

@@ -113,7 +113,11 @@ export class Client {
    */
   get writable$(): Observable<boolean> {
     return combineLatest([this.#remotePaused, this.#host.congested$]).pipe(
-      map(([paused, congested]) => !paused && !congested),
+      // The state as it is now, not as the values say: when an observer of a subject reacts by
+      // writing (and so congests the transport), the subject delivers the newer value to the
+      // observers after it before the older one it was busy delivering. Trusting the values
+      // would leave those observers believing a stale `true`, past which no drain comes.
+      map(() => this.#writable()),
       distinctUntilChanged(),
     );
   }
@@ -155,6 +159,10 @@ export class Client {
     for (let at = 0; at < chunk.length; at += limit) {
       this.#host.send(this.#frame('data', at === 0 && chunk.length <= limit ? chunk : chunk.subarray(at, at + limit)));
     }
+    return this.#writable();
+  }
+
+  #writable(): boolean {
     return !this.#remotePaused.value && !this.#host.isCongested();
   }
 
@@ -207,7 +215,14 @@ export class Client {
 
   /** @internal The remote ended its side (`error` given: it failed, or the tunnel went away). */
   remoteEnded(error?: Error): void {
-    if (this.#finished || this.#remoteDone) return;
+    if (this.#finished) return;
+    if (this.#remoteDone) {
+      // Half-closed (the remote had ended, this side was still sending) when the tunnel went
+      // away: what this side still sends can no longer arrive, so the client fails rather than
+      // finishing cleanly later on a local end whose bytes were dropped.
+      if (error && !this.#remoteDone.error) this.#finish(error);
+      return;
+    }
     this.#remoteDone = error ? { error } : {};
     // A failed remote takes nothing more from us; a paused sender must not wait for a resume
     // that will never come.

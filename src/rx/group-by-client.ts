@@ -10,6 +10,12 @@ export interface GroupByClientOptions {
    * is forgotten, so a later frame with the same id opens a new group.
    */
   readonly release$?: Observable<string>;
+  /**
+   * True for ids this side opened itself (`tunnel.open()`) and still has: their `end`, `error`,
+   * `pause` and `resume` frames open a group too, so that a remote that ends or fails such a
+   * client before sending it any data (e.g. its local service refused the connection) is heard.
+   */
+  readonly isOpen?: (id: string) => boolean;
 }
 
 /**
@@ -17,7 +23,8 @@ export interface GroupByClientOptions {
  *
  * - A `connection` or `data` frame with an id that has no group opens one (the group is emitted,
  *   then the frame goes into it). `end`, `error`, `pause` and `resume` frames for an id without a
- *   group are dropped: there is nothing to end or to pause.
+ *   group are dropped (there is nothing to end or to pause), unless `isOpen(id)` says this side
+ *   opened that client: then they open its group.
  * - A group completes on its client's `end` frame and errors with a {@link RemoteError} on its
  *   `error` frame; both frames are consumed, not emitted. Either way it is forgotten, so groups
  *   never leak.
@@ -43,6 +50,11 @@ export function groupByClient(
         next(frame) {
           const id = frame.id;
           let group = groups.get(id);
+          if (!group && frame.kind !== 'control' && frame.kind !== 'connection' && frame.kind !== 'data' && options.isOpen?.(id)) {
+            group = new Subject<Frame>();
+            groups.set(id, group);
+            subscriber.next(grouped(id, group));
+          }
           switch (frame.kind) {
             case 'control':
               return;

@@ -133,7 +133,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
       share(),
     );
     this.#subscriptions.push(
-      frames$.pipe(groupByClient({ release$: this.#release })).subscribe({
+      frames$.pipe(groupByClient({ release$: this.#release, isOpen: (id) => this.#clients.has(id) })).subscribe({
         next: (group) => this.#attach(group),
         error: (error: unknown) => this.#shutdown(asError(error)),
         complete: () => this.#shutdown(),
