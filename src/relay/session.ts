@@ -1,6 +1,7 @@
 import { firstValueFrom } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { Grant } from '../auth/token.js';
+import { MproxyError } from '../codec/errors.js';
 import { createControlChannel, sendHello, type ControlChannel } from '../control/index.js';
 import type { Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
@@ -73,7 +74,15 @@ export class DeviceSession {
     const log = this.#host.log;
     // No result: answered `[-n, null]` (as telebit does), not `[-n, null, null]`.
     const addToken = async (args: readonly unknown[]): Promise<void> => {
-      const grant = await this.#host.addToken(args[0]);
+      let grant: Grant;
+      try {
+        grant = await this.#host.addToken(args[0]);
+      } catch (error) {
+        // Logged like a refusal on connect; the device gets the same {message, code}.
+        const code = error instanceof MproxyError ? error.code : 'E_INTERNAL';
+        log.warn({ code }, `token refused: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      }
       log.info({ subject: grant.subject, domains: grant.domains, ports: grant.ports }, 'token added');
       this.granted(grant);
     };
@@ -82,22 +91,29 @@ export class DeviceSession {
     channel.handle('delete_token', (args) => {
       this.#host.deleteToken(args[0]);
       log.info({ which: args[0] === '*' ? '*' : 'one' }, 'token deleted');
+      // A device left with no token gets the same grace as one that connected without.
+      if (this.#host.grantsOf().length === 0) this.#armGrace();
       return undefined;
     });
     channel.notices$.subscribe((notice) => log.warn({ code: notice.code }, `device: ${notice.message}`));
     sendHello(channel).subscribe({
       error: (error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'device did not answer hello'),
     });
-    if (!hasToken) {
-      // The telebit device connects bare and adds its token after hello: give it a while.
-      const grace = this.#host.options.tokenGrace ?? 30_000;
-      this.#graceTimer = setTimeout(() => {
-        if (this.#host.grantsOf().length > 0) return;
-        log.warn({ code: 'E_NO_TOKEN' }, `no valid token within ${grace} ms: closing`);
-        this.#host.ws.close(CLOSE_NO_TOKEN, 'no valid token');
-      }, grace);
-      this.#graceTimer.unref();
-    }
+    // The telebit device connects bare and adds its token after hello: give it a while.
+    if (!hasToken) this.#armGrace();
+  }
+
+  /** Closes the device if it still holds no valid token after `tokenGrace`. */
+  #armGrace(): void {
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    const grace = this.#host.options.tokenGrace ?? 30_000;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      if (this.#host.grantsOf().length > 0) return;
+      this.#host.log.warn({ code: 'E_NO_TOKEN' }, `no valid token within ${grace} ms: closing`);
+      this.#host.ws.close(CLOSE_NO_TOKEN, 'no valid token');
+    }, grace);
+    this.#graceTimer.unref();
   }
 
   /** Tells the device what it now serves (telebit's `grant` push; never answered). */
