@@ -5,6 +5,7 @@
  */
 import { pino, type Logger as PinoLogger } from 'pino';
 import pretty from 'pino-pretty';
+import { cliError } from './fail.js';
 
 export interface LogFlags {
   json?: boolean;
@@ -15,7 +16,7 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 
 export function createCliLogger(flags: LogFlags): PinoLogger {
   const level = flags.logLevel ?? 'info';
-  if (!LEVELS.has(level)) throw new Error(`--log-level must be one of ${[...LEVELS].join(', ')}`);
+  if (!LEVELS.has(level)) throw cliError('E_USAGE', `--log-level must be one of ${[...LEVELS].join(', ')}`);
   const options = { level, base: undefined };
   if (flags.json || !process.stderr.isTTY) return pino(options, pino.destination({ fd: 2, sync: true }));
   return pino(options, pretty({ destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname', sync: true }));

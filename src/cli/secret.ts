@@ -8,13 +8,7 @@ import { cliError } from './fail.js';
 export function readSecret(flags: { secret?: string; secretFile?: string }): string {
   if (flags.secret) return flags.secret;
   if (flags.secretFile) {
-    let text: string;
-    try {
-      text = readFileSync(flags.secretFile, 'utf8');
-    } catch (error) {
-      throw cliError('E_BAD_INPUT', `cannot read --secret-file ${flags.secretFile}: ${(error as Error).message}`);
-    }
-    const secret = text.replace(/\r?\n$/, '');
+    const secret = readFlagFile(flags.secretFile, '--secret-file').toString('utf8').replace(/\r?\n$/, '');
     if (!secret) throw cliError('E_BAD_INPUT', `--secret-file ${flags.secretFile} is empty`);
     return secret;
   }
@@ -26,4 +20,13 @@ export function readSecret(flags: { secret?: string; secretFile?: string }): str
 /** Collects a repeatable option into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** Reads a file named by a flag; a missing or unreadable file is one `E_BAD_INPUT` line. */
+export function readFlagFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw cliError('E_BAD_INPUT', `cannot read ${flag} ${path}: ${(error as Error).message}`);
+  }
 }

@@ -1,4 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import {
   BehaviorSubject,
   Observable,
@@ -190,7 +191,8 @@ class MproxyDevice implements Device {
       const ws = new WebSocket(target, {
         headers,
         handshakeTimeout: options.connectTimeout ?? 10_000,
-        ca: options.ca as string | Buffer | (string | Buffer)[] | undefined,
+        // Node's `ca` replaces the public roots; a private relay CA is meant to come in addition.
+        ca: options.ca === undefined ? undefined : [...rootCertificates, ...[options.ca].flat()],
         perMessageDeflate: false,
       });
       let stopKeepAlive: (() => void) | undefined;

@@ -136,7 +136,13 @@ class MproxyRelay implements Relay {
   async listen(): Promise<void> {
     const publicAt = parseListen(this.#options.listen, DEFAULT_PUBLIC, 'listen');
     const tunnelAt = parseListen(this.#options.tunnel, DEFAULT_TUNNEL, 'tunnel');
-    await Promise.all([listenOn(this.#publicServer, publicAt), listenOn(this.#tunnelServer, tunnelAt)]);
+    const listening = await Promise.allSettled([listenOn(this.#publicServer, publicAt), listenOn(this.#tunnelServer, tunnelAt)]);
+    const failed = listening.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) {
+      // Half a relay is no relay: close the listener that did start, so the process can exit.
+      await Promise.all([closeServer(this.#publicServer), closeServer(this.#tunnelServer)]);
+      throw failed.reason;
+    }
     this.#addresses = {
       public: this.#publicServer.address() as AddressInfo,
       tunnel: this.#tunnelServer.address() as AddressInfo,

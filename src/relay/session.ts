@@ -97,7 +97,7 @@ export class DeviceSession {
     });
     channel.notices$.subscribe((notice) => log.warn({ code: notice.code }, `device: ${notice.message}`));
     sendHello(channel).subscribe({
-      error: (error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'device did not answer hello'),
+      error: (error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'hello failed'),
     });
     // The telebit device connects bare and adds its token after hello: give it a while.
     if (!hasToken) this.#armGrace();

@@ -6,8 +6,6 @@ export interface KeepAliveOptions {
   readonly interval: number;
   /** Give up when no pong (or any other message) arrives this long after a ping (ms). */
   readonly timeout: number;
-  /** WebSocket close code used when the peer is found dead. Default 1013 (telebit's). */
-  readonly closeCode?: number;
 }
 
 /**

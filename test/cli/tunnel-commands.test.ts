@@ -123,6 +123,13 @@ describe('mproxy relay and device', () => {
 
   it('refuses bad flags with one line', async () => {
     expectOneLineError(await run(['relay', '--secret', 's', '--listen', 'nowhere']), 'E_INVALID_OPTION');
+    expectOneLineError(await run(['relay', '--secret', 's', '--log-level', 'loud']), 'E_USAGE');
+    // One listener failing must not leave the other one keeping the process alive.
+    const busy = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 's' });
+    cleanup.push(() => busy.close());
+    const taken = `127.0.0.1:${busy.addresses.public.port}`;
+    expectOneLineError(await run(['relay', '--secret', 's', '--listen', taken, '--tunnel', '127.0.0.1:0', '--log-level', 'silent']), 'EADDRINUSE');
+    expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token-file', '/nonexistent/token', '--forward', 'http:a.localhost=1']), 'E_BAD_INPUT');
     expectOneLineError(await run(['device', '--relay', 'http://x', '--token', 't', '--forward', 'http:a.localhost=1']), 'E_INVALID_OPTION');
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token', 't', '--forward', 'ftp:a=1']), 'E_INVALID_OPTION');
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--forward', 'http:a.localhost=1'], { MPROXY_TOKEN: '' }), 'E_USAGE');

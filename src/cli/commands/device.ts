@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { firstValueFrom } from 'rxjs';
 import { createDevice, type TokenTransport } from '../../device/device.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { collect } from '../secret.js';
+import { collect, readFlagFile } from '../secret.js';
 
 interface DeviceFlags extends LogFlags {
   relay: string;
@@ -36,7 +35,7 @@ export function registerDevice(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .action(async (flags: DeviceFlags) => {
       const tokens = [...(flags.token ?? [])];
-      if (flags.tokenFile) tokens.push(readFileSync(flags.tokenFile, 'utf8').trim());
+      if (flags.tokenFile) tokens.push(readFlagFile(flags.tokenFile, '--token-file').toString('utf8').trim());
       if (tokens.length === 0 && process.env.MPROXY_TOKEN) tokens.push(process.env.MPROXY_TOKEN);
       if (tokens.length === 0) throw cliError('E_USAGE', 'a token is required: --token, --token-file or MPROXY_TOKEN');
       const forwards = flags.forward ?? [];
@@ -50,7 +49,7 @@ export function registerDevice(program: Command): void {
         tokens,
         forwards,
         tokenIn: flags.tokenIn as TokenTransport,
-        ca: flags.ca ? readFileSync(flags.ca) : undefined,
+        ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
         logger: log,
       });

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { createRelay } from '../../relay/relay.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { readSecret } from '../secret.js';
+import { readFlagFile, readSecret } from '../secret.js';
 
 interface RelayFlags extends LogFlags {
   listen: string;
@@ -51,7 +50,7 @@ export function registerRelay(program: Command): void {
         udpPorts: flags.udpPorts,
         portHost: flags.portHost,
         tunnelTls: flags.tunnelCert
-          ? { cert: readFileSync(flags.tunnelCert), key: readFileSync(flags.tunnelKey as string) }
+          ? { cert: readFlagFile(flags.tunnelCert, '--tunnel-cert'), key: readFlagFile(flags.tunnelKey as string, '--tunnel-key') }
           : undefined,
         sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
         tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
