@@ -1,4 +1,6 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { Subscription } from 'rxjs';
 import type { Client } from './client.js';
 
@@ -36,7 +38,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       },
       error() {
         // The remote failed this client: no graceful flush makes sense any more.
-        socket.destroy();
+        abort(socket);
       },
     }),
   );
@@ -57,6 +59,13 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   socket.on('error', onError);
   socket.on('close', onClose);
   subscription.add(
+    client.closed$.subscribe(({ error }) => {
+      // A client that fails after its inbound side completed (half-closed when the tunnel went
+      // away) gets no data$ error: the socket must not be left open all the same.
+      if (error && !socket.destroyed) abort(socket);
+    }),
+  );
+  subscription.add(
     client.writable$.subscribe((writable) => {
       if (writable) socket.resume();
       else socket.pause();
@@ -70,6 +79,16 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     socket.off('close', onClose);
   });
   return subscription;
+}
+
+/**
+ * Closes a socket whose client failed. A TCP socket is reset: a plain destroy sends a FIN when
+ * nothing is left unread, which the peer takes for a clean end (a truncated response would pass
+ * for a whole one). TLS sockets cannot be reset through their TLS handle.
+ */
+function abort(socket: ConnectableSocket): void {
+  if (socket instanceof Socket && !(socket instanceof TLSSocket) && !socket.destroyed) socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 /**

@@ -15,12 +15,15 @@ export interface TunnelOptions {
   lowWaterMark?: number;
   /**
    * Per client, inbound: a remote that goes on sending past this (it ignores `pause`) gets the
-   * client destroyed with `E_CLIENT_BUFFER_OVERFLOW`; the other clients live on. Default 16 MiB.
+   * client destroyed with `E_CLIENT_BUFFER_OVERFLOW`; the other clients live on. Default 64 MiB:
+   * a `pause` can queue behind everything already in flight toward us (kernel socket buffers
+   * alone hold tens of MiB on a busy link), so a remote that honours it may still deliver that
+   * much after it was sent.
    */
   maxClientBuffer?: number;
   /**
    * Whole tunnel, inbound: bytes queued in all clients together; past it the client receiving
-   * is destroyed with `E_TUNNEL_BUFFER_OVERFLOW`. Default 64 MiB.
+   * is destroyed with `E_TUNNEL_BUFFER_OVERFLOW`. Default 256 MiB.
    */
   maxTunnelBuffer?: number;
   /**
@@ -45,8 +48,8 @@ export const TUNNEL_DEFAULTS: ResolvedTunnelOptions = {
   maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
   highWaterMark: 1024 * 1024,
   lowWaterMark: 128 * 1024,
-  maxClientBuffer: 16 * 1024 * 1024,
-  maxTunnelBuffer: 64 * 1024 * 1024,
+  maxClientBuffer: 64 * 1024 * 1024,
+  maxTunnelBuffer: 256 * 1024 * 1024,
   unknownData: 'open',
 };
 
