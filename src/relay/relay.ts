@@ -204,10 +204,12 @@ class MproxyRelay implements Relay {
       log.info({ subject: grant?.subject }, 'device connected');
       if (grant) session.granted(grant);
       session.start(grant !== undefined);
-      void session.closed.then(() => {
+      void session.closed.then(({ error }) => {
         this.#sessions.delete(sessionId);
         this.#registry.removeSession(sessionId);
-        log.info('device disconnected');
+        const code = (error as { code?: unknown } | undefined)?.code;
+        if (error) log.info({ code: typeof code === 'string' ? code : undefined, err: error.message }, 'device disconnected');
+        else log.info('device disconnected');
         this.#reconcilePorts();
       });
       this.#reconcilePorts();

@@ -31,8 +31,8 @@ export interface SessionHost {
  */
 export class DeviceSession {
   readonly id: string;
-  /** Resolves once the device is gone and its clients are closed. */
-  readonly closed: Promise<void>;
+  /** Resolves once the device is gone and its clients are closed, with why if it failed. */
+  readonly closed: Promise<{ readonly error?: Error }>;
   readonly #host: SessionHost;
   readonly #tunnel: Tunnel;
   readonly #channel: ControlChannel;
@@ -51,8 +51,14 @@ export class DeviceSession {
         ? undefined
         : keepAlive(ws, { interval: keepalive?.interval ?? 120_000, timeout: keepalive?.timeout ?? 10_000 });
     this.closed = firstValueFrom(this.#tunnel.closed$).then(
-      () => this.#cleanup(),
-      () => this.#cleanup(),
+      (closed) => {
+        this.#cleanup();
+        return closed;
+      },
+      () => {
+        this.#cleanup();
+        return {};
+      },
     );
   }
 
