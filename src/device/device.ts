@@ -197,6 +197,10 @@ class MproxyDevice implements Device {
       });
       let stopKeepAlive: (() => void) | undefined;
       let tunnel: Tunnel | undefined;
+      // Before the transport's own listener (added with the tunnel), which closes the tunnel
+      // synchronously: the code must be known when closed$ fires.
+      let closeCode = 0;
+      ws.once('close', (code) => (closeCode = code));
 
       ws.on('unexpected-response', (_request, response) => {
         const status = response.statusCode ?? 0;
@@ -222,8 +226,6 @@ class MproxyDevice implements Device {
         tunnel = createTunnel(fromWebSocket(ws), { ...options.tunnel, unknownData: 'open' });
         this.#tunnel = tunnel;
         const session = tunnel;
-        let closeCode = 0;
-        ws.once('close', (code) => (closeCode = code));
         session.closed$.subscribe(({ error }) => {
           if (this.#tunnel === session) this.#tunnel = undefined;
           if (closeCode === 4401) {

@@ -185,11 +185,18 @@ class MproxyRelay implements Relay {
         return;
       }
     }
-    if (this.#closed) {
+    // ws calls back only for a completed handshake: until then the grant belongs to a socket,
+    // and must go with it if the handshake fails or the device leaves first.
+    const abandon = (): void => {
       this.#registry.removeSession(sessionId);
+    };
+    socket.once('close', abandon);
+    if (this.#closed || socket.destroyed) {
+      abandon();
       return void socket.destroy();
     }
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      socket.off('close', abandon);
       const log = childLogger(this.#log, { device: sessionId, remote });
       const session = new DeviceSession({
         id: sessionId,
@@ -206,6 +213,8 @@ class MproxyRelay implements Relay {
       session.start(grant !== undefined);
       void session.closed.then(({ error }) => {
         this.#sessions.delete(sessionId);
+        // Holder sets that included this device are gone for good.
+        this.#roundRobin.clear();
         this.#registry.removeSession(sessionId);
         const code = (error as { code?: unknown } | undefined)?.code;
         if (error) log.info({ code: typeof code === 'string' ? code : undefined, err: error.message }, 'device disconnected');
@@ -219,6 +228,8 @@ class MproxyRelay implements Relay {
   async #addToken(sessionId: string, jwt: unknown): Promise<Grant> {
     if (typeof jwt !== 'string') throw new RelayError('E_NO_TOKEN', 'add_token takes a token string');
     const grant = this.#withinPolicy(await verifyToken(jwt, this.#secret), sessionId);
+    // The device may have left while the token was checked: a gone session holds nothing.
+    if (!this.#sessions.get(sessionId)?.isOpen) throw new RelayError('E_NO_DEVICE', 'the device left while its token was checked');
     this.#registry.add(sessionId, grant);
     this.#reconcilePorts();
     return grant;
@@ -240,11 +251,15 @@ class MproxyRelay implements Relay {
   }
 
   /** Round-robin among the devices that hold a name (or port). */
-  #pick(key: string, sessionIds: readonly string[]): DeviceSession | undefined {
+  #pick(sessionIds: readonly string[]): DeviceSession | undefined {
     const live = sessionIds.map((id) => this.#sessions.get(id)).filter((s): s is DeviceSession => s?.isOpen === true);
     if (live.length === 0) return undefined;
-    const turn = this.#roundRobin.get(key) ?? 0;
-    this.#roundRobin.set(key, turn + 1);
+    if (live.length === 1) return live[0];
+    // Keyed by who holds the name, not by the name asked for: under a wildcard, visitors choose
+    // the names, and must not grow this map.
+    const holders = live.map((session) => session.id).join(',');
+    const turn = this.#roundRobin.get(holders) ?? 0;
+    this.#roundRobin.set(holders, turn + 1);
     return live[turn % live.length];
   }
 
@@ -263,7 +278,7 @@ class MproxyRelay implements Relay {
       return;
     }
     const service = outcome.kind === 'tls' ? 'https' : 'http';
-    const session = this.#pick(`name:${outcome.name}`, outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
+    const session = this.#pick(outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
     if (!session) {
       this.#log.info({ remote, name: outcome.name, service, code: 'E_NO_DEVICE' }, 'no device serves this name');
       // TLS cannot be answered without a certificate for the name: close it.
@@ -279,7 +294,7 @@ class MproxyRelay implements Relay {
 
   #visitPort(port: number, socket: Socket): void {
     this.#track(socket);
-    const session = this.#pick(`tcp:${port}`, this.#registry.sessionsForPort(port));
+    const session = this.#pick(this.#registry.sessionsForPort(port));
     if (!session) {
       socket.destroy();
       return;
@@ -308,7 +323,7 @@ class MproxyRelay implements Relay {
   }
 
   #openUdp(port: number, meta: OpenClientMeta): Client | undefined {
-    const session = this.#pick(`udp:${port}`, this.#registry.sessionsForPort(port));
+    const session = this.#pick(this.#registry.sessionsForPort(port));
     if (!session) return undefined;
     try {
       return session.open(meta);

@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { Subscription } from 'rxjs';
 import type { Client } from '../rx/client.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
 
@@ -11,8 +12,9 @@ export type UdpOpener = (meta: OpenClientMeta) => Client | undefined;
  */
 export class UdpPort {
   readonly #socket: UdpSocket;
-  readonly #visitors = new Map<string, { client: Client; timer: NodeJS.Timeout }>();
+  readonly #visitors = new Map<string, Visitor>();
   readonly #port: number;
+  #closed = false;
 
   private constructor(socket: UdpSocket, port: number, open: UdpOpener, idleTimeout: number) {
     this.#socket = socket;
@@ -38,43 +40,56 @@ export class UdpPort {
   }
 
   close(): void {
-    for (const { client, timer } of this.#visitors.values()) {
-      clearTimeout(timer);
-      client.end();
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const visitor of this.#visitors.values()) {
+      clearTimeout(visitor.timer);
+      visitor.replies.unsubscribe();
+      visitor.client.end();
     }
     this.#visitors.clear();
     this.#socket.close();
   }
 
   #receive(datagram: Buffer, rinfo: RemoteInfo, open: UdpOpener, idleTimeout: number): void {
+    if (this.#closed) return;
     const key = `${rinfo.family},${rinfo.address},${rinfo.port}`;
     let visitor = this.#visitors.get(key);
     if (!visitor) {
       const client = open({ family: rinfo.family, address: rinfo.address, port: rinfo.port, service: 'udp', serviceport: this.#port });
       if (!client) return;
-      const entry = { client, timer: setTimeout(() => undefined, 0) };
+      const entry: Visitor = { client, timer: undefined, replies: new Subscription() };
       this.#visitors.set(key, entry);
       visitor = entry;
-      client.data$.subscribe({
-        next: (reply) => this.#socket.send(reply, rinfo.port, rinfo.address),
-        complete: () => this.#forget(key, client),
-        error: () => this.#forget(key, client),
+      entry.replies = client.data$.subscribe({
+        // A reply already in flight may arrive after the port was released: drop it.
+        next: (reply) => {
+          if (!this.#closed) this.#socket.send(reply, rinfo.port, rinfo.address);
+        },
+        // The device ended the flow: end ours too, so the next datagram opens a new client.
+        complete: () => this.#forget(key, client, true),
+        error: () => this.#forget(key, client, false),
       });
     }
     const entry = visitor;
     clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => {
-      this.#forget(key, entry.client);
-      entry.client.end();
-    }, idleTimeout);
+    entry.timer = setTimeout(() => this.#forget(key, entry.client, true), idleTimeout);
     entry.timer.unref();
     entry.client.write(datagram);
   }
 
-  #forget(key: string, client: Client): void {
+  #forget(key: string, client: Client, end: boolean): void {
     const entry = this.#visitors.get(key);
     if (entry?.client !== client) return;
     clearTimeout(entry.timer);
+    entry.replies.unsubscribe();
     this.#visitors.delete(key);
+    if (end) client.end();
   }
+}
+
+interface Visitor {
+  readonly client: Client;
+  timer: NodeJS.Timeout | undefined;
+  replies: Subscription;
 }

@@ -293,6 +293,8 @@ export class Client {
       this.#sink = undefined;
       if (this.#remoteDone.error) sink.error(this.#remoteDone.error);
       else sink.complete();
+      // The last queued bytes were what kept a failed (or fully ended) client alive.
+      this.#maybeFinish();
       return;
     }
     this.#checkFlow();

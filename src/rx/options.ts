@@ -55,7 +55,8 @@ export const TUNNEL_DEFAULTS: ResolvedTunnelOptions = {
 
 export function resolveTunnelOptions(options: TunnelOptions = {}): ResolvedTunnelOptions {
   const resolved: ResolvedTunnelOptions = {
-    maxFrameSize: size(options.maxFrameSize, TUNNEL_DEFAULTS.maxFrameSize, 'maxFrameSize'),
+    // At least 1: writes are cut into frames of this size.
+    maxFrameSize: size(options.maxFrameSize, TUNNEL_DEFAULTS.maxFrameSize, 'maxFrameSize', 1),
     highWaterMark: size(options.highWaterMark, TUNNEL_DEFAULTS.highWaterMark, 'highWaterMark'),
     lowWaterMark: size(options.lowWaterMark, TUNNEL_DEFAULTS.lowWaterMark, 'lowWaterMark'),
     maxClientBuffer: size(options.maxClientBuffer, TUNNEL_DEFAULTS.maxClientBuffer, 'maxClientBuffer'),
@@ -78,10 +79,10 @@ export function resolveTunnelOptions(options: TunnelOptions = {}): ResolvedTunne
   return resolved;
 }
 
-function size(value: number | undefined, fallback: number, name: string): number {
+function size(value: number | undefined, fallback: number, name: string, min = 0): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidOptionError(`${name} must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptionError(`${name} must be an integer of at least ${min}, got ${String(value)}`);
   }
   return value;
 }

@@ -8,9 +8,9 @@ import {
   type GroupedObservable,
   type Subscription,
 } from 'rxjs';
-import { encodeFrameParts } from '../codec/encode.js';
+import { encodeFrameParts, headerOf } from '../codec/encode.js';
 import { encodeErrorBody } from '../codec/error-body.js';
-import { addrToId, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
+import { MAX_HEADER_BYTES, addrToId, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
 import { Client, type ClientHost } from './client.js';
 import { decodeFrames } from './decode-frames.js';
@@ -244,7 +244,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
       this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
       return undefined;
     }
-    this.#tombstones.delete(id);
     const meta: ClientMeta = {
       family: frame.family,
       address: frame.address,
@@ -253,22 +252,48 @@ class MproxyTunnel implements Tunnel, ClientHost {
       serviceport: frame.serviceport,
       name: frame.name,
     };
+    // Every frame we would send back carries this header with a datalen of its own: a client
+    // whose replies could not be encoded must not be accepted (a write would throw later).
+    if (!this.#fits(meta)) {
+      this.#refuse(frame, 'E_HEADER_TOO_LONG', 'the client header leaves no room for replies');
+      return undefined;
+    }
+    this.#tombstones.delete(id);
     const client = new Client(this, meta, id);
     this.#clients.set(id, client);
     this.#newClients.next(client);
     return client;
   }
 
+  /** Whether the longest frame a client could send back (data or resume, a full datalen) fits. */
+  #fits(meta: ClientMeta): boolean {
+    try {
+      for (const kind of ['data', 'resume'] as const) {
+        if (Buffer.byteLength(headerOf({ ...meta, kind }, this.options.maxFrameSize)) > MAX_HEADER_BYTES) return false;
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Answers a frame with `error`. Only the id fields are echoed, and an answer that still cannot
+   * be encoded (a hostile header near the 255-byte limit) is not sent: a refusal must never
+   * throw inside the inbound pipeline.
+   */
   #refuse(frame: Frame, code: string, message: string): void {
-    this.send({
-      kind: 'error',
-      family: frame.family,
-      address: frame.address,
-      port: frame.port,
-      serviceport: frame.serviceport,
-      name: frame.name,
-      data: encodeErrorBody({ message, code }),
-    });
+    try {
+      this.send({
+        kind: 'error',
+        family: frame.family,
+        address: frame.address,
+        port: frame.port,
+        data: encodeErrorBody({ message, code }),
+      });
+    } catch {
+      // Nothing can be said to this id; the frame is dropped all the same.
+    }
   }
 
   #onControl(frame: Frame): void {

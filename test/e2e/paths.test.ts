@@ -501,6 +501,35 @@ describe('TCP and UDP by port', () => {
     // Once idle, the relay ends both clients, and the device lets go of its sockets.
     await expectNoClients(device);
   });
+
+  it('serves a UDP visitor again after the device ended its idle flow first', async () => {
+    const port = await freePort('udp');
+    // The relay would keep the flow for a minute; the device gives up after 100 ms.
+    const relay = await startRelay({ udpPorts: String(port), udpIdleTimeout: 60_000 });
+    const local = createSocket('udp4');
+    local.on('message', (datagram, from) => local.send(Buffer.concat([Buffer.from('re:'), datagram]), from.port, from.address));
+    await new Promise<void>((resolve) => local.bind(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => local.close(resolve)));
+    const token = await issueToken(SECRET, { ports: [port] });
+    const device = await startDevice(relay, {
+      token,
+      forwards: [`udp:${port}=127.0.0.1:${local.address().port}`],
+      udpIdleTimeout: 100,
+    });
+    await until(() => relay.ports.udp.includes(port), `the relay bound to UDP ${port}`);
+    const visitor: UdpSocket = createSocket('udp4');
+    await new Promise<void>((resolve) => visitor.bind(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => visitor.close(resolve)));
+    const ask = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        visitor.once('message', (reply) => resolve(reply.toString()));
+        visitor.send(text, port, '127.0.0.1');
+      });
+    expect(await ask('one')).toBe('re:one');
+    await expectNoClients(device);
+    await until(() => relay.clientCount === 0, 'the relay ending the flow the device ended');
+    expect(await ask('two')).toBe('re:two');
+  });
 });
 
 describe('many visitors', () => {

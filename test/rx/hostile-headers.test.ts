@@ -1,0 +1,68 @@
+import { Subject } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { createTunnel, decodeErrorBody, encodeFrame } from '../../src/index.js';
+import { scriptedTransport, text } from './helpers.js';
+
+/** A data frame whose header is exactly `length` bytes (the name pads it). */
+function dataFrameWithHeader(length: number, port: number): Uint8Array {
+  const base = `IPv4,10.0.0.1,${port},1,,,`;
+  const name = 'n'.repeat(length - base.length);
+  const bytes = encodeFrame({ kind: 'data', family: 'IPv4', address: '10.0.0.1', port, name, data: text('x') });
+  expect(bytes[1]).toBe(length);
+  return bytes;
+}
+
+describe('createTunnel with headers near the 255-byte limit', () => {
+  it('never throws when refusing data for an unknown id whose header leaves no room for an answer', () => {
+    for (let length = 240; length <= 255; length++) {
+      const incoming = new Subject<Uint8Array>();
+      const { transport, written } = scriptedTransport(incoming);
+      const tunnel = createTunnel(transport, { unknownData: 'reject' });
+      expect(() => incoming.next(dataFrameWithHeader(length, 1000 + length))).not.toThrow();
+      for (const frame of written) expect(decodeErrorBody(frame.data).code).toBe('E_NO_CONN');
+      expect(tunnel.clients.size).toBe(0);
+      tunnel.destroy();
+    }
+  });
+
+  it('refuses to open a client whose replies could not be encoded, and serves the others', () => {
+    const incoming = new Subject<Uint8Array>();
+    const { transport, written } = scriptedTransport(incoming);
+    const tunnel = createTunnel(transport);
+    const opened: string[] = [];
+    tunnel.clients$.subscribe((client) => {
+      opened.push(client.id);
+      // Writing back must never throw for an accepted client.
+      expect(() => client.write(new Uint8Array(100))).not.toThrow();
+      client.end();
+    });
+    incoming.next(dataFrameWithHeader(255, 4444));
+    incoming.next(dataFrameWithHeader(60, 5555));
+    expect(opened).toEqual(['IPv4,10.0.0.1,5555']);
+    expect(written.filter((f) => f.kind === 'error').map((f) => decodeErrorBody(f.data).code)).toEqual(['E_HEADER_TOO_LONG']);
+    tunnel.destroy();
+  });
+});
+
+describe('a client failed by the remote while bytes wait unread', () => {
+  it('delivers the bytes, then the error, then finishes and is forgotten', async () => {
+    const { encodeErrorBody } = await import('../../src/index.js');
+    const incoming = new Subject<Uint8Array>();
+    const { transport } = scriptedTransport(incoming);
+    const tunnel = createTunnel(transport);
+    const meta = { family: 'IPv4', address: '10.0.0.9', port: 9999 };
+    let client: import('../../src/index.js').Client | undefined;
+    tunnel.clients$.subscribe((c) => (client = c));
+    incoming.next(encodeFrame({ kind: 'data', ...meta, data: text('queued') }));
+    incoming.next(encodeFrame({ kind: 'error', ...meta, data: encodeErrorBody({ message: 'boom', code: 'EBOOM' }) }));
+    const seen: string[] = [];
+    let closed: { error?: Error } | undefined;
+    client?.closed$.subscribe((c) => (closed = c));
+    expect(closed).toBeUndefined();
+    client?.data$.subscribe({ next: (d) => seen.push(Buffer.from(d).toString()), error: (e: { code: string }) => seen.push(e.code) });
+    expect(seen).toEqual(['queued', 'EBOOM']);
+    expect(closed?.error).toMatchObject({ code: 'EBOOM' });
+    expect(tunnel.clients.size).toBe(0);
+    tunnel.destroy();
+  });
+});
