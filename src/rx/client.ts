@@ -13,6 +13,12 @@ import type { ClientMeta, FrameInit } from '../codec/frame.js';
 import { RemoteError, TunnelError } from './errors.js';
 import type { ResolvedTunnelOptions } from './options.js';
 
+interface WritableWatcher {
+  readonly onChange: (writable: boolean) => void;
+  readonly onDone: (() => void) | undefined;
+  last: boolean;
+}
+
 /** How a client ended: no `error` for a clean end on both sides. */
 export interface ClientClosed {
   readonly error?: Error;
@@ -25,7 +31,6 @@ export interface ClientClosed {
 export interface ClientHost {
   readonly options: ResolvedTunnelOptions;
   /** True while the transport's send queue is above its high watermark. */
-  readonly congested$: Observable<boolean>;
   isCongested(): boolean;
   send(frame: FrameInit): void;
   /** Adds to the bytes queued in all clients; returns the new total. */
@@ -60,6 +65,8 @@ export class Client {
   #pausedRemote = false;
   #localEnded = false;
   #finished = false;
+  // Made on first use: most clients of a busy relay are watched by one socket, idle ones by none.
+  #watchers: WritableWatcher[] | undefined;
   #closeError: Error | undefined;
 
   /** @internal Made by the tunnel; use `tunnel.open()` or `tunnel.clients$`. */
@@ -111,40 +118,52 @@ export class Client {
    * transport is not congested. Replays the current state.
    */
   get writable$(): Observable<boolean> {
-    // Hand-rolled rather than combineLatest + map + distinctUntilChanged: every client of a
-    // tunnel watches its congestion, so this runs N times per congestion change and is held N
-    // times; two plain subscriptions cost a fraction of the operator chain in time and memory.
-    // It reads the state as it is now, not as the values say: when an observer of a subject
-    // reacts by writing (and so congests the transport), the subject delivers the newer value
-    // to the observers after it before the older one it was busy delivering. Trusting the
-    // values would leave those observers believing a stale `true`, past which no drain comes.
     return new Observable<boolean>((subscriber) => {
-      let last: boolean | undefined;
-      // As combineLatest: nothing until both sources have a value. Completes when the client
-      // finishes (its pause state completes) or the tunnel's congestion stream ends: either
-      // way writing will never be welcome again, and a waiter on drain$ must not hang.
-      let seen = 0;
-      const source = (bit: number) => ({
-        next: (): void => {
-          seen |= bit;
-          if (seen !== 3) return;
-          const now = this.#writable();
-          if (now !== last) {
-            last = now;
-            subscriber.next(now);
-          }
-        },
-        error: (error: unknown): void => subscriber.error(error),
-        complete: (): void => subscriber.complete(),
-      });
-      const paused = this.#remotePaused.subscribe(source(1));
-      const congested = this.#host.congested$.subscribe(source(2));
-      return () => {
-        paused.unsubscribe();
-        congested.unsubscribe();
-      };
+      if (this.#finished) {
+        subscriber.complete();
+        return;
+      }
+      return this.watchWritable(
+        (writable) => subscriber.next(writable),
+        () => subscriber.complete(),
+      );
     });
   }
+
+  /**
+   * @internal The cheap form of {@link writable$} for per-socket plumbing: `onChange` is called
+   * at once with the current state, then on every change; `onDone` when the client finishes.
+   * Returns the function that stops watching.
+   */
+  watchWritable(onChange: (writable: boolean) => void, onDone?: () => void): () => void {
+    const watcher: WritableWatcher = { onChange, onDone, last: this.#writable() };
+    (this.#watchers ??= []).push(watcher);
+    onChange(watcher.last);
+    return () => {
+      const watchers = this.#watchers;
+      const at = watchers?.indexOf(watcher) ?? -1;
+      if (watchers && at >= 0) watchers.splice(at, 1);
+    };
+  }
+
+  /**
+   * @internal Tells watchers that writability may have changed (the remote paused or resumed
+   * this client, or the tunnel's congestion flipped). Each watcher is given the state as it is
+   * when its turn comes, not as it was when the loop began: a watcher that reacts by writing can
+   * congest the tunnel, and the watchers after it must not be told a stale `true`, past which no
+   * drain would come.
+   */
+  writableChanged(): void {
+    const watchers = this.#watchers;
+    if (!watchers || watchers.length === 0) return;
+    for (const watcher of [...watchers]) {
+      const now = this.#writable();
+      if (now === watcher.last) continue;
+      watcher.last = now;
+      watcher.onChange(now);
+    }
+  }
+
 
   /**
    * Emits each time writing becomes welcome again after it was not (see {@link write}).
@@ -235,8 +254,10 @@ export class Client {
   /** @internal The tunnel hands over a frame of this client (data, connection, pause, resume). */
   receive(kind: string, data: Uint8Array): void {
     if (this.#finished) return;
-    if (kind === 'pause') this.#remotePaused.next(true);
-    else if (kind === 'resume') this.#remotePaused.next(false);
+    if (kind === 'pause' || kind === 'resume') {
+      this.#remotePaused.next(kind === 'pause');
+      this.writableChanged();
+    }
     else if (data.length > 0 && !this.#remoteDone) this.#receiveData(data);
   }
 
@@ -255,6 +276,7 @@ export class Client {
     // that will never come.
     if (error) this.#localEnded = true;
     this.#remotePaused.next(false);
+    this.writableChanged();
     this.#flush();
     this.#maybeFinish();
   }
@@ -338,6 +360,9 @@ export class Client {
       else sink.complete();
     }
     this.#remotePaused.complete();
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    if (watchers) for (const watcher of watchers) watcher.onDone?.();
     this.#closed.next(error ? { error } : {});
     this.#closed.complete();
     this.#host.release(this);

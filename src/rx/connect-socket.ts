@@ -66,7 +66,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     }),
   );
   subscription.add(
-    client.writable$.subscribe((writable) => {
+    client.watchWritable((writable) => {
       if (writable) socket.resume();
       else socket.pause();
     }),

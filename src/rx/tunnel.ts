@@ -106,13 +106,19 @@ class MproxyTunnel implements Tunnel, ClientHost {
     }
     return this.#state.subscribe(subscriber);
   });
-  readonly congested$: Observable<boolean> = this.#congested.asObservable();
   readonly closed$: Observable<{ readonly error?: Error }> = this.#closedWith.asObservable();
 
   constructor(transport: Transport, options: ResolvedTunnelOptions) {
     this.options = options;
     this.#transport = transport;
     this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
+    // One subscription for all clients: a flip reaches each client's watchers by a plain call,
+    // not by one RxJS subscription per client.
+    this.#subscriptions.push(
+      this.#congested.subscribe(() => {
+        for (const client of this.#clients.values()) client.writableChanged();
+      }),
+    );
     // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
     transport.closed$.subscribe(() => {
       this.#transportClosed = true;
