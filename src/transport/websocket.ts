@@ -25,6 +25,10 @@ class WebSocketTransport extends TransportBase {
   #pendingBytes = 0;
   #closeWhenOpen = false;
   #failure: TransportError | undefined;
+  /** Small chunks written this turn, sent together from a setImmediate. */
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  #batchTimer: NodeJS.Immediate | undefined;
   // ws has no 'drain' event: the send callback (the socket's write callback) stands in for it.
   readonly #onSent = (): void => this.flushed();
 
@@ -47,25 +51,51 @@ class WebSocketTransport extends TransportBase {
   }
 
   get bufferedAmount(): number {
-    return this.#pendingBytes + this.#ws.bufferedAmount;
+    return this.#pendingBytes + this.#batchBytes + this.#ws.bufferedAmount;
   }
 
   protected sendChunk(chunk: Uint8Array): void {
     if (this.#ws.readyState === CONNECTING) {
       this.#pending.push(chunk);
       this.#pendingBytes += chunk.byteLength;
-    } else {
-      this.#ws.send(chunk, { binary: true }, this.#onSent);
+      return;
     }
+    // Chunks written in one turn of the event loop (many clients' frames, each read from its
+    // own socket in the same poll phase) leave as one message: one WebSocket frame and one
+    // write instead of one per chunk. Large chunks and full batches go at once.
+    if (chunk.byteLength >= COALESCE_LIMIT) {
+      this.#sendBatch();
+      this.#ws.send(chunk, { binary: true }, this.#onSent);
+      return;
+    }
+    this.#batch.push(chunk);
+    this.#batchBytes += chunk.byteLength;
+    if (this.#batchBytes >= COALESCE_LIMIT) this.#sendBatch();
+    else this.#batchTimer ??= setImmediate(this.#sendBatch);
   }
+
+  readonly #sendBatch = (): void => {
+    if (this.#batchTimer) clearImmediate(this.#batchTimer);
+    this.#batchTimer = undefined;
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    const bytes = this.#batchBytes;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    if (this.#ws.readyState !== OPEN) return;
+    this.#ws.send(batch.length === 1 ? (batch[0] as Uint8Array) : Buffer.concat(batch, bytes), { binary: true }, this.#onSent);
+  };
 
   protected sendChunks(chunks: readonly Uint8Array[]): void {
     let total = 0;
     for (const chunk of chunks) total += chunk.byteLength;
-    // One small message costs one frame header and one callback instead of several; a large
-    // body is not worth copying, and the peer reassembles the byte stream either way.
+    // Small parts become one chunk (of the turn's batch); a large body is not worth copying,
+    // and the peer reassembles the byte stream either way.
     if (total < COALESCE_LIMIT) this.sendChunk(Buffer.concat(chunks, total));
-    else for (const chunk of chunks) this.sendChunk(chunk);
+    else {
+      this.#sendBatch();
+      for (const chunk of chunks) this.sendChunk(chunk);
+    }
   }
 
   protected startReading(): void {
@@ -91,6 +121,7 @@ class WebSocketTransport extends TransportBase {
    * ws's 30 s close timeout. What arrives once nobody reads `incoming$` is dropped.
    */
   #closeNow(): void {
+    this.#sendBatch();
     this.#ws.close(1000);
     this.#ws.resume();
   }
@@ -98,6 +129,10 @@ class WebSocketTransport extends TransportBase {
   protected destroyCarrier(): void {
     this.#pending = [];
     this.#pendingBytes = 0;
+    if (this.#batchTimer) clearImmediate(this.#batchTimer);
+    this.#batchTimer = undefined;
+    this.#batch = [];
+    this.#batchBytes = 0;
     this.#ws.terminate();
   }
 
@@ -131,6 +166,10 @@ class WebSocketTransport extends TransportBase {
     // Never opened: what waited for the connection will never be sent.
     this.#pending = [];
     this.#pendingBytes = 0;
+    if (this.#batchTimer) clearImmediate(this.#batchTimer);
+    this.#batchTimer = undefined;
+    this.#batch = [];
+    this.#batchBytes = 0;
     const clean = code === 1000 || code === 1005;
     this.finish(
       this.#failure ??

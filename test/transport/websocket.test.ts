@@ -93,6 +93,22 @@ describe('fromWebSocket', () => {
     expect(sizes).toEqual([30, 10, 64 * 1024, 1]);
   });
 
+  it('joins small writes of one event-loop turn into one message, in order', async () => {
+    const { client, server } = await wsPair(defer);
+    const transport = fromWebSocket(client);
+    const ws = await server;
+    if (client.readyState !== client.OPEN) await once(client, 'open');
+    const messages: Buffer[] = [];
+    ws.on('message', (data: Buffer) => messages.push(data));
+    for (let i = 0; i < 10; i++) transport.write(Buffer.from([i]));
+    transport.write(Buffer.alloc(64 * 1024, 0xff));
+    transport.write(Buffer.from([42]));
+    while (messages.reduce((n, m) => n + m.length, 0) < 10 + 64 * 1024 + 1) await once(ws, 'message');
+    expect(messages.map((m) => m.length)).toEqual([10, 64 * 1024, 1]);
+    expect([...(messages[0] as Buffer)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(messages[2]?.[0]).toBe(42);
+  });
+
   for (const binaryType of ['arraybuffer', 'fragments'] as const) {
     it(`reads binary messages with binaryType ${binaryType}`, async () => {
       const { client, server } = await wsPair(defer);
