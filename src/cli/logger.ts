@@ -3,6 +3,7 @@
  * a terminal. Logs go to stderr, so that stdout stays for what a command prints (a token, a
  * curl line).
  */
+import type { Command } from 'commander';
 import { pino, type Logger as PinoLogger } from 'pino';
 import pretty from 'pino-pretty';
 import { cliError } from './fail.js';
@@ -20,4 +21,11 @@ export function createCliLogger(flags: LogFlags): PinoLogger {
   const options = { level, base: undefined };
   if (flags.json || !process.stderr.isTTY) return pino(options, pino.destination({ fd: 2, sync: true }));
   return pino(options, pretty({ destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname', sync: true }));
+}
+
+/** Adds `--json` and `--log-level` to a long-running command. */
+export function withLogOptions(command: Command): Command {
+  return command
+    .option('--json', 'log JSON lines')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info');
 }

@@ -84,3 +84,15 @@ export function addrToId(address: { family?: unknown; address?: unknown; port?: 
 function str(value: unknown): string {
   return value === undefined || value === null ? '' : String(value);
 }
+
+/** The six fields that say who a client is and where it was going, picked from a frame. */
+export function clientMetaOf(source: ClientMeta): ClientMeta {
+  return {
+    family: source.family,
+    address: source.address,
+    port: source.port,
+    service: source.service,
+    serviceport: source.serviceport,
+    name: source.name,
+  };
+}

@@ -10,7 +10,7 @@ import {
 } from 'rxjs';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
 import { encodeErrorBody } from '../codec/error-body.js';
-import { MAX_HEADER_BYTES, addrToId, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
+import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
 import { Client, type ClientHost } from './client.js';
 import { decodeFrames } from './decode-frames.js';
@@ -250,14 +250,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
       this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
       return undefined;
     }
-    const meta: ClientMeta = {
-      family: frame.family,
-      address: frame.address,
-      port: frame.port,
-      service: frame.service,
-      serviceport: frame.serviceport,
-      name: frame.name,
-    };
+    const meta = clientMetaOf(frame);
     // Every frame we would send back carries this header with a datalen of its own: a client
     // whose replies could not be encoded must not be accepted (a write would throw later).
     if (!this.#fits(meta)) {

@@ -9,7 +9,7 @@ import { generate } from 'selfsigned';
 import { issueToken } from '../../auth/token.js';
 import { createDevice } from '../../device/device.js';
 import { createRelay } from '../../relay/relay.js';
-import { createCliLogger, type LogFlags } from '../logger.js';
+import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
 interface DemoFlags extends LogFlags {
@@ -19,14 +19,11 @@ interface DemoFlags extends LogFlags {
 }
 
 export function registerDemo(program: Command): void {
-  program
-    .command('demo')
+  withLogOptions(program.command('demo'))
     .description('run a relay, a device and a local HTTPS service on loopback, and print a curl that crosses the tunnel')
     .option('--listen <host:port>', 'where visitors connect', '127.0.0.1:8443')
     .option('--tunnel <host:port>', 'where the device connects', '127.0.0.1:8080')
     .option('--name <name>', 'the name the local HTTPS service is reached by', 'app.localhost')
-    .option('--json', 'log JSON lines')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .action(async (flags: DemoFlags) => {
       const log = createCliLogger(flags);
       const name = flags.name;

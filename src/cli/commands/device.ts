@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { firstValueFrom } from 'rxjs';
 import { createDevice, type TokenTransport } from '../../device/device.js';
 import { cliError } from '../fail.js';
-import { createCliLogger, type LogFlags } from '../logger.js';
+import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { collect, readFlagFile } from '../secret.js';
 
@@ -17,8 +17,7 @@ interface DeviceFlags extends LogFlags {
 }
 
 export function registerDevice(program: Command): void {
-  program
-    .command('device')
+  withLogOptions(program.command('device'))
     .description('run a device: connect to a relay and forward its clients to local services')
     .requiredOption('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
     .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
@@ -31,8 +30,6 @@ export function registerDevice(program: Command): void {
     .option('--ca <path>', 'extra CA certificate (PEM) to trust for a wss:// relay')
     .option('--token-in <where>', 'how the first token is sent: query, header or control', 'query')
     .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting')
-    .option('--json', 'log JSON lines')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .action(async (flags: DeviceFlags) => {
       const tokens = [...(flags.token ?? [])];
       if (flags.tokenFile) tokens.push(readFlagFile(flags.tokenFile, '--token-file').toString('utf8').trim());

@@ -9,7 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { FrameDecoder } from '../../codec/decode.js';
 import { decodeErrorBody } from '../../codec/error-body.js';
 import { ProtocolError } from '../../codec/errors.js';
-import type { Frame } from '../../codec/frame.js';
+import { clientMetaOf, type Frame } from '../../codec/frame.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../../codec/options.js';
 
 /** Bytes of a body shown in the text output. */
@@ -77,12 +77,7 @@ export function jsonLine(frame: Frame): string {
   return JSON.stringify({
     kind: frame.kind,
     id: frame.id,
-    family: frame.family,
-    address: frame.address,
-    port: frame.port,
-    service: frame.service,
-    serviceport: frame.serviceport,
-    name: frame.name,
+    ...clientMetaOf(frame),
     length: frame.data.length,
     data: Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).toString('base64'),
     ...(frame.kind === 'error' ? { error: decodeErrorBody(frame.data) } : {}),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createRelay } from '../../relay/relay.js';
 import { cliError } from '../fail.js';
-import { createCliLogger, type LogFlags } from '../logger.js';
+import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { readFlagFile, readSecret } from '../secret.js';
 
@@ -20,8 +20,7 @@ interface RelayFlags extends LogFlags {
 }
 
 export function registerRelay(program: Command): void {
-  program
-    .command('relay')
+  withLogOptions(program.command('relay'))
     .description('run a relay: visitors on --listen (TLS by SNI, HTTP by Host), devices on --tunnel')
     .option('--listen <host:port>', 'where visitors connect', '127.0.0.1:8443')
     .option('--tunnel <host:port>', 'where devices connect (WebSocket)', '127.0.0.1:8080')
@@ -34,8 +33,6 @@ export function registerRelay(program: Command): void {
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
-    .option('--json', 'log JSON lines')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .action(async (flags: RelayFlags) => {
       const secret = readSecret(flags);
       const log = createCliLogger(flags);
