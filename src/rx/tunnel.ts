@@ -9,6 +9,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
+import { InvalidFrameError } from '../codec/errors.js';
 import { encodeErrorBody } from '../codec/error-body.js';
 import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
@@ -163,8 +164,14 @@ class MproxyTunnel implements Tunnel, ClientHost {
     };
     const id = addrToId(full);
     if (this.#clients.has(id)) throw new TunnelError('E_CLIENT_EXISTS', `a client ${id} is already open`);
-    // Encoding first validates every field before the client exists.
-    this.send({ kind: 'connection', ...full });
+    // Validated before anything is sent: a bad field throws its own error from the encoder, and
+    // a client whose later frames (a full datalen, `resume`) would not fit is refused here.
+    const connection: FrameInit = { kind: 'connection', ...full };
+    encodeFrameParts(connection);
+    if (!this.#fits(full)) {
+      throw new InvalidFrameError('E_HEADER_TOO_LONG', `client ${id}: its frames would not fit the 255-byte header`);
+    }
+    this.send(connection);
     this.#tombstones.delete(id);
     const client = new Client(this, full, id);
     this.#clients.set(id, client);

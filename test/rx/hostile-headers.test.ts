@@ -66,3 +66,23 @@ describe('a client failed by the remote while bytes wait unread', () => {
     tunnel.destroy();
   });
 });
+
+describe('tunnel.open with long fields', () => {
+  it('refuses, before sending anything, a client whose pause/resume/data frames would not fit', () => {
+    const incoming = new Subject<Uint8Array>();
+    const { transport, written } = scriptedTransport(incoming);
+    const tunnel = createTunnel(transport);
+    // A connection header of exactly 255 bytes: it encodes, but `resume` with no service is longer.
+    const base = 'IPv4,10.0.0.1,1,0,connection,,,';
+    const name = 'n'.repeat(255 - base.length);
+    expect(() => tunnel.open({ family: 'IPv4', address: '10.0.0.1', port: 1, name })).toThrow(
+      expect.objectContaining({ code: 'E_HEADER_TOO_LONG' }),
+    );
+    expect(() => tunnel.open({ family: 'IPv4', address: '10.0.0.1', port: 2, name: 'a,b' })).toThrow(
+      expect.objectContaining({ code: 'E_INVALID_FIELD' }),
+    );
+    expect(written).toEqual([]);
+    expect(tunnel.clients.size).toBe(0);
+    tunnel.destroy();
+  });
+});
