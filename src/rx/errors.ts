@@ -8,8 +8,7 @@ export type TunnelErrorCode =
   | 'E_NO_CONN'
   | 'E_NOT_ACCEPTING'
   | 'E_CLIENT_EXISTS'
-  | 'E_ALREADY_SUBSCRIBED'
-  | 'E_CLIENT_DESTROYED';
+  | 'E_ALREADY_SUBSCRIBED';
 
 /** A failure of the tunnel or of one of its clients, raised on this side. */
 export class TunnelError extends MproxyError {
