@@ -4,7 +4,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { grantedPorts, PortPolicy } from '../auth/policy.js';
-import { GrantRegistry } from '../auth/registry.js';
+import { GrantRegistry, type ExpiredGrant } from '../auth/registry.js';
 import { tokenFromRequest } from '../auth/credentials.js';
 import { verifyToken, type Grant } from '../auth/token.js';
 import { InvalidOptionError, MproxyError } from '../codec/errors.js';
@@ -62,7 +62,10 @@ class MproxyRelay implements Relay {
   readonly #log: Logger;
   readonly #secret: string | Uint8Array;
   readonly #policy: PortPolicy;
-  readonly #registry = new GrantRegistry();
+  // Expired tokens lose their names and ports on time, not only at the next lookup (telebit
+  // never expired them at all).
+  readonly #registry = new GrantRegistry({ onExpire: (expired) => this.#expired(expired) });
+  #expiryTimer: NodeJS.Timeout | undefined;
   readonly #sessions = new Map<string, DeviceSession>();
   readonly #publicServer: TcpServer;
   readonly #tunnelServer: HttpServer;
@@ -154,6 +157,7 @@ class MproxyRelay implements Relay {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     const sessions = [...this.#sessions.values()];
     for (const session of sessions) session.close();
     for (const visitor of this.#visitors) visitor.destroy();
@@ -354,6 +358,34 @@ class MproxyRelay implements Relay {
     }
     this.#tcpPorts.reconcile(wantedTcp);
     this.#udpPorts.reconcile(wantedUdp);
+    this.#scheduleExpiry();
+  }
+
+  /** Wakes up when the next held grant expires, so that it is evicted then. */
+  #scheduleExpiry(): void {
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const at = this.#registry.nextExpiryAt();
+    if (!at || this.#closed) return;
+    // setTimeout cannot wait longer than 2^31-1 ms; a later expiry is rescheduled on wake-up.
+    const wait = Math.min(Math.max(0, at.getTime() - Date.now()), 2 ** 31 - 1);
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.#registry.evictExpired();
+      this.#reconcilePorts();
+    }, wait);
+    this.#expiryTimer.unref();
+  }
+
+  #expired(expired: ExpiredGrant): void {
+    this.#log.warn(
+      { device: expired.sessionId, names: expired.names, ports: expired.ports, code: 'E_TOKEN_EXPIRED' },
+      'token expired: its names and ports are released',
+    );
+    // A device left with no valid token gets the grace to add a fresh one, then is closed.
+    const session = this.#sessions.get(expired.sessionId);
+    if (session && this.#registry.grantsOf(expired.sessionId).length === 0) session.tokensGone();
+    queueMicrotask(() => this.#reconcilePorts());
   }
 }
 

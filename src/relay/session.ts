@@ -109,6 +109,11 @@ export class DeviceSession {
     if (!hasToken) this.#armGrace();
   }
 
+  /** The device's last token expired: it gets the grace to add a fresh one. */
+  tokensGone(): void {
+    this.#armGrace();
+  }
+
   /** Closes the device if it still holds no valid token after `tokenGrace`. */
   #armGrace(): void {
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
