@@ -210,6 +210,7 @@ class MproxyRelay implements Relay {
         addToken: (jwt) => this.#addToken(sessionId, jwt),
         deleteToken: (jwt) => this.#deleteToken(sessionId, jwt),
         grantsOf: () => this.#registry.grantsOf(sessionId),
+        portsOf: (granted) => grantedPorts(granted, this.#policy),
       });
       this.#sessions.set(sessionId, session);
       log.info({ subject: grant?.subject }, 'device connected');

@@ -23,6 +23,8 @@ export interface SessionHost {
   addToken(jwt: unknown): Promise<Grant>;
   deleteToken(jwt: unknown): void;
   grantsOf(): readonly Grant[];
+  /** The grant's ports that the relay's ranges open, by kind. */
+  portsOf(grant: Grant): { readonly tcp: readonly number[]; readonly udp: readonly number[] };
 }
 
 /**
@@ -132,7 +134,9 @@ export class DeviceSession {
     const grants: unknown[] = [];
     for (const domain of grant.domains) grants.push(['https', domain], ['http', domain]);
     const label = grant.domains[0] ?? '';
-    for (const port of grant.ports) grants.push(['tcp', label, [port]], ['udp', label, [port]]);
+    const ports = this.#host.portsOf(grant);
+    for (const port of ports.tcp) grants.push(['tcp', label, [port]]);
+    for (const port of ports.udp) grants.push(['udp', label, [port]]);
     this.#channel.push('grant', grants);
   }
 
