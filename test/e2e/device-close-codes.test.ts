@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { firstValueFrom } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, type Device } from '../../src/index.js';
@@ -29,5 +29,41 @@ describe('device and the relay close code', () => {
     const closed = await firstValueFrom(device.closed$);
     expect(closed.error).toMatchObject({ code: 'E_AUTH_REFUSED' });
     expect(connections).toBe(1);
+  });
+});
+
+describe('device keepalive', () => {
+  it('drops a relay that stops answering pings, and reconnects', async () => {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          // The silent connection would keep the server from closing.
+          for (const client of server.clients) client.terminate();
+          server.close(() => resolve());
+        }),
+    );
+    let connections = 0;
+    server.on('connection', (ws, req) => {
+      connections += 1;
+      // The first relay connection goes silent: it reads nothing more, so pings get no pong.
+      if (connections === 1) req.socket.pause();
+      else ws.send(Buffer.alloc(0));
+    });
+    const device: Device = createDevice({
+      relay: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      token: 'any',
+      forwards: ['http:a.localhost=1'],
+      keepalive: { interval: 50, timeout: 100 },
+      reconnect: { initialDelay: 5, maxDelay: 10 },
+    });
+    cleanup.push(() => device.close());
+    const states: string[] = [];
+    device.state$.subscribe((state) => states.push(state));
+    await firstValueFrom(device.state$.pipe(filter((state) => state === 'offline')));
+    await new Promise<void>((resolve) => server.once('connection', () => resolve()));
+    expect(connections).toBe(2);
+    expect(states.slice(0, 3)).toEqual(['connecting', 'offline', 'connecting']);
   });
 });

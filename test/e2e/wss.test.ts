@@ -1,0 +1,52 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generate } from 'selfsigned';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
+
+const SECRET = 'wss-secret';
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe('a relay whose device endpoint is wss://', () => {
+  it('serves a device that trusts the relay certificate through `ca`, and refuses one that does not', async () => {
+    // The relay's own certificate, for the IP the device dials: a private CA as far as Node knows.
+    const pems = await generate([{ name: 'commonName', value: 'relay.test' }], {
+      keySize: 2048,
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+    });
+    const local: Server = createServer((_req, res) => res.end('over wss'));
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
+    const relay: Relay = await createRelay({
+      listen: '127.0.0.1:0',
+      tunnel: '127.0.0.1:0',
+      secret: SECRET,
+      tunnelTls: { key: pems.private, cert: pems.cert },
+    });
+    cleanup.push(() => relay.close());
+    expect(relay.tunnelUrl).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+    const token = await issueToken(SECRET, { domains: ['secure.localhost'] });
+    const forwards = [`http:secure.localhost=127.0.0.1:${(local.address() as AddressInfo).port}`];
+
+    const untrusting: Device = createDevice({ relay: relay.tunnelUrl, token, forwards, reconnect: false });
+    cleanup.push(() => untrusting.close());
+    await expect(untrusting.online()).rejects.toMatchObject({ code: 'E_RELAY_UNREACHABLE' });
+
+    const device: Device = createDevice({ relay: relay.tunnelUrl, token, forwards, ca: pems.cert, reconnect: false });
+    cleanup.push(() => device.close());
+    await device.online();
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: relay.addresses.public.port, headers: { host: 'secure.localhost' }, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(body).toBe('over wss');
+  });
+});
