@@ -15,7 +15,6 @@ import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, 
 import type { Transport } from '../transport/transport.js';
 import { Client, type ClientHost } from './client.js';
 import { decodeFrames } from './decode-frames.js';
-import { coalesce } from './encode-frames.js';
 import { RemoteError, TunnelError } from './errors.js';
 import { groupByClient } from './group-by-client.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
@@ -204,9 +203,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
   send(frame: FrameInit): void {
     const { header, body } = encodeFrameParts(frame);
     if (!this.#transport.isOpen) return;
-    const chunks = coalesce(header, body);
-    if (chunks.length === 1) this.#transport.write(chunks[0] as Uint8Array);
-    else this.#transport.writev(chunks);
+    // Header and body go as they are: the transport joins them its own way (one corked
+    // syscall on a socket, one message on a WebSocket) without a copy made here first.
+    if (body.length === 0) this.#transport.write(header);
+    else this.#transport.writev([header, body]);
   }
 
   adjustQueued(delta: number): number {

@@ -89,10 +89,13 @@ class WebSocketTransport extends TransportBase {
   protected sendChunks(chunks: readonly Uint8Array[]): void {
     let total = 0;
     for (const chunk of chunks) total += chunk.byteLength;
-    // Small parts become one chunk (of the turn's batch); a large body is not worth copying,
-    // and the peer reassembles the byte stream either way.
-    if (total < COALESCE_LIMIT) this.sendChunk(Buffer.concat(chunks, total));
-    else {
+    // Small parts join the turn's batch as they are (it is joined once, when sent); while
+    // connecting they are joined now, so that they wait as one message. A large body is not
+    // worth copying, and the peer reassembles the byte stream either way.
+    if (total < COALESCE_LIMIT) {
+      if (this.#ws.readyState === CONNECTING) this.sendChunk(Buffer.concat(chunks, total));
+      else for (const chunk of chunks) this.sendChunk(chunk);
+    } else {
       this.#sendBatch();
       for (const chunk of chunks) this.sendChunk(chunk);
     }
