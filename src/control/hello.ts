@@ -77,7 +77,7 @@ export interface AnswerHelloOptions {
  *
  * ```ts
  * answerHello(channel, { beforeAnswer: () => firstValueFrom(channel.request('add_token', jwt)) })
- *   .subscribe(() => console.log('online'));
+ *   .subscribe(() => logger.info('online'));
  * ```
  */
 export function answerHello(channel: ControlChannel, options: AnswerHelloOptions = {}): Observable<Hello> {
