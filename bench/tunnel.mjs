@@ -283,7 +283,8 @@ export async function run(ctx) {
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? names : [...names].reverse();
     for (const name of order) {
-      ctx.gc();
+      // No forced GC here: it shrinks the young generation, and regrowing it during the timed
+      // transfer (GC helper threads against 2 cores) made the figures swing (see e2e).
       const m = await configs[name]();
       samples[name].push({ bps: TOTAL / (m.ms / 1000), cpuPerMiB: m.cpuMs / (TOTAL / MiB), ms: m.ms });
       ctx.log(`  tunnel round ${round + 1} ${name}: ${(TOTAL / 1e6 / (m.ms / 1000)).toFixed(0)} MB/s, ${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU`);

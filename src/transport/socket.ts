@@ -27,11 +27,16 @@ class SocketTransport extends StreamTransport {
  * - `drain$` is driven by write callbacks, not by the socket's `'drain'` event, which only fires
  *   when the socket's own (16 KiB) buffer empties.
  * - `destroy()` resets a TCP connection, so the peer sees an error rather than a clean end.
+ * - Nagle's algorithm is turned off (`setNoDelay(true)`): control frames are small and urgent.
  * - Once the remote ends, the transport ends its own side too (no half-open state).
  *
  * Hand the socket over before anything reads it: it is paused until `incoming$` is subscribed.
  * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
  */
 export function fromSocket(socket: Socket | TLSSocket, options?: TransportOptions): Transport {
+  // Small frames (pause, resume, end, control) must not wait for Nagle's algorithm: a tunnel's
+  // flow control runs on them. Frames are written whole (header and body in one writev), so
+  // nothing is gained by coalescing in the kernel.
+  socket.setNoDelay(true);
   return new SocketTransport(socket, options);
 }
