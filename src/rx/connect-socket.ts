@@ -1,7 +1,6 @@
-import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
 import { Subscription } from 'rxjs';
+import { abortStream } from '../transport/socket.js';
 import type { Client } from './client.js';
 
 /** What {@link connectSocket} needs of a socket: a Node duplex with a write buffer. */
@@ -38,7 +37,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       },
       error() {
         // The remote failed this client: no graceful flush makes sense any more.
-        abort(socket);
+        abortStream(socket);
       },
     }),
   );
@@ -62,7 +61,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     client.closed$.subscribe(({ error }) => {
       // A client that fails after its inbound side completed (half-closed when the tunnel went
       // away) gets no data$ error: the socket must not be left open all the same.
-      if (error && !socket.destroyed) abort(socket);
+      if (error && !socket.destroyed) abortStream(socket);
     }),
   );
   subscription.add(
@@ -79,16 +78,6 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     socket.off('close', onClose);
   });
   return subscription;
-}
-
-/**
- * Closes a socket whose client failed. A TCP socket is reset: a plain destroy sends a FIN when
- * nothing is left unread, which the peer takes for a clean end (a truncated response would pass
- * for a whole one). TLS sockets cannot be reset through their TLS handle.
- */
-function abort(socket: ConnectableSocket): void {
-  if (socket instanceof Socket && !(socket instanceof TLSSocket) && !socket.destroyed) socket.resetAndDestroy();
-  else socket.destroy();
 }
 
 /**

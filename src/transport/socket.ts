@@ -2,21 +2,25 @@
  * A transport over a TCP or TLS socket.
  */
 import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { StreamTransport } from './stream.js';
 import type { Transport, TransportOptions } from './transport.js';
 
 class SocketTransport extends StreamTransport {
   protected override destroyCarrier(): void {
-    const socket = this.stream;
-    // A reset tells the peer the stream was cut, where a plain destroy would send a FIN that
-    // reads as a clean end. TLS sockets cannot be reset through their TLS handle.
-    if (socket instanceof Socket && !(socket instanceof TLSSocket) && !socket.destroyed) {
-      socket.resetAndDestroy();
-    } else {
-      socket.destroy();
-    }
+    abortStream(this.stream);
   }
+}
+
+/**
+ * Closes a stream that was cut short. A TCP socket is reset: a plain destroy sends a FIN when
+ * nothing is left unread, which the peer takes for a clean end (a truncated reply would pass for
+ * a whole one). TLS sockets cannot be reset through their TLS handle; other streams are destroyed.
+ */
+export function abortStream(stream: Duplex): void {
+  if (stream instanceof Socket && !(stream instanceof TLSSocket) && !stream.destroyed) stream.resetAndDestroy();
+  else stream.destroy();
 }
 
 /**

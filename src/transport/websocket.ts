@@ -130,13 +130,18 @@ class WebSocketTransport extends TransportBase {
   }
 
   protected destroyCarrier(): void {
+    this.#dropQueued();
+    this.#ws.terminate();
+  }
+
+  /** Forgets what waits to be sent: the connection it waited for is gone. */
+  #dropQueued(): void {
     this.#pending = [];
     this.#pendingBytes = 0;
     if (this.#batchTimer) clearImmediate(this.#batchTimer);
     this.#batchTimer = undefined;
     this.#batch = [];
     this.#batchBytes = 0;
-    this.#ws.terminate();
   }
 
   #onOpen(): void {
@@ -167,12 +172,7 @@ class WebSocketTransport extends TransportBase {
 
   #onClose(code: number): void {
     // Never opened: what waited for the connection will never be sent.
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    if (this.#batchTimer) clearImmediate(this.#batchTimer);
-    this.#batchTimer = undefined;
-    this.#batch = [];
-    this.#batchBytes = 0;
+    this.#dropQueued();
     const clean = code === 1000 || code === 1005;
     this.finish(
       this.#failure ??
