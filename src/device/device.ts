@@ -21,7 +21,7 @@ import type { Client } from '../rx/client.js';
 import type { TunnelOptions } from '../rx/options.js';
 import { createTunnel, type Tunnel } from '../rx/tunnel.js';
 import { keepAlive } from '../transport/keepalive.js';
-import { fromWebSocket } from '../transport/websocket.js';
+import { fromWebSocket, type CorkableSocket } from '../transport/websocket.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { DeviceError } from './errors.js';
 import { findForward, parseForward, type Forward } from './forwards.js';
@@ -201,6 +201,9 @@ class MproxyDevice implements Device {
       // synchronously: the code must be known when closed$ fires.
       let closeCode = 0;
       ws.once('close', (code) => (closeCode = code));
+      // The socket under the WebSocket, for the transport to cork (one writev per turn).
+      let socket: CorkableSocket | undefined;
+      ws.once('upgrade', (response) => (socket = response.socket));
 
       ws.on('unexpected-response', (_request, response) => {
         const status = response.statusCode ?? 0;
@@ -223,7 +226,7 @@ class MproxyDevice implements Device {
         if (keepalive !== false) {
           stopKeepAlive = keepAlive(ws, { interval: keepalive?.interval ?? 15_000, timeout: keepalive?.timeout ?? 10_000 });
         }
-        tunnel = createTunnel(fromWebSocket(ws), { ...options.tunnel, unknownData: 'open' });
+        tunnel = createTunnel(fromWebSocket(ws, { socket }), { ...options.tunnel, unknownData: 'open' });
         this.#tunnel = tunnel;
         const session = tunnel;
         session.closed$.subscribe(({ error }) => {

@@ -205,6 +205,7 @@ class MproxyRelay implements Relay {
       const session = new DeviceSession({
         id: sessionId,
         ws,
+        socket,
         log,
         options: this.#options,
         addToken: (jwt) => this.#addToken(sessionId, jwt),

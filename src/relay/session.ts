@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
 import { createTunnel, type OpenClientMeta, type Tunnel } from '../rx/tunnel.js';
 import { keepAlive } from '../transport/keepalive.js';
-import { fromWebSocket } from '../transport/websocket.js';
+import { fromWebSocket, type CorkableSocket } from '../transport/websocket.js';
 import { RelayError } from './errors.js';
 import type { RelayOptions } from './options.js';
 
@@ -18,6 +18,8 @@ export const CLOSE_NO_TOKEN = 4401;
 export interface SessionHost {
   readonly id: string;
   readonly ws: WebSocket;
+  /** The socket under `ws` (corked per event-loop turn by the transport). */
+  readonly socket?: CorkableSocket;
   readonly log: Logger;
   readonly options: RelayOptions;
   addToken(jwt: unknown): Promise<Grant>;
@@ -44,8 +46,8 @@ export class DeviceSession {
   constructor(host: SessionHost) {
     this.#host = host;
     this.id = host.id;
-    const { options, ws } = host;
-    this.#tunnel = createTunnel(fromWebSocket(ws), { ...options.tunnelOptions, unknownData: 'reject' });
+    const { options, ws, socket } = host;
+    this.#tunnel = createTunnel(fromWebSocket(ws, { socket }), { ...options.tunnelOptions, unknownData: 'reject' });
     this.#channel = createControlChannel(this.#tunnel);
     const keepalive = options.keepalive;
     this.#stopKeepAlive =

@@ -11,5 +11,5 @@ export { IncomingQueue, type ReadControl } from './incoming.js';
 export { TransportBase } from './base.js';
 export { fromSocket } from './socket.js';
 export { fromDuplex } from './stream.js';
-export { fromWebSocket } from './websocket.js';
+export { fromWebSocket, type CorkableSocket, type WebSocketTransportOptions } from './websocket.js';
 export { memoryPair } from './memory.js';

@@ -18,23 +18,44 @@ const CLOSED = 3;
 /** Close code sent to a peer that sent a text message: "unsupported data". */
 const UNSUPPORTED_DATA = 1003;
 
+/** What {@link fromWebSocket} needs of the socket under a WebSocket. */
+export interface CorkableSocket {
+  cork(): void;
+  uncork(): void;
+}
+
+/** {@link TransportOptions} for {@link fromWebSocket}. */
+export interface WebSocketTransportOptions extends TransportOptions {
+  /**
+   * The socket the WebSocket runs on: the one `WebSocketServer#handleUpgrade` was given, or
+   * `response.socket` of a client WebSocket's `'upgrade'` event. When given, it is corked from
+   * the first write of an event-loop turn to the end of that turn, so that all the turn sends (a
+   * frame's header and body, the frames of every visitor read in one poll phase) leaves in one
+   * `writev` rather than one per WebSocket message.
+   */
+  socket?: CorkableSocket;
+}
+
 class WebSocketTransport extends TransportBase {
   readonly #ws: WebSocket;
+  readonly #socket: CorkableSocket | undefined;
   /** Messages written while the WebSocket was connecting, sent on 'open'. */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #closeWhenOpen = false;
   #failure: TransportError | undefined;
-  /** Small chunks written this turn, sent together from a setImmediate. */
+  /** Small chunks written this turn, sent together when the turn ends. */
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
-  #batchTimer: NodeJS.Immediate | undefined;
+  /** Set from the first write of a turn (which corks #socket) until the turn ends. */
+  #turn: NodeJS.Immediate | undefined;
   // ws has no 'drain' event: the send callback (the socket's write callback) stands in for it.
   readonly #onSent = (): void => this.flushed();
 
-  constructor(ws: WebSocket, options?: TransportOptions) {
+  constructor(ws: WebSocket, options?: WebSocketTransportOptions) {
     super(options);
     this.#ws = ws;
+    this.#socket = options?.socket;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('open', () => this.#onOpen());
     ws.on('error', (error) => {
@@ -62,7 +83,9 @@ class WebSocketTransport extends TransportBase {
     }
     // Chunks written in one turn of the event loop (many clients' frames, each read from its
     // own socket in the same poll phase) leave as one message: one WebSocket frame and one
-    // write instead of one per chunk. Large chunks and full batches go at once.
+    // write instead of one per chunk. Large chunks and full batches go at once (into the
+    // corked socket, when there is one: see #beginTurn).
+    this.#beginTurn();
     if (chunk.byteLength >= COALESCE_LIMIT) {
       this.#sendBatch();
       this.#ws.send(chunk, { binary: true }, this.#onSent);
@@ -71,12 +94,24 @@ class WebSocketTransport extends TransportBase {
     this.#batch.push(chunk);
     this.#batchBytes += chunk.byteLength;
     if (this.#batchBytes >= COALESCE_LIMIT) this.#sendBatch();
-    else this.#batchTimer ??= setImmediate(this.#sendBatch);
   }
 
-  readonly #sendBatch = (): void => {
-    if (this.#batchTimer) clearImmediate(this.#batchTimer);
-    this.#batchTimer = undefined;
+  #beginTurn(): void {
+    if (this.#turn) return;
+    this.#socket?.cork();
+    this.#turn = setImmediate(this.#endTurn);
+  }
+
+  /** Sends the turn's batch, then lets the corked writes go, all in one `writev`. */
+  readonly #endTurn = (): void => {
+    if (!this.#turn) return;
+    clearImmediate(this.#turn);
+    this.#turn = undefined;
+    this.#sendBatch();
+    this.#socket?.uncork();
+  };
+
+  #sendBatch(): void {
     const batch = this.#batch;
     if (batch.length === 0) return;
     const bytes = this.#batchBytes;
@@ -84,7 +119,7 @@ class WebSocketTransport extends TransportBase {
     this.#batchBytes = 0;
     if (this.#ws.readyState !== OPEN) return;
     this.#ws.send(batch.length === 1 ? (batch[0] as Uint8Array) : Buffer.concat(batch, bytes), { binary: true }, this.#onSent);
-  };
+  }
 
   protected sendChunks(chunks: readonly Uint8Array[]): void {
     let total = 0;
@@ -124,7 +159,7 @@ class WebSocketTransport extends TransportBase {
    * ws's 30 s close timeout. What arrives once nobody reads `incoming$` is dropped.
    */
   #closeNow(): void {
-    this.#sendBatch();
+    this.#endTurn();
     this.#ws.close(1000);
     this.#ws.resume();
   }
@@ -138,10 +173,10 @@ class WebSocketTransport extends TransportBase {
   #dropQueued(): void {
     this.#pending = [];
     this.#pendingBytes = 0;
-    if (this.#batchTimer) clearImmediate(this.#batchTimer);
-    this.#batchTimer = undefined;
     this.#batch = [];
     this.#batchBytes = 0;
+    // Uncorked even so: a socket left corked would hold back whatever ws still writes on it.
+    this.#endTurn();
   }
 
   #onOpen(): void {
@@ -189,6 +224,7 @@ class WebSocketTransport extends TransportBase {
  * - Incoming binary messages become chunks, whatever the `binaryType`; a text message fails
  *   `incoming$` and `closed$` with `E_TEXT_MESSAGE` and closes the WebSocket with 1003.
  * - `writev` parts totalling under 64 KiB go out as one message, larger ones as one message each.
+ * - With `options.socket`, all that one event-loop turn sends leaves in one `writev`.
  * - `bufferedAmount` is `ws.bufferedAmount` plus what waits for the connection to open;
  *   `drain$` is driven by send callbacks.
  * - `close()` sends close code 1000 after the queued messages; `destroy()` terminates.
@@ -198,6 +234,6 @@ class WebSocketTransport extends TransportBase {
  * Reading pauses the WebSocket (`ws.pause()`) while `incoming$` has no subscriber.
  * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
  */
-export function fromWebSocket(ws: WebSocket, options?: TransportOptions): Transport {
+export function fromWebSocket(ws: WebSocket, options?: WebSocketTransportOptions): Transport {
   return new WebSocketTransport(ws, options);
 }

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -8,20 +8,49 @@ import { describeTransport, expectTransportError, failureOf, Reader } from './ha
 
 type Defer = (cleanup: () => unknown) => void;
 
-/** A ws server on 127.0.0.1 and a client still connecting to it. */
-async function wsPair(defer: Defer): Promise<{ client: WebSocket; server: Promise<WebSocket> }> {
+/**
+ * A ws server on 127.0.0.1 and a client still connecting to it. `server` resolves with the
+ * server side's WebSocket and `socket` with the TCP socket under it.
+ */
+async function wsPair(defer: Defer): Promise<{ client: WebSocket; server: Promise<WebSocket>; socket: Promise<Socket> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(wss, 'listening');
   defer(() => new Promise((resolve) => wss.close(resolve)));
+  let socket!: Promise<Socket>;
   const server = new Promise<WebSocket>((resolve) => {
-    wss.once('connection', (ws) => {
-      defer(() => ws.terminate());
-      resolve(ws);
+    socket = new Promise<Socket>((resolveSocket) => {
+      wss.once('connection', (ws, request) => {
+        defer(() => ws.terminate());
+        resolveSocket(request.socket as Socket);
+        resolve(ws);
+      });
     });
   });
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
   defer(() => client.terminate());
-  return { client, server };
+  return { client, server, socket };
+}
+
+/** Counts the socket's `_write` and `_writev` calls (each one write syscall or more). */
+function countWrites(socket: Socket): { write: number; writev: number; chunks: number } {
+  const counts = { write: 0, writev: 0, chunks: 0 };
+  const target = socket as unknown as {
+    _write: (...args: unknown[]) => void;
+    _writev: (chunks: unknown[], ...args: unknown[]) => void;
+  };
+  const write = target._write.bind(socket);
+  const writev = target._writev.bind(socket);
+  target._write = (...args) => {
+    counts.write++;
+    counts.chunks++;
+    write(...args);
+  };
+  target._writev = (chunks, ...args) => {
+    counts.writev++;
+    counts.chunks += chunks.length;
+    writev(chunks, ...args);
+  };
+  return counts;
 }
 
 describeTransport({
@@ -34,6 +63,18 @@ describeTransport({
     const a = fromWebSocket(client, options);
     const ws = await server;
     return { a, b: fromWebSocket(ws, options), terminateB: () => ws.terminate() };
+  },
+});
+
+describeTransport({
+  name: 'WebSocket with its socket corked per turn',
+  peerFailureCode: 'E_TRANSPORT_CLOSED',
+  async open(options, defer) {
+    const { client, server, socket } = await wsPair(defer);
+    const [response] = (await once(client, 'upgrade')) as [{ socket: Socket }];
+    const a = fromWebSocket(client, { ...options, socket: response.socket });
+    const ws = await server;
+    return { a, b: fromWebSocket(ws, { ...options, socket: await socket }), terminateB: () => ws.terminate() };
   },
 });
 
@@ -107,6 +148,56 @@ describe('fromWebSocket', () => {
     expect(messages.map((m) => m.length)).toEqual([10, 64 * 1024, 1]);
     expect([...(messages[0] as Buffer)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(messages[2]?.[0]).toBe(42);
+  });
+
+  it('with its socket, sends what one turn writes in one writev, in order', async () => {
+    const { client, server, socket } = await wsPair(defer);
+    const ws = await server;
+    const transport = fromWebSocket(ws, { socket: await socket });
+    const counts = countWrites(await socket);
+    const received: Buffer[] = [];
+    client.on('message', (data: Buffer) => received.push(data));
+    const big = Buffer.alloc(100 * 1024, 0xee);
+    for (let i = 0; i < 5; i++) transport.write(Buffer.from([i]));
+    transport.writev([Buffer.from('header'), big]);
+    transport.write(Buffer.alloc(64 * 1024, 0xff));
+    transport.write(Buffer.from([42]));
+    // Nothing has left yet: the socket is corked until the turn ends.
+    expect(counts).toEqual({ write: 0, writev: 0, chunks: 0 });
+    const total = 5 + 6 + big.length + 64 * 1024 + 1;
+    while (received.reduce((n, m) => n + m.length, 0) < total) await once(client, 'message');
+    expect(counts.write).toBe(0);
+    expect(counts.writev).toBe(1);
+    const bytes = Buffer.concat(received);
+    expect([...bytes.subarray(0, 11)]).toEqual([0, 1, 2, 3, 4, ...Buffer.from('header')]);
+    expect(bytes.subarray(11, 11 + big.length).equals(big)).toBe(true);
+    expect(bytes[total - 1]).toBe(42);
+  });
+
+  it('with its socket, flushes the corked turn before a close frame', async () => {
+    const { client, server, socket } = await wsPair(defer);
+    const ws = await server;
+    const tcp = await socket;
+    const transport = fromWebSocket(ws, { socket: tcp });
+    const peer = new Reader(fromWebSocket(client));
+    transport.write(Buffer.from('last words'));
+    expect(tcp.writableCorked).toBe(1);
+    transport.close();
+    expect(tcp.writableCorked).toBe(0);
+    expect(await peer.done).toBeUndefined();
+    expect(peer.bytes().toString()).toBe('last words');
+  });
+
+  it('with its socket, leaves it uncorked when destroyed mid-turn', async () => {
+    const { client, server, socket } = await wsPair(defer);
+    const ws = await server;
+    if (client.readyState !== client.OPEN) await once(client, 'open');
+    const tcp = await socket;
+    const transport = fromWebSocket(ws, { socket: tcp });
+    transport.write(Buffer.from('dropped'));
+    expect(tcp.writableCorked).toBe(1);
+    transport.destroy();
+    expect(tcp.writableCorked).toBe(0);
   });
 
   for (const binaryType of ['arraybuffer', 'fragments'] as const) {
