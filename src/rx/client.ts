@@ -65,6 +65,8 @@ export class Client {
   #pausedRemote = false;
   #localEnded = false;
   #finished = false;
+  #bytesWritten = 0;
+  #wrote = false;
   // Made on first use: most clients of a busy relay are watched by one socket, idle ones by none.
   #watchers: WritableWatcher[] | undefined;
   #closeError: Error | undefined;
@@ -200,12 +202,26 @@ export class Client {
    */
   write(chunk: Uint8Array): boolean {
     if (this.#finished || this.#localEnded) return false;
+    this.#bytesWritten += chunk.length;
+    this.#wrote = true;
     const limit = this.#host.options.maxFrameSize;
     // A remote with the default limit must accept every frame we send.
     for (let at = 0; at < chunk.length; at += limit) {
       this.#host.send(this.#frame('data', at === 0 && chunk.length <= limit ? chunk : chunk.subarray(at, at + limit)));
     }
     return this.#writable();
+  }
+
+  /** Bytes given to {@link write} so far, not counting those dropped after the end. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** @internal Whether the client wrote since the last call (the tunnel's turn keeping). */
+  takeWrote(): boolean {
+    const wrote = this.#wrote;
+    this.#wrote = false;
+    return wrote;
   }
 
   #writable(): boolean {
