@@ -158,7 +158,9 @@ export class Client {
   writableChanged(): void {
     const watchers = this.#watchers;
     if (!watchers || watchers.length === 0) return;
-    for (const watcher of [...watchers]) {
+    // Copied only when there are several: a lone watcher that stops watching in onChange ends
+    // the loop by itself. (A congestion calls this for every client of the tunnel.)
+    for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
       const now = this.#writable();
       if (now === watcher.last) continue;
       watcher.last = now;
