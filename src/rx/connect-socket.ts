@@ -14,9 +14,12 @@ export type ConnectableSocket = Duplex;
  *   as the client's consumer backlog, so a slow socket pauses the remote and its `drain`
  *   resumes it. The remote's `end` ends the socket once its buffer is flushed; the remote's
  *   `error` destroys it.
- * - socket → client: the socket is read only while the client is writable (the remote has not
- *   paused it and the tunnel is not congested). The socket's `end` ends the client; a socket
- *   error destroys the client with that error (the remote gets `{message, code}`).
+ * - socket → client: the socket is read only while the client is writable. A remote `pause`
+ *   stops it at once (nothing is sent to a paused client). A congestion of the tunnel stops a
+ *   busy socket at once and a quiet one (nothing read since it was last resumed) after its next
+ *   read, which still goes out: a congestion costs a pause per busy socket, not per socket.
+ *   The socket's `end` ends the client; a socket error destroys the client with that error
+ *   (the remote gets `{message, code}`).
  *
  * Returns a subscription; unsubscribing detaches without closing either side. It detaches by
  * itself once the socket has closed.
@@ -42,7 +45,18 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     }),
   );
 
+  // True while the socket has delivered nothing since it was last resumed.
+  let quiet = true;
   const onData = (chunk: Buffer): void => {
+    quiet = false;
+    // A socket left flowing through a congestion (see below) may read after the remote paused
+    // its client, the watcher not told since writability was false already: the chunk goes
+    // back, to be read again on resume, for nothing may be sent to a paused client.
+    if (client.remotePaused) {
+      socket.pause();
+      socket.unshift(chunk);
+      return;
+    }
     if (!client.write(chunk)) socket.pause();
   };
   const onEnd = (): void => client.end();
@@ -66,8 +80,18 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   );
   subscription.add(
     client.watchWritable((writable) => {
-      if (writable) socket.resume();
-      else socket.pause();
+      if (writable) {
+        if (!socket.isPaused()) return;
+        quiet = true;
+        socket.resume();
+        return;
+      }
+      // A congestion leaves a quiet socket (nothing delivered since it was resumed, nothing
+      // held) flowing: should data come, its write is refused and onData pauses it then. With
+      // thousands of mostly idle visitors, a congestion so costs a pause and a resume per busy
+      // socket only. A remote pause stops the socket at once whatever it is doing.
+      if (quiet && socket.readableLength === 0 && !client.remotePaused) return;
+      socket.pause();
     }),
   );
   subscription.add(() => {
