@@ -9,7 +9,8 @@
 //              certificate). Each against plain pipes and against multiplex.
 // concurrency  the same TOTAL bytes split over 1, 100 and 1000 visitors writing at once (TCP
 //              service), all connected through to the sink before the clock starts; 100 and
-//              1000 against 1. Plain pipes are measured the same way for the chart.
+//              1000 against 1. Plain pipes are measured the same way for the chart, and multiplex
+//              at 1 and 1000 visitors (a row: mproxy against multiplex, both at 1000).
 // latency      1-byte round trips to a local echo: one visitor, LATENCY_TRIPS sequential round
 //              trips, p50 and p99, against plain pipes (ratio baseline/mproxy). Also 100 and
 //              1000 visitors doing round trips at once (no target; for the chart). Wall clock.
@@ -404,6 +405,7 @@ export async function run(ctx) {
     tlsPlex: `TLS passthrough, 1 visitor, ${size} (vs multiplex)`,
     wide100: `TCP, 100 visitors, ${size} in all (vs 1 visitor)`,
     wide1000: `TCP, 1000 visitors, ${size} in all (vs 1 visitor)`,
+    wide1000Plex: `TCP, 1000 visitors, ${size} in all (vs multiplex, 1000 visitors)`,
     p50: `1-byte round trip p50, 1 visitor (vs node:net pipes)`,
     p99: `1-byte round trip p99, 1 visitor (vs node:net pipes)`,
     p99w100: `1-byte round trip p99, 100 visitors at once (vs node:net pipes)`,
@@ -453,6 +455,13 @@ export async function run(ctx) {
         configs[`pipes tcp ${n}`] = tput('pipes', 'tcp', n);
       }
     }
+    // The other multiplexer at scale: the 1000-visitor target is set against one visitor, and
+    // a multiplexer pays at 1000 for what plain pipes leave to the kernel (see performance.md).
+    if (wanted('wide1000Plex')) {
+      configs['mproxy tcp 1000'] = tput('mproxy', 'tcp', 1000);
+      configs['multiplex tcp 1000'] = tput('multiplex', 'tcp', 1000);
+      configs['multiplex tcp 1'] ??= tput('multiplex', 'tcp', 1);
+    }
     const rate = (m) => m.bytes / ({ wall: m.ms, cpu: m.cpuMs, main: m.mainMs }[clock] / 1000);
     const tputSamples = await rounds(ctx, configs, count, (m) => `${(rate(m) / 1e6).toFixed(0)} MB/s (${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU, ${m.mainMs.toFixed(0)} ms main thread)`);
     const best = (name) => Math.max(...tputSamples[name].map(rate));
@@ -490,6 +499,10 @@ export async function run(ctx) {
         pipesOneVisitor: summary('pipes tcp 1'),
       }));
     }
+    tputRow('wide1000Plex', 'mproxy tcp 1000', 'multiplex tcp 1000', null, () => ({
+      visitors: 1000,
+      multiplexOneVisitor: 'multiplex tcp 1' in tputSamples ? summary('multiplex tcp 1') : undefined,
+    }));
     const has = (name) => name in tputSamples;
     chart.oneVisitor = ['tcp', 'tls'].map((service) => ({
       label: service === 'tcp' ? 'TCP service' : 'TLS passthrough',
@@ -497,10 +510,12 @@ export async function run(ctx) {
         .filter((kind) => has(`${kind} ${service} 1`))
         .map((kind) => ({ kind, MBps: best(`${kind} ${service} 1`) / 1e6 })),
     }));
-    chart.throughput = ['mproxy', 'pipes'].map((kind) => ({
-      kind,
-      points: [1, ...WIDE].filter((n) => has(`${kind} tcp ${n}`)).map((n) => ({ visitors: n, MBps: best(`${kind} tcp ${n}`) / 1e6 })),
-    }));
+    chart.throughput = ['mproxy', 'pipes', 'multiplex']
+      .map((kind) => ({
+        kind,
+        points: [1, ...WIDE].filter((n) => has(`${kind} tcp ${n}`)).map((n) => ({ visitors: n, MBps: best(`${kind} tcp ${n}`) / 1e6 })),
+      }))
+      .filter((series) => series.points.length > 1);
 
     // Latency: 1 visitor (the rows with targets), then 100 and 1000 at once.
     if (any('p50', 'p99', 'p99w100', 'p99w1000')) {
