@@ -134,10 +134,15 @@ export class Client {
 
   /**
    * @internal The cheap form of {@link writable$} for per-socket plumbing: `onChange` is called
-   * at once with the current state, then on every change; `onDone` when the client finishes.
+   * at once with the current state, then on every change; `onDone` when the client finishes
+   * (at once, and nothing else, if it has).
    * Returns the function that stops watching.
    */
   watchWritable(onChange: (writable: boolean) => void, onDone?: () => void): () => void {
+    if (this.#finished) {
+      onDone?.();
+      return () => {};
+    }
     const watcher: WritableWatcher = { onChange, onDone, last: this.#writable() };
     (this.#watchers ??= []).push(watcher);
     onChange(watcher.last);
@@ -184,6 +189,11 @@ export class Client {
   /** Emits once when the client is finished on both sides, then completes. Replays. */
   get closed$(): Observable<ClientClosed> {
     return this.#closed.asObservable();
+  }
+
+  /** The error the client failed with once {@link closed}; undefined for a clean end. */
+  get errored(): Error | undefined {
+    return this.#closeError;
   }
 
   /** True once the client is finished (ended both ways, destroyed, or failed). */

@@ -71,13 +71,12 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
-  subscription.add(
-    client.closed$.subscribe(({ error }) => {
-      // A client that fails after its inbound side completed (half-closed when the tunnel went
-      // away) gets no data$ error: the socket must not be left open all the same.
-      if (error && !socket.destroyed) abortStream(socket);
-    }),
-  );
+  // A client that fails after its inbound side completed (half-closed when the tunnel went
+  // away) gets no data$ error: the socket must not be left open all the same. (Heard through
+  // the watcher's onDone rather than a closed$ subscription: one object less per socket.)
+  const onDone = (): void => {
+    if (client.errored && !socket.destroyed) abortStream(socket);
+  };
   subscription.add(
     client.watchWritable((writable) => {
       if (writable) {
@@ -92,7 +91,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       // socket only. A remote pause stops the socket at once whatever it is doing.
       if (quiet && socket.readableLength === 0 && !client.remotePaused) return;
       socket.pause();
-    }),
+    }, onDone),
   );
   subscription.add(() => {
     socket.off('data', onData);
