@@ -8,6 +8,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createDevice, createRelay, issueToken, type Device, type DeviceState, type Relay } from '../../src/index.js';
+import { httpGet, until, within } from '../support/index.js';
 
 const SECRET = 'faults-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -16,14 +17,6 @@ afterEach(async () => {
 });
 
 // Helpers
-
-async function until(condition: () => boolean, what: string, timeout = 3000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 async function listen<T extends HttpServer | TcpServer>(server: T, port = 0): Promise<number> {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -55,16 +48,6 @@ async function localService(): Promise<number> {
   return listen(server);
 }
 
-function httpGet(port: number, host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    socket.on('error', reject);
-  });
-}
-
 /** A visitor downloading `/big`: resolves `started` once 256 KiB arrived, `closed` when its socket closes. */
 function download(port: number, host: string): { started: Promise<void>; closed: Promise<number>; socket: Socket } {
   const socket = connect(port, '127.0.0.1', () => socket.write(`GET /big HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
@@ -79,19 +62,6 @@ function download(port: number, host: string): { started: Promise<void>; closed:
   });
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(received)));
   return { started, closed, socket };
-}
-
-/** Resolves with how long `promise` took, failing after `limit` ms (a hanging visitor). */
-async function within<T>(promise: Promise<T>, limit: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${limit} ms`)), limit);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A TCP forwarder in front of the relay's tunnel port, whose connections a test can cut. */

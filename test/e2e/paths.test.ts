@@ -28,6 +28,7 @@ import {
   type Relay,
   type RelayOptions,
 } from '../../src/index.js';
+import { freePort, sha256, until } from '../support/index.js';
 
 // The relay keeps its device tunnels to itself: record them as they are made (the relay's
 // are the ones that refuse data for unknown clients), to check that they end up empty.
@@ -106,39 +107,6 @@ async function startDevice(relay: Relay, options: Omit<DeviceOptions, 'relay'>):
   cleanup.push(() => device.close());
   await device.online();
   return device;
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** A port free now on 127.0.0.1 (TCP or UDP), for the relay to claim. */
-async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
-  if (kind === 'tcp') {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-  }
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
-
-/**
- * Waits, a bounded while, for a condition that an event we cannot subscribe to makes true
- * (the relay listening on a claimed port). Checks between turns of the event loop, no sleep.
- */
-async function until(condition: () => boolean, what: string, within = 5_000): Promise<void> {
-  const deadline = Date.now() + within;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 /** Writes `data` on a connected socket, ends it, and resolves with everything read back. */

@@ -22,11 +22,11 @@ import {
   MproxyError,
   type ControlChannel,
   type Device,
-  type Logger,
   type Relay,
   type RelayOptions,
   type Tunnel,
 } from '../../src/index.js';
+import { freePort, httpGet, memoryLogger, until, type LogEntry } from '../support/index.js';
 
 const SECRET = 'refusals-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -35,39 +35,6 @@ afterEach(async () => {
 });
 
 // Helpers
-
-interface LogEntry {
-  readonly level: string;
-  readonly context: Record<string, unknown>;
-  readonly message: string;
-}
-
-/** A pino-like logger that remembers what it was told, so that a test can look for a code. */
-function memoryLogger(entries: LogEntry[] = [], bindings: Record<string, unknown> = {}): Logger & { entries: LogEntry[] } {
-  const at =
-    (level: string) =>
-    (first: object | string, message?: string): void => {
-      if (typeof first === 'string') entries.push({ level, context: { ...bindings }, message: first });
-      else entries.push({ level, context: { ...bindings, ...(first as Record<string, unknown>) }, message: message ?? '' });
-    };
-  return {
-    entries,
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => memoryLogger(entries, { ...bindings, ...more }),
-  };
-}
-
-/** Resolves once `condition()` holds (checked every few ms), or fails after `timeout` ms. */
-async function until(condition: () => boolean, what: string, timeout = 3000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 async function listen<T extends HttpServer | TcpServer>(server: T): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -90,26 +57,6 @@ async function helloServer(): Promise<number> {
 async function echoServer(): Promise<number> {
   const server = createTcpServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
   return listen(server);
-}
-
-/** A port nothing listens on (now). */
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Sends one HTTP request and returns all the visitor got back. */
-function httpGet(port: number, host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    socket.on('error', reject);
-  });
 }
 
 /** Connects, writes `parts` one at a time (each flushed before the next), and collects the answer. */

@@ -1,23 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
+import { httpGet } from '../support/index.js';
 
 const SECRET = 'test-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
-
-function httpGet(port: number, host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
-    socket.on('error', reject);
-  });
-}
 
 describe('relay + device smoke', () => {
   it('serves HTTP by Host through the tunnel', async () => {

@@ -1,6 +1,7 @@
 /**
  * Shared by the reliability suites (`test/reliability/*.test.ts`): servers on 127.0.0.1:0, a
- * relay and a device, deterministic data, bounded waits, and counters of what the process holds.
+ * relay and a device, deterministic data, and counters of what the process holds (bounded
+ * waits, free ports and the remembering logger come from test/support, re-exported here).
  * Every helper that opens something registers its cleanup with {@link defer}; each test file
  * runs {@link runCleanup} after each test.
  */
@@ -14,10 +15,11 @@ import {
   createRelay,
   type Device,
   type DeviceOptions,
-  type Logger,
   type Relay,
   type RelayOptions,
 } from '../../src/index.js';
+
+export { countCode, freePort, memoryLogger, sha256, until, within, type LogEntry } from '../support/index.js';
 
 export const SECRET = 'reliability-secret';
 export const KiB = 1024;
@@ -38,31 +40,6 @@ export async function runCleanup(): Promise<void> {
 }
 
 // Waiting, bounded
-
-/**
- * Resolves once `condition()` holds, checked after every turn of the event loop (no fixed
- * sleep); fails after `timeout` ms. For states no event announces (a count in another module).
- */
-export async function until(condition: () => boolean, what: string, timeout = 5_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-/** `promise`, or a failure naming `what` after `limit` ms (a hang). Its timer is cleared. */
-export async function within<T>(promise: Promise<T>, limit: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${limit} ms`)), limit);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Runs `task(i)` for i in [0, count) with at most `concurrency` running at once. */
 export async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
@@ -100,10 +77,6 @@ export function pseudoBytes(random: () => number, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   for (let i = 0; i < length; i++) out[i] = Math.floor(random() * 256);
   return out;
-}
-
-export function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /**
@@ -202,16 +175,6 @@ export async function echoServer(): Promise<{ port: number; sockets: Set<net.Soc
   return { ...served, received: () => received };
 }
 
-/** A TCP port free now on 127.0.0.1, for the relay to claim. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export async function startRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
   const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, ...options });
   defer(() => relay.close());
@@ -308,35 +271,6 @@ export class MemoryPeak {
 }
 
 // Logs
-
-export interface LogEntry {
-  readonly level: string;
-  readonly context: Record<string, unknown>;
-  readonly message: string;
-}
-
-/** A pino-like logger that remembers what it was told. */
-export function memoryLogger(entries: LogEntry[] = [], bindings: Record<string, unknown> = {}): Logger & { entries: LogEntry[] } {
-  const at =
-    (level: string) =>
-    (first: object | string, message?: string): void => {
-      if (typeof first === 'string') entries.push({ level, context: { ...bindings }, message: first });
-      else entries.push({ level, context: { ...bindings, ...(first as Record<string, unknown>) }, message: message ?? '' });
-    };
-  return {
-    entries,
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => memoryLogger(entries, { ...bindings, ...more }),
-  };
-}
-
-/** How many entries carry `code`. */
-export function countCode(log: { entries: LogEntry[] }, code: string): number {
-  return log.entries.filter((entry) => entry.context['code'] === code).length;
-}
 
 /** Prints a figure for the report (kept out of assertions). */
 export function report(suite: string, figures: Record<string, unknown>): void {
