@@ -224,7 +224,10 @@ export class Client {
     return this.#writable();
   }
 
-  /** Bytes given to {@link write} so far, not counting those dropped after the end. */
+  /**
+   * Bytes given to {@link write} so far, not counting those dropped after the end (counted as
+   * given, even if the tunnel's transport has closed meanwhile and they go nowhere).
+   */
   get bytesWritten(): number {
     return this.#bytesWritten;
   }

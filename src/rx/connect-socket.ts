@@ -48,6 +48,8 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // True while the socket has delivered nothing since it was last resumed.
   let quiet = true;
   const onData = (chunk: Buffer): void => {
+    // Read after the client finished (the socket was resumed to take its EOF): nowhere to go.
+    if (client.closed) return;
     quiet = false;
     // A socket left flowing through a congestion (see below) may read after the remote paused
     // its client, the watcher not told since writability was false already: the chunk goes
@@ -74,8 +76,12 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // A client that fails after its inbound side completed (half-closed when the tunnel went
   // away) gets no data$ error: the socket must not be left open all the same. (Heard through
   // the watcher's onDone rather than a closed$ subscription: one object less per socket.)
+  // A clean finish resumes a socket left paused (by a remote pause or a congestion), so that
+  // it reads its EOF and closes rather than idling open forever.
   const onDone = (): void => {
-    if (client.errored && !socket.destroyed) abortStream(socket);
+    if (socket.destroyed) return;
+    if (client.errored) abortStream(socket);
+    else socket.resume();
   };
   subscription.add(
     client.watchWritable((writable) => {

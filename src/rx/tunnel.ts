@@ -57,7 +57,7 @@ export interface Tunnel {
   readonly state$: Observable<TunnelState>;
   /** Emits once, when the tunnel has closed, with the error that closed it if any. Replays. */
   readonly closed$: Observable<{ readonly error?: Error }>;
-  /** The clients alive now, by id (in no particular order: it follows the order of service). */
+  /** The clients alive now, by id, in the order they opened. */
   readonly clients: ReadonlyMap<string, Client>;
   /** Opens a client toward the remote: sends `connection`. */
   open(meta: OpenClientMeta): Client;
@@ -90,6 +90,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly options: ResolvedTunnelOptions;
   readonly #transport: Transport;
   readonly #clients = new Map<string, Client>();
+  /**
+   * The same clients in the order of service (see #congestionBegins), kept apart from #clients:
+   * reordering the public map would make a loop over `tunnel.clients` meet a client twice.
+   */
+  readonly #order = new Set<Client>();
   /** `bytesWritten` of the clients that wrote lately, when their turn began. */
   readonly #turnStarts = new Map<Client, number>();
   readonly #tombstones = new Map<string, true>();
@@ -128,7 +133,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#subscriptions.push(
       this.#congested.subscribe((congested) => {
         if (congested) this.#congestionBegins();
-        else for (const client of this.#clients.values()) client.writableChanged();
+        else for (const client of this.#order) client.writableChanged();
       }),
     );
     // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
@@ -186,6 +191,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#tombstones.delete(id);
     const client = new Client(this, full, id);
     this.#clients.set(id, client);
+    this.#order.add(client);
     return client;
   }
 
@@ -213,23 +219,22 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   /**
-   * Tells every client that writing must wait. A drain tells them again in the map's order,
-   * and the first few to write fill the transport up again, so the map's order is the order
-   * of service: a client that has written TURN_BYTES since its turn began goes to the back of
-   * it. Without this, the clients that came first kept the front, and with more busy clients
-   * than a drain has room for, the others never wrote at all.
+   * Tells every client that writing must wait. A drain tells them again in #order, and the
+   * first few to write fill the transport up again, so #order is the order of service: a
+   * client that has written TURN_BYTES since its turn began goes to the back of it. Without
+   * this, the clients that came first kept the front, and with more busy clients than a drain
+   * has room for, the others never wrote at all.
    */
   #congestionBegins(): void {
     let served: Client[] | undefined;
-    for (const client of this.#clients.values()) {
+    for (const client of this.#order) {
       if (client.takeWrote() && this.#turnOver(client)) (served ??= []).push(client);
       client.writableChanged();
     }
     if (!served) return;
     for (const client of served) {
-      if (this.#clients.get(client.id) !== client) continue;
-      this.#clients.delete(client.id);
-      this.#clients.set(client.id, client);
+      if (!this.#order.delete(client)) continue;
+      this.#order.add(client);
     }
   }
 
@@ -262,6 +267,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   release(client: Client): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
+    this.#order.delete(client);
     this.#turnStarts.delete(client);
     this.#tombstones.set(client.id, true);
     if (this.#tombstones.size > TOMBSTONES) {
@@ -313,6 +319,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#tombstones.delete(id);
     const client = new Client(this, meta, id);
     this.#clients.set(id, client);
+    this.#order.add(client);
     this.#newClients.next(client);
     return client;
   }
@@ -368,6 +375,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const reason = closedBy(error);
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
     this.#clients.clear();
+    this.#order.clear();
+    this.#turnStarts.clear();
     if (this.#transport.isOpen) {
       if (error) this.#transport.destroy(error);
       else this.#transport.close();

@@ -107,4 +107,56 @@ describe('connectSocket', () => {
     await ticks();
     expect(host.dataOf(ID_A)).toBe('not yet');
   });
+
+  it('sends a chunk held back for a remote pause before the end that followed it', async () => {
+    const host = new Host();
+    const stream = socket();
+    const client = host.open(A, ID_A);
+    connectSocket(client, stream);
+    host.congest(true);
+    client.receive('pause', new Uint8Array(0));
+    stream.push('abc');
+    stream.push(null);
+    await ticks();
+    expect(host.sent.map((frame) => frame.kind)).toEqual([]);
+    host.congest(false);
+    client.receive('resume', new Uint8Array(0));
+    await ticks();
+    await ticks();
+    expect(host.sent.map((frame) => frame.kind)).toEqual(['data', 'end']);
+    expect(host.dataOf(ID_A)).toBe('abc');
+  });
+
+  it('resumes a paused socket when its client finishes cleanly, so that it reads its end and closes', async () => {
+    const host = new Host();
+    const stream = socket();
+    const client = host.open(A, ID_A);
+    connectSocket(client, stream);
+    client.receive('pause', new Uint8Array(0));
+    stream.push('late');
+    stream.push(null);
+    let ended = false;
+    stream.on('end', () => (ended = true));
+    await ticks();
+    expect(stream.isPaused()).toBe(true);
+    client.destroy();
+    await ticks();
+    expect(ended).toBe(true);
+    // What the socket read after the client finished went nowhere.
+    expect(host.dataOf(ID_A)).toBe('');
+  });
+
+  it('lets a paused socket read its end when joined to a client that already finished', async () => {
+    const host = new Host();
+    const stream = socket();
+    stream.pause();
+    const client = host.open(A, ID_A);
+    client.destroy();
+    connectSocket(client, stream);
+    stream.push(null);
+    let ended = false;
+    stream.on('end', () => (ended = true));
+    await ticks();
+    expect(ended).toBe(true);
+  });
 });

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import type { Logger } from '../../src/index.js';
 
@@ -39,20 +40,61 @@ export async function within<T>(promise: Promise<T>, limit: number, what: string
 
 // Sockets
 
-/** A port free now on 127.0.0.1 (TCP or UDP), for the relay to claim. */
-export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+/**
+ * The lowest port the kernel hands out for outgoing connections (Linux), or undefined. A port
+ * for the relay to claim is picked below it: the suites open thousands of outgoing
+ * connections in parallel, and one of those can take a port between the moment it was found
+ * free and the moment the relay listens on it.
+ */
+function ephemeralLow(): number | undefined {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Binds `port` (0: any) on 127.0.0.1 and releases it; the port bound, or undefined if taken. */
+async function tryBind(kind: 'tcp' | 'udp', port: number): Promise<number | undefined> {
   if (kind === 'tcp') {
     const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
+    server.listen(port, '127.0.0.1');
+    const outcome = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)]);
+    if (!outcome) return undefined;
+    const bound = (server.address() as AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
+    return bound;
   }
   const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
+  const outcome = await new Promise<boolean>((resolve) => {
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  if (!outcome) {
+    socket.close();
+    return undefined;
+  }
+  const bound = socket.address().port;
   await new Promise<void>((resolve) => socket.close(resolve));
+  return bound;
+}
+
+/**
+ * A port free now on 127.0.0.1 (TCP or UDP), for the relay to claim: below the ephemeral
+ * range when the system says where that is (see ephemeralLow), so that no outgoing connection
+ * of a test running alongside can take it meanwhile.
+ */
+export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  const low = ephemeralLow();
+  if (low !== undefined && low > 12_000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = await tryBind(kind, 10_000 + Math.floor(Math.random() * (low - 10_000)));
+      if (port !== undefined) return port;
+    }
+  }
+  const port = await tryBind(kind, 0);
+  if (port === undefined) throw new Error(`no free ${kind} port on 127.0.0.1`);
   return port;
 }
 
