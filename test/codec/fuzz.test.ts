@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, MproxyError, ProtocolError, encodeFrame, type Frame, type FrameInit } from '../../src/index.js';
+import { cutUp } from '../support/index.js';
 
 const DECODER_CODES = new Set(['E_BAD_VERSION', 'E_BAD_HEADER', 'E_FRAME_TOO_LARGE', 'E_TRUNCATED']);
 const MAX_HEADER = 255;
@@ -39,18 +40,6 @@ function run(chunks: readonly Uint8Array[], maxFrameSize: number): Outcome {
     expect(decoder.bufferedBytes).toBe(0);
     return { frames, code: error.code };
   }
-}
-
-function cutUp(bytes: Uint8Array, seeds: readonly number[]): Uint8Array[] {
-  const cuts = seeds.map((s) => s % (bytes.length + 1)).sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    chunks.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  chunks.push(bytes.subarray(from));
-  return chunks;
 }
 
 /** Random streams, and streams that start like frames so that the fuzzing reaches past byte 0. */

@@ -10,6 +10,7 @@ import {
   type Frame,
   type FrameKind,
 } from '../../src/index.js';
+import { cutUp } from '../support/index.js';
 
 interface ReferenceMessage {
   family?: string;
@@ -99,18 +100,6 @@ const frameArb = fc
 
 /** Sorted cut positions in [0, length]. */
 const cutsArb = fc.array(fc.nat(), { maxLength: 8 });
-function cutUp(bytes: Uint8Array, seeds: readonly number[]): Uint8Array[] {
-  const cuts = seeds.map((s) => s % (bytes.length + 1)).sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    chunks.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  chunks.push(bytes.subarray(from));
-  return chunks;
-}
-
 function comparable(f: Frame): Record<string, unknown> {
   return { ...f, data: Buffer.from(f.data).toString('hex') };
 }

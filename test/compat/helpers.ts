@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { PackerMessageHandlers } from '../../src/compat/index.js';
 
+export { prng } from '../support/index.js';
+
 /** The real proxy-packer@2.0.4, the oracle. */
 export interface ReferencePacker {
   create(handlers: object): {
@@ -76,18 +78,6 @@ export function vectorEntries(value: unknown): unknown {
   }
   if (Array.isArray(value)) return { entries: Object.keys(value).map((k) => [k, vectorEntries(value[Number(k)])]), array: true };
   return value;
-}
-
-/** Fast, seeded PRNG (mulberry32), for reproducible random cuts. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Cuts `bytes` into chunks of the given sizes (the last one takes the rest). */

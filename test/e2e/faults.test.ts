@@ -2,33 +2,22 @@
  * Faults: a device dropped mid-transfer, a relay restarted, a device that stops answering pings.
  * Visitors of a dropped device must be closed promptly, and devices must come back by themselves.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createDevice, createRelay, issueToken, type Device, type DeviceState, type Relay } from '../../src/index.js';
-import { httpGet, until, within } from '../support/index.js';
+import { httpGet, listen, until, within } from '../support/index.js';
 
 const SECRET = 'faults-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
+const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
 // Helpers
-
-async function listen<T extends HttpServer | TcpServer>(server: T, port = 0): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  cleanup.push(
-    () =>
-      new Promise<void>((resolve) => {
-        (server as HttpServer).closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as { port: number }).port;
-}
 
 /**
  * A local HTTP service: `/big` streams 64 KiB chunks for as long as the visitor reads (it never
@@ -45,7 +34,7 @@ async function localService(): Promise<number> {
     res.on('drain', pump);
     pump();
   });
-  return listen(server);
+  return listen(server, defer);
 }
 
 /** A visitor downloading `/big`: resolves `started` once 256 KiB arrived, `closed` when its socket closes. */
@@ -82,7 +71,7 @@ async function cuttable(targetPort: number): Promise<{ url: string; cut(): void;
     inbound.on('close', forget);
     outbound.on('close', forget);
   });
-  const port = await listen(server);
+  const port = await listen(server, defer);
   cleanup.push(() => {
     for (const [a, b] of pairs) a.destroy(), b.destroy();
   });

@@ -16,7 +16,6 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { filter, firstValueFrom } from 'rxjs';
-import { generate } from 'selfsigned';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Tunnel, TunnelOptions } from '../../src/rx/index.js';
 import {
@@ -28,7 +27,7 @@ import {
   type Relay,
   type RelayOptions,
 } from '../../src/index.js';
-import { freePort, sha256, until } from '../support/index.js';
+import { freePort, selfSignedCertificate, sha256, until } from '../support/index.js';
 
 // The relay keeps its device tunnels to itself: record them as they are made (the relay's
 // are the ones that refuse data for unknown clients), to check that they end up empty.
@@ -60,22 +59,8 @@ afterEach(async () => {
 // One certificate for the whole file: `app.localhost`, self-signed, trusted by the visitors.
 let pems: { key: string; cert: string; fingerprint256: string };
 beforeAll(async () => {
-  const generated = await generate([{ name: 'commonName', value: 'app.localhost' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'app.localhost' }] },
-    ],
-  });
-  pems = {
-    key: generated.private,
-    cert: generated.cert,
-    fingerprint256: new X509Certificate(generated.cert).fingerprint256,
-  };
+  const generated = await selfSignedCertificate('app.localhost');
+  pems = { ...generated, fingerprint256: new X509Certificate(generated.cert).fingerprint256 };
 });
 
 // Helpers: servers, relay, device, all closed after each test

@@ -3,9 +3,8 @@
  * device (`ok.localhost`) alongside and checks, after the refusal, that it still serves.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { firstValueFrom, NEVER, toArray, takeWhile } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -26,37 +25,26 @@ import {
   type RelayOptions,
   type Tunnel,
 } from '../../src/index.js';
-import { freePort, httpGet, memoryLogger, until, type LogEntry } from '../support/index.js';
+import { captureClientHello, freePort, httpGet, listen, memoryLogger, tryUpgrade, until, type LogEntry } from '../support/index.js';
 
 const SECRET = 'refusals-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
+const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
 // Helpers
 
-async function listen<T extends HttpServer | TcpServer>(server: T): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(
-    () =>
-      new Promise<void>((resolve) => {
-        (server as HttpServer).closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as { port: number }).port;
-}
-
 /** A local HTTP service that says which name it was asked for. */
 async function helloServer(): Promise<number> {
-  return listen(createHttpServer((req, res) => res.end(`hello from ${req.headers.host ?? '?'}`)));
+  return listen(createHttpServer((req, res) => res.end(`hello from ${req.headers.host ?? '?'}`)), defer);
 }
 
 /** A TCP echo service. */
 async function echoServer(): Promise<number> {
   const server = createTcpServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
-  return listen(server);
+  return listen(server, defer);
 }
 
 /** Connects, writes `parts` one at a time (each flushed before the next), and collects the answer. */
@@ -83,57 +71,6 @@ async function writeParts(socket: Socket, parts: readonly Buffer[]): Promise<voi
     await new Promise<void>((resolve) => socket.write(part, () => resolve()));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-}
-
-/** The ClientHello a real TLS client sends for `servername`, captured from a TCP server. */
-async function captureClientHello(servername: string): Promise<Buffer> {
-  const server = createTcpServer();
-  const hello = new Promise<Buffer>((resolve) => {
-    server.once('connection', (socket) => {
-      const chunks: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        const all = Buffer.concat(chunks);
-        if (all.length >= 5 && all.length >= 5 + all.readUInt16BE(3)) {
-          resolve(all.subarray(0, 5 + all.readUInt16BE(3)));
-          socket.destroy();
-        }
-      });
-    });
-  });
-  const port = await listen(server);
-  const client = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
-  client.on('error', () => undefined);
-  const bytes = await hello;
-  client.destroy();
-  return bytes;
-}
-
-/** What the tunnel endpoint answered to an upgrade with this token. */
-function tryUpgrade(url: string, token: string): Promise<{ status: number; body: unknown } | 'open'> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    target.searchParams.set('access_token', token);
-    const ws = new WebSocket(target, { perMessageDeflate: false });
-    ws.on('error', () => undefined);
-    ws.on('open', () => {
-      ws.terminate();
-      resolve('open');
-    });
-    ws.on('unexpected-response', (_request, response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        ws.terminate();
-        const text = Buffer.concat(chunks).toString();
-        try {
-          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown });
-        } catch (error) {
-          reject(new Error(`not JSON: ${text}`, { cause: error }));
-        }
-      });
-    });
-  });
 }
 
 /** A device built from the framework's parts, so that a test can speak control commands itself. */
@@ -432,7 +369,7 @@ describe('refusals: garbage', () => {
       });
       socket.on('error', () => undefined);
     });
-    const capturePort = await listen(capture);
+    const capturePort = await listen(capture, defer);
     const token = await issueToken(SECRET, { domains: ['tls.localhost'] });
     await device(token, [`https:tls.localhost=127.0.0.1:${capturePort}`]).online();
 

@@ -8,9 +8,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { firstValueFrom } from 'rxjs';
-import { generate } from 'selfsigned';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_NO_TOKEN, createDevice, createRelay, issueToken, type Client, type Device, type Relay, type RelayOptions } from '../../src/index.js';
+import { freePort, selfSignedCertificate } from '../support/index.js';
 import { TelebitDevice, TelebitRelay, UpgradeRefused, type PackerAddr, type RelayPeer, type WireMode } from './telebit-peers.js';
 
 const SECRET = 'telebit-interop-secret';
@@ -21,12 +21,9 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-let pems: { private: string; cert: string };
+let pems: { key: string; cert: string };
 beforeAll(async () => {
-  pems = await generate([{ name: 'commonName', value: 'secure.localhost' }], {
-    keySize: 2048,
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'secure.localhost' }] }],
-  });
+  pems = await selfSignedCertificate('secure.localhost');
 });
 
 function portOf(server: { address(): AddressInfo | string | null }): number {
@@ -49,16 +46,7 @@ function localHttp(): Promise<HttpServer> {
 
 /** A local HTTPS service (the device's own certificate: the relay passes TLS through). */
 function localHttps(): Promise<HttpServer> {
-  return listen(createHttpsServer({ key: pems.private, cert: pems.cert }, (req, res) => res.end(`secure hello ${req.url}`)));
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = portOf(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return listen(createHttpsServer({ key: pems.key, cert: pems.cert }, (req, res) => res.end(`secure hello ${req.url}`)));
 }
 
 async function startRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
@@ -398,7 +386,7 @@ describe('mproxy device → telebit-style relay', () => {
 
   it("answers a client whose local service refuses with an error frame {code: 'ECONNREFUSED'}", async () => {
     const relay = await startTelebitRelay();
-    const { device, peer, clients } = await connectDevice(relay, [`http:dead.localhost=127.0.0.1:${await closedPort()}`]);
+    const { device, peer, clients } = await connectDevice(relay, [`http:dead.localhost=127.0.0.1:${await freePort()}`]);
     await peer.helloAnswer;
     const addr = visitor('203.0.113.8', 5555, 'dead.localhost');
     peer.openClient(addr);

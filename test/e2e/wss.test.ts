@@ -1,8 +1,8 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
+import { selfSignedCertificate } from '../support/index.js';
 
 const SECRET = 'wss-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -13,10 +13,7 @@ afterEach(async () => {
 describe('a relay whose device endpoint is wss://', () => {
   it('serves a device that trusts the relay certificate through `ca`, and refuses one that does not', async () => {
     // The relay's own certificate, for the IP the device dials: a private CA as far as Node knows.
-    const pems = await generate([{ name: 'commonName', value: 'relay.test' }], {
-      keySize: 2048,
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
-    });
+    const pems = await selfSignedCertificate('127.0.0.1', { ip: true });
     const local: Server = createServer((_req, res) => res.end('over wss'));
     await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
@@ -24,7 +21,7 @@ describe('a relay whose device endpoint is wss://', () => {
       listen: '127.0.0.1:0',
       tunnel: '127.0.0.1:0',
       secret: SECRET,
-      tunnelTls: { key: pems.private, cert: pems.cert },
+      tunnelTls: { key: pems.key, cert: pems.cert },
     });
     cleanup.push(() => relay.close());
     expect(relay.tunnelUrl).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);

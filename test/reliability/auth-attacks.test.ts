@@ -32,6 +32,7 @@ import {
   defer,
   echoServer,
   freePort,
+  httpGet,
   memoryLogger,
   pool,
   report,
@@ -39,6 +40,7 @@ import {
   serve,
   startDevice,
   startRelay,
+  tryUpgrade,
   until,
   within,
 } from './helpers.js';
@@ -57,32 +59,6 @@ function base64url(value: unknown): string {
 /** A JWT signed with any algorithm and any claims (jose does not check mproxy's rules). */
 function sign(payload: JWTPayload, alg = 'HS256', secret: Uint8Array = key): Promise<string> {
   return new SignJWT(payload).setProtectedHeader({ alg, typ: 'JWT' }).setIssuedAt().sign(secret);
-}
-
-/** What the tunnel endpoint answered to an upgrade with this token. */
-function tryUpgrade(url: string, token: string): Promise<{ status: number; body: { message?: unknown; code?: unknown } } | 'open'> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    target.searchParams.set('access_token', token);
-    const ws = new WebSocket(target, { perMessageDeflate: false });
-    ws.on('error', () => undefined);
-    ws.on('open', () => {
-      ws.terminate();
-      resolve('open');
-    });
-    ws.on('unexpected-response', (_request, response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        ws.terminate();
-        try {
-          resolve({ status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as { code?: unknown } });
-        } catch (error) {
-          reject(error as Error);
-        }
-      });
-    });
-  });
 }
 
 /** A device built from the framework's parts, to speak control commands itself. */
@@ -108,16 +84,6 @@ async function rawDevice(url: string, token: string | undefined, localPort: numb
   });
   await within(online, 3_000, 'the raw device to be online');
   return { ws, channel, request: (command, ...args) => firstValueFrom(channel.request(command, ...args)) };
-}
-
-function httpGet(port: number, host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.end(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    socket.on('error', reject);
-  });
 }
 
 /**

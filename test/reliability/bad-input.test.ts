@@ -30,9 +30,11 @@ import {
   SECRET,
   SEED,
   between,
+  captureClientHello,
   countCode,
   defer,
   echoServer,
+  httpGet,
   memoryLogger,
   pool,
   prng,
@@ -88,16 +90,6 @@ async function setup(options: { sniffTimeout?: number } = {}): Promise<Setup> {
     await until(() => resourceCount('TCPSocketWrap') === 2, `the fuzzer's sockets to be closed ${what}`);
   };
   return { relay, log, healthy, settled };
-}
-
-function httpGet(port: number, host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.end(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-    socket.on('error', reject);
-  });
 }
 
 // The tunnel endpoint
@@ -378,32 +370,6 @@ function visit(port: number, parts: readonly Buffer[], end = true): Promise<{ re
       });
     });
   });
-}
-
-/** The ClientHello a real TLS client sends for `servername`, captured from a TCP server. */
-async function captureClientHello(servername: string): Promise<Buffer> {
-  const server = net.createServer();
-  const hello = new Promise<Buffer>((resolve) => {
-    server.once('connection', (socket) => {
-      const chunks: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        const all = Buffer.concat(chunks);
-        if (all.length >= 5 && all.length >= 5 + all.readUInt16BE(3)) {
-          resolve(all.subarray(0, 5 + all.readUInt16BE(3)));
-          socket.destroy();
-        }
-      });
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const client = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, servername, rejectUnauthorized: false });
-  client.on('error', () => undefined);
-  const bytes = await hello;
-  client.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return bytes;
 }
 
 interface VisitorCase {

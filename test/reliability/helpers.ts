@@ -19,7 +19,19 @@ import {
   type RelayOptions,
 } from '../../src/index.js';
 
-export { countCode, freePort, memoryLogger, sha256, until, within, type LogEntry } from '../support/index.js';
+export {
+  captureClientHello,
+  countCode,
+  freePort,
+  httpGet,
+  memoryLogger,
+  prng,
+  sha256,
+  tryUpgrade,
+  until,
+  within,
+  type LogEntry,
+} from '../support/index.js';
 
 export const SECRET = 'reliability-secret';
 export const KiB = 1024;
@@ -54,18 +66,6 @@ export async function pool(count: number, concurrency: number, task: (i: number)
 
 /** The seed of this run: `RELIABILITY_SEED`, or one drawn now. Failing tests print it. */
 export const SEED = Number(process.env['RELIABILITY_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-
-/** mulberry32: a small, fast, seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An integer in [min, max]. */
 export function between(random: () => number, min: number, max: number): number {

@@ -1,9 +1,15 @@
 /**
- * Helpers shared by the suites that run a relay and devices over real sockets (`test/e2e`,
- * `test/reliability`): bounded waits, free ports, an HTTP request by hand, hashes, and a
- * logger that remembers. Nothing here registers cleanups: each suite keeps its own.
+ * Helpers shared across suites (mostly `test/e2e` and `test/reliability`, which run a relay and
+ * devices over real sockets): bounded waits, free ports, servers, certificates, an HTTP request
+ * and a WebSocket upgrade by hand, a captured ClientHello, hashes, seeded randomness, and a
+ * logger that remembers. Nothing here keeps cleanups of its own: a helper that opens something
+ * takes the suite's `defer`.
  */
 import { createHash } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
+import { generate } from 'selfsigned';
+import { WebSocket } from 'ws';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -107,6 +113,121 @@ export function httpGet(port: number, host: string): Promise<string> {
     socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
     socket.on('error', reject);
   });
+}
+
+/**
+ * Listens on 127.0.0.1 (`port`, or any free one) and hands `defer` the close, which also
+ * drops an HTTP server's open connections. Resolves with the port.
+ */
+export async function listen(server: net.Server | HttpServer, defer: (cleanup: () => Promise<void>) => void, port = 0): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  defer(
+    () =>
+      new Promise<void>((resolve) => {
+        (server as HttpServer).closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
+/** What the tunnel endpoint at `url` answered to an upgrade with this token: 'open', or the refusal. */
+export function tryUpgrade(url: string, token: string): Promise<{ status: number; body: { message?: unknown; code?: unknown } } | 'open'> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    target.searchParams.set('access_token', token);
+    const ws = new WebSocket(target, { perMessageDeflate: false });
+    ws.on('error', () => undefined);
+    ws.on('open', () => {
+      ws.terminate();
+      resolve('open');
+    });
+    ws.on('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        ws.terminate();
+        const text = Buffer.concat(chunks).toString();
+        try {
+          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as { message?: unknown; code?: unknown } });
+        } catch (error) {
+          reject(new Error(`not JSON: ${text}`, { cause: error }));
+        }
+      });
+    });
+  });
+}
+
+/** The ClientHello a real TLS client sends for `servername`, captured from a TCP server. */
+export async function captureClientHello(servername: string): Promise<Buffer> {
+  const server = net.createServer();
+  const hello = new Promise<Buffer>((resolve) => {
+    server.once('connection', (socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        const all = Buffer.concat(chunks);
+        if (all.length >= 5 && all.length >= 5 + all.readUInt16BE(3)) {
+          resolve(all.subarray(0, 5 + all.readUInt16BE(3)));
+          socket.destroy();
+        }
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = tlsConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername, rejectUnauthorized: false });
+  client.on('error', () => undefined);
+  const bytes = await hello;
+  client.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bytes;
+}
+
+/**
+ * A self-signed certificate for `name` (a DNS name, or with `ip` an IP address), EC P-256:
+ * what a local TLS service or a wss:// relay presents in a test. `cert` doubles as its own CA.
+ */
+export async function selfSignedCertificate(name: string, { ip = false } = {}): Promise<{ key: string; cert: string }> {
+  const pems = await generate([{ name: 'commonName', value: name }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [ip ? { type: 7, ip: name } : { type: 2, value: name }] },
+    ],
+  });
+  return { key: pems.private, cert: pems.cert };
+}
+
+// Randomness
+
+/** mulberry32: a small, fast, seeded PRNG, for reproducible random data and cuts. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `bytes` cut at the given positions (each taken modulo length + 1, sorted): views, in order. */
+export function cutUp(bytes: Uint8Array, seeds: readonly number[]): Uint8Array[] {
+  const cuts = seeds.map((s) => s % (bytes.length + 1)).sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const cut of cuts) {
+    chunks.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  chunks.push(bytes.subarray(from));
+  return chunks;
 }
 
 export function sha256(data: Uint8Array): string {
