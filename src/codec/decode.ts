@@ -5,6 +5,7 @@
  * which returns a view when they lie in one chunk and copies only when they straddle chunks.
  * Limits are checked as soon as a length is known, so an oversized frame costs nothing.
  */
+import { asBuffer } from './bytes.js';
 import { ProtocolError } from './errors.js';
 import { VERSION_BYTE, type Frame } from './frame.js';
 import { emptyHeader, parseHeader, type ParsedHeader } from './header.js';
@@ -136,15 +137,16 @@ export class FrameScanner<T> {
     return value;
   }
 
-  #readHeader(n: number): ParsedHeader {
+  /** Parses the next `n` bytes into this.#header. */
+  #readHeader(n: number): void {
     const first = this.#chunks[0] as Buffer;
     const start = this.#offset;
     if (first.length - start >= n) {
-      const header = parseHeader(first, start, start + n, this.#maxFrameSize, this.#header);
+      parseHeader(first, start, start + n, this.#maxFrameSize, this.#header);
       this.#advance(first, n);
-      return header;
+      return;
     }
-    return parseHeader(this.#consume(n), 0, n, this.#maxFrameSize, this.#header);
+    parseHeader(this.#consume(n), 0, n, this.#maxFrameSize, this.#header);
   }
 
   #consume(n: number): Buffer {
@@ -220,8 +222,4 @@ function toFrame(h: ParsedHeader, data: Uint8Array): Frame {
     name: h.name,
     data,
   };
-}
-
-function asBuffer(chunk: Uint8Array): Buffer {
-  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

@@ -6,7 +6,7 @@
  */
 const SLAB_SIZE = 512 * 1024;
 /** Larger buffers get memory of their own. */
-export const SLAB_MAX_PIECE = 64 * 1024 + 512;
+const SLAB_MAX_PIECE = 64 * 1024 + 512;
 let slab: Buffer | undefined;
 let offset = 0;
 

@@ -3,6 +3,7 @@
  * checked header builder. Where proxy-packer would write a corrupt header (too long, a comma or
  * control character in a field, a port that is not one), these throw instead.
  */
+import { asBuffer } from '../codec/bytes.js';
 import { encodeFrame, encodeFrameParts, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
 import { MAX_HEADER_BYTES, MAX_PORT, SIGNAL_KINDS, VERSION_BYTE, type FrameInit, type FrameKind } from '../codec/frame.js';
@@ -153,8 +154,4 @@ function port(value: unknown, what: string): number | null {
     'E_INVALID_FIELD',
     `${what} ${typeof value === 'string' ? JSON.stringify(value) : String(value)} is not a port 0-65535 in canonical decimal`,
   );
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

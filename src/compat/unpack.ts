@@ -5,6 +5,7 @@
  * choice between handlers and events.
  */
 import { EventEmitter } from 'node:events';
+import { asBuffer } from '../codec/bytes.js';
 import { FrameScanner } from '../codec/decode.js';
 import { MproxyError, ProtocolError } from '../codec/errors.js';
 import type { ParsedHeader } from '../codec/header.js';
@@ -203,8 +204,4 @@ function errorBody(data: Buffer | undefined): PackerMessage {
     );
   }
   return parsed as PackerMessage;
-}
-
-function asBuffer(chunk: Uint8Array): Buffer {
-  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

@@ -121,10 +121,7 @@ export class Client {
    */
   get writable$(): Observable<boolean> {
     return new Observable<boolean>((subscriber) => {
-      if (this.#finished) {
-        subscriber.complete();
-        return;
-      }
+      // On a finished client this only completes the subscriber (see watchWritable).
       return this.watchWritable(
         (writable) => subscriber.next(writable),
         () => subscriber.complete(),

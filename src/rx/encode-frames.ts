@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { encodeFrameParts } from '../codec/encode.js';
+import { encodeFrame, encodeFrameParts } from '../codec/encode.js';
 import type { FrameInit } from '../codec/frame.js';
 
 /** Bodies up to this size are copied behind their header; larger ones are sent as they are. */
@@ -18,14 +18,20 @@ export function encodeFrames(): OperatorFunction<FrameInit, Uint8Array> {
     new Observable<Uint8Array>((subscriber) =>
       source.subscribe({
         next(frame) {
-          let parts;
+          let chunks: Uint8Array[];
           try {
-            parts = encodeFrameParts(frame);
+            // A small body is copied behind its header by encodeFrame; a large one is not copied.
+            if ((frame.data?.length ?? 0) > COALESCE_LIMIT) {
+              const { header, body } = encodeFrameParts(frame);
+              chunks = [header, body];
+            } else {
+              chunks = [encodeFrame(frame)];
+            }
           } catch (error) {
             subscriber.error(error);
             return;
           }
-          for (const chunk of coalesce(parts.header, parts.body)) subscriber.next(chunk);
+          for (const chunk of chunks) subscriber.next(chunk);
         },
         error(error) {
           subscriber.error(error);
@@ -35,14 +41,4 @@ export function encodeFrames(): OperatorFunction<FrameInit, Uint8Array> {
         },
       }),
     );
-}
-
-/** One frame's header and body as the chunks to write: joined when the body is small. */
-export function coalesce(header: Uint8Array, body: Uint8Array): Uint8Array[] {
-  if (body.length === 0) return [header];
-  if (body.length > COALESCE_LIMIT) return [header, body];
-  const joined = Buffer.allocUnsafe(header.length + body.length);
-  joined.set(header, 0);
-  joined.set(body, header.length);
-  return [joined];
 }

@@ -48,39 +48,28 @@ export function groupByClient(
       });
       const subscription = source.subscribe({
         next(frame) {
+          if (frame.kind === 'control') return;
           const id = frame.id;
           let group = groups.get(id);
-          if (!group && frame.kind !== 'control' && frame.kind !== 'connection' && frame.kind !== 'data' && options.isOpen?.(id)) {
+          // A `connection` or `data` frame opens a group; others only for a client still open.
+          if (!group && (frame.kind === 'connection' || frame.kind === 'data' || options.isOpen?.(id))) {
             group = new Subject<Frame>();
             groups.set(id, group);
             subscriber.next(grouped(id, group));
           }
+          if (!group) return;
           switch (frame.kind) {
-            case 'control':
-              return;
             case 'end':
-              if (group) {
-                groups.delete(id);
-                group.complete();
-              }
+              groups.delete(id);
+              group.complete();
               return;
-            case 'error':
-              if (group) {
-                groups.delete(id);
-                const body = decodeErrorBody(frame.data);
-                group.error(new RemoteError(body.code, body.message, id));
-              }
+            case 'error': {
+              groups.delete(id);
+              const body = decodeErrorBody(frame.data);
+              group.error(new RemoteError(body.code, body.message, id));
               return;
-            case 'pause':
-            case 'resume':
-              group?.next(frame);
-              return;
+            }
             default:
-              if (!group) {
-                group = new Subject<Frame>();
-                groups.set(id, group);
-                subscriber.next(grouped(id, group));
-              }
               group.next(frame);
           }
         },

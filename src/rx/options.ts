@@ -1,5 +1,6 @@
 import { InvalidOptionError } from '../codec/errors.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../codec/options.js';
+import { checkWatermarks } from '../transport/options.js';
 
 /** Options of {@link createTunnel}. Every size is in bytes. */
 export interface TunnelOptions {
@@ -63,11 +64,7 @@ export function resolveTunnelOptions(options: TunnelOptions = {}): ResolvedTunne
     maxTunnelBuffer: size(options.maxTunnelBuffer, TUNNEL_DEFAULTS.maxTunnelBuffer, 'maxTunnelBuffer'),
     unknownData: options.unknownData ?? TUNNEL_DEFAULTS.unknownData,
   };
-  if (resolved.lowWaterMark > resolved.highWaterMark) {
-    throw new InvalidOptionError(
-      `lowWaterMark (${resolved.lowWaterMark}) must not exceed highWaterMark (${resolved.highWaterMark})`,
-    );
-  }
+  checkWatermarks(resolved.lowWaterMark, resolved.highWaterMark);
   if (resolved.highWaterMark > resolved.maxClientBuffer) {
     throw new InvalidOptionError(
       `highWaterMark (${resolved.highWaterMark}) must not exceed maxClientBuffer (${resolved.maxClientBuffer})`,

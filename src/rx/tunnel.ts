@@ -8,7 +8,8 @@ import {
   type GroupedObservable,
   type Subscription,
 } from 'rxjs';
-import { encodeFrameParts, headerOf } from '../codec/encode.js';
+import { asBuffer } from '../codec/bytes.js';
+import { encodeFrameParts, headerOf, type EncodedFrame } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
 import { encodeErrorBody } from '../codec/error-body.js';
 import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
@@ -182,12 +183,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
     if (this.#clients.has(id)) throw new TunnelError('E_CLIENT_EXISTS', `a client ${id} is already open`);
     // Validated before anything is sent: a bad field throws its own error from the encoder, and
     // a client whose later frames (a full datalen, `resume`) would not fit is refused here.
-    const connection: FrameInit = { kind: 'connection', ...full };
-    encodeFrameParts(connection);
+    const connection = encodeFrameParts({ kind: 'connection', ...full });
     if (!this.#fits(full)) {
       throw new InvalidFrameError('E_HEADER_TOO_LONG', `client ${id}: its frames would not fit the 255-byte header`);
     }
-    this.send(connection);
+    this.#write(connection);
     this.#tombstones.delete(id);
     const client = new Client(this, full, id);
     this.#clients.set(id, client);
@@ -251,7 +251,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   send(frame: FrameInit): void {
-    const { header, body } = encodeFrameParts(frame);
+    this.#write(encodeFrameParts(frame));
+  }
+
+  #write({ header, body }: EncodedFrame): void {
     if (!this.#transport.isOpen) return;
     // Header and body go as they are: the transport joins them its own way (one corked
     // syscall on a socket, one message on a WebSocket) without a copy made here first.
@@ -358,7 +361,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   #onControl(frame: Frame): void {
     let message: unknown;
     try {
-      message = JSON.parse(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).toString('utf8'));
+      message = JSON.parse(asBuffer(frame.data).toString('utf8'));
     } catch {
       return;
     }

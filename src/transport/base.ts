@@ -74,7 +74,8 @@ export abstract class TransportBase implements Transport {
 
   writev(chunks: readonly Uint8Array[]): boolean {
     if (this.#phase !== Phase.Open) return false;
-    const parts = chunks.filter((chunk) => chunk.byteLength > 0);
+    // Filtered (a new array) only when some part is empty: the tunnel's writev never has one.
+    const parts = chunks.every((chunk) => chunk.byteLength > 0) ? chunks : chunks.filter((chunk) => chunk.byteLength > 0);
     const [only] = parts;
     if (parts.length === 1 && only) this.sendChunk(only);
     else if (parts.length > 1) this.sendChunks(parts);

@@ -28,12 +28,15 @@ export function resolveTransportOptions(options: TransportOptions = {}): Resolve
   // A caller who only shrinks highWaterMark should not have to restate lowWaterMark too.
   const lowWaterMark = options.lowWaterMark ?? Math.min(DEFAULT_LOW_WATER_MARK, highWaterMark);
   checkSize('lowWaterMark', lowWaterMark);
-  if (lowWaterMark > highWaterMark) {
-    throw new InvalidOptionError(
-      `lowWaterMark (${lowWaterMark}) must not exceed highWaterMark (${highWaterMark})`,
-    );
-  }
+  checkWatermarks(lowWaterMark, highWaterMark);
   return { highWaterMark, lowWaterMark };
+}
+
+/** @throws {InvalidOptionError} when `lowWaterMark` exceeds `highWaterMark`. */
+export function checkWatermarks(lowWaterMark: number, highWaterMark: number): void {
+  if (lowWaterMark > highWaterMark) {
+    throw new InvalidOptionError(`lowWaterMark (${lowWaterMark}) must not exceed highWaterMark (${highWaterMark})`);
+  }
 }
 
 function checkSize(name: string, value: unknown): void {

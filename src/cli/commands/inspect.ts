@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { asBuffer } from '../../codec/bytes.js';
 import { FrameDecoder } from '../../codec/decode.js';
 import { decodeErrorBody } from '../../codec/error-body.js';
 import { ProtocolError } from '../../codec/errors.js';
@@ -79,7 +80,7 @@ export function jsonLine(frame: Frame): string {
     id: frame.id,
     ...clientMetaOf(frame),
     length: frame.data.length,
-    data: Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).toString('base64'),
+    data: asBuffer(frame.data).toString('base64'),
     ...(frame.kind === 'error' ? { error: decodeErrorBody(frame.data) } : {}),
   });
 }
@@ -89,7 +90,7 @@ function preview(data: Uint8Array): string {
   const head = data.subarray(0, PREVIEW_BYTES);
   const more = data.length > PREVIEW_BYTES ? '...' : '';
   const printable = head.every((c) => (c >= 0x20 && c < 0x7f) || c === 0x09 || c === 0x0a || c === 0x0d);
-  const buf = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  const buf = asBuffer(head);
   return printable ? `text=${JSON.stringify(buf.toString('latin1'))}${more}` : `hex=${buf.toString('hex')}${more}`;
 }
 
