@@ -54,8 +54,9 @@ export function parsePortRanges(text: string, optionName = 'ports'): readonly Po
   return merged;
 }
 
-function isPort(value: number): boolean {
-  return Number.isInteger(value) && value >= 1 && value <= 65535;
+/** Whether `value` is a port a device may claim or a service listen on: an integer 1–65535. */
+export function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
 /** The TCP and UDP port ranges a relay opens to devices, validated once when built. */

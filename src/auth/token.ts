@@ -9,6 +9,7 @@ import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { InvalidOptionError } from '../codec/errors.js';
 import { AuthError } from './errors.js';
 import { isValidName, normalizeName } from './names.js';
+import { isPort } from './policy.js';
 
 /** The one algorithm mproxy signs and accepts. Anything else (`none` included) is refused. */
 export const TOKEN_ALGORITHM = 'HS256';
@@ -264,7 +265,7 @@ function normalizePorts(values: readonly unknown[] | undefined): number[] {
   for (const value of values ?? []) {
     // telebit writes ports as numbers or as numeric strings; both mean the same port.
     const port = typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : value;
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isPort(port)) {
       throw new AuthError('E_TOKEN_CLAIMS', `invalid port in "ports": ${JSON.stringify(value)}`);
     }
     out.add(port);

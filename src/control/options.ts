@@ -28,7 +28,8 @@ export interface ResolvedControlChannelOptions {
 /** Telebit's rule: a request with no response in 10 s counts as failed. */
 export const DEFAULT_CONTROL_TIMEOUT = 10_000;
 
-const MAX_TIMER = 2 ** 31 - 1;
+/** The longest delay a Node timer takes (ms); longer ones fire at once. */
+export const MAX_TIMER = 2 ** 31 - 1;
 
 export function resolveControlChannelOptions(options: ControlChannelOptions = {}): ResolvedControlChannelOptions {
   const timeout = options.timeout ?? DEFAULT_CONTROL_TIMEOUT;

@@ -2,6 +2,7 @@
  * Where a device sends each client: `service:name=host:port` for names (`https`, `http`) and
  * `service:port=host:port` for ports (`tcp`, `udp`).
  */
+import { isPort } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
 
 /** The services a forward can be for. */
@@ -55,7 +56,7 @@ function parseTarget(text: string, spec: string): { host: string; port: number }
 
 function parsePort(text: string, spec: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+  if (!/^\d+$/.test(text) || !isPort(port)) {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(text)} is not a port 1-65535`);
   }
   return port;

@@ -7,7 +7,9 @@ import { grantedPorts, PortPolicy } from '../auth/policy.js';
 import { GrantRegistry, type ExpiredGrant } from '../auth/registry.js';
 import { tokenFromRequest } from '../auth/credentials.js';
 import { verifyToken, type Grant } from '../auth/token.js';
-import { InvalidOptionError, MproxyError } from '../codec/errors.js';
+import { InvalidOptionError } from '../codec/errors.js';
+import { MAX_TIMER } from '../control/options.js';
+import { toControlErrorBody } from '../control/channel.js';
 import { childLogger, silentLogger, type Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
 import { connectSocket } from '../rx/connect-socket.js';
@@ -17,6 +19,7 @@ import { RelayError } from './errors.js';
 import { parseListen, type RelayOptions } from './options.js';
 import { badGatewayResponse } from './pages.js';
 import { PortListeners } from './ports.js';
+import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
 import { UdpPort } from './udp.js';
 import { sniffVisitor } from './visitor.js';
 
@@ -66,6 +69,7 @@ class MproxyRelay implements Relay {
   // never expired them at all).
   readonly #registry = new GrantRegistry({ onExpire: (expired) => this.#expired(expired) });
   #expiryTimer: NodeJS.Timeout | undefined;
+  #reconcileQueued = false;
   readonly #sessions = new Map<string, DeviceSession>();
   readonly #publicServer: TcpServer;
   readonly #tunnelServer: HttpServer;
@@ -117,9 +121,7 @@ class MproxyRelay implements Relay {
   }
 
   get tunnelUrl(): string {
-    const { address, port, family } = this.addresses.tunnel;
-    const host = family === 'IPv6' ? `[${address}]` : address;
-    return `${this.#options.tunnelTls ? 'wss' : 'ws'}://${host}:${port}`;
+    return `${this.#options.tunnelTls ? 'wss' : 'ws'}://${describeAddress(this.addresses.tunnel)}`;
   }
 
   get ports(): { tcp: number[]; udp: number[] } {
@@ -183,9 +185,9 @@ class MproxyRelay implements Relay {
         grant = this.#withinPolicy(await verifyToken(token, this.#secret), remote);
         this.#registry.add(sessionId, grant);
       } catch (error) {
-        const { message, code } = describeError(error);
+        const { message, code } = toControlErrorBody(error);
         this.#log.warn({ remote, code }, `device refused: ${message}`);
-        refuseUpgrade(socket, 401, { message, code });
+        refuseUpgrade(socket, { message, code });
         return;
       }
     }
@@ -275,7 +277,7 @@ class MproxyRelay implements Relay {
     this.#track(socket);
     const outcome = await sniffVisitor(socket, {
       timeout: this.#options.sniffTimeout ?? 10_000,
-      maxBytes: this.#options.sniffMaxBytes ?? 16 * 1024,
+      maxBytes: this.#options.sniffMaxBytes ?? DEFAULT_SNIFF_MAX_BYTES,
     });
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     if (outcome.kind === 'refused') {
@@ -318,7 +320,7 @@ class MproxyRelay implements Relay {
         ...where,
       });
     } catch (error) {
-      this.#log.warn({ err: describeError(error) }, 'cannot open a client for this visitor');
+      this.#log.warn({ err: toControlErrorBody(error) }, 'cannot open a client for this visitor');
       socket.destroy();
       return undefined;
     }
@@ -370,7 +372,7 @@ class MproxyRelay implements Relay {
     const at = this.#registry.nextExpiryAt();
     if (!at || this.#closed) return;
     // setTimeout cannot wait longer than 2^31-1 ms; a later expiry is rescheduled on wake-up.
-    const wait = Math.min(Math.max(0, at.getTime() - Date.now()), 2 ** 31 - 1);
+    const wait = Math.min(Math.max(0, at.getTime() - Date.now()), MAX_TIMER);
     this.#expiryTimer = setTimeout(() => {
       this.#expiryTimer = undefined;
       this.#registry.evictExpired();
@@ -387,24 +389,26 @@ class MproxyRelay implements Relay {
     // A device left with no valid token gets the grace to add a fresh one, then is closed.
     const session = this.#sessions.get(expired.sessionId);
     if (session && this.#registry.grantsOf(expired.sessionId).length === 0) session.tokensGone();
-    queueMicrotask(() => this.#reconcilePorts());
+    // Once for all the grants that expired together.
+    if (this.#reconcileQueued) return;
+    this.#reconcileQueued = true;
+    queueMicrotask(() => {
+      this.#reconcileQueued = false;
+      this.#reconcilePorts();
+    });
   }
 }
 
-function refuseUpgrade(socket: Duplex, status: number, body: { message: string; code: string }): void {
+/** Answers a refused upgrade with 401 and the refusal's `{message, code}`. */
+function refuseUpgrade(socket: Duplex, body: { message: string; code: string }): void {
   const text = JSON.stringify(body);
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Bad Request'}\r\n` +
+    'HTTP/1.1 401 Unauthorized\r\n' +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(text)}\r\n` +
       'Connection: close\r\n\r\n' +
       text,
   );
-}
-
-function describeError(error: unknown): { message: string; code: string } {
-  if (error instanceof MproxyError) return { message: error.message, code: error.code };
-  return { message: error instanceof Error ? error.message : String(error), code: 'E_INTERNAL' };
 }
 
 function describeAddress(address: AddressInfo): string {

@@ -1,8 +1,7 @@
 import { firstValueFrom } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { Grant } from '../auth/token.js';
-import { MproxyError } from '../codec/errors.js';
-import { createControlChannel, sendHello, type ControlChannel } from '../control/index.js';
+import { createControlChannel, sendHello, toControlErrorBody, type ControlChannel } from '../control/index.js';
 import type { Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
 import { createTunnel, type OpenClientMeta, type Tunnel } from '../rx/tunnel.js';
@@ -89,8 +88,8 @@ export class DeviceSession {
         grant = await this.#host.addToken(args[0]);
       } catch (error) {
         // Logged like a refusal on connect; the device gets the same {message, code}.
-        const code = error instanceof MproxyError ? error.code : 'E_INTERNAL';
-        log.warn({ code }, `token refused: ${error instanceof Error ? error.message : String(error)}`);
+        const { message, code } = toControlErrorBody(error);
+        log.warn({ code }, `token refused: ${message}`);
         throw error;
       }
       log.info({ subject: grant.subject, domains: grant.domains, ports: grant.ports }, 'token added');

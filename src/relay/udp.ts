@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { Subscription } from 'rxjs';
+import { addrToId } from '../codec/frame.js';
 import type { Client } from '../rx/client.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
 
@@ -35,10 +36,6 @@ export class UdpPort {
     });
   }
 
-  get port(): number {
-    return this.#port;
-  }
-
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -53,7 +50,7 @@ export class UdpPort {
 
   #receive(datagram: Buffer, rinfo: RemoteInfo, open: UdpOpener, idleTimeout: number): void {
     if (this.#closed) return;
-    const key = `${rinfo.family},${rinfo.address},${rinfo.port}`;
+    const key = addrToId(rinfo);
     let visitor = this.#visitors.get(key);
     if (!visitor) {
       const client = open({ family: rinfo.family, address: rinfo.address, port: rinfo.port, service: 'udp', serviceport: this.#port });

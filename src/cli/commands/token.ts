@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isPort } from '../../auth/policy.js';
 import { issueToken } from '../../auth/token.js';
 import { cliError } from '../fail.js';
 import { collect, readSecret } from '../secret.js';
@@ -26,7 +27,7 @@ export function registerToken(program: Command): void {
       const secret = readSecret(flags);
       const ports = (flags.port ?? []).map((text) => {
         const port = Number(text);
-        if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw cliError('E_USAGE', `--port ${text} is not a port 1-65535`);
+        if (!/^\d+$/.test(text) || !isPort(port)) throw cliError('E_USAGE', `--port ${text} is not a port 1-65535`);
         return port;
       });
       const domains = flags.domain ?? [];
