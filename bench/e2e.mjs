@@ -46,6 +46,7 @@ import {
   writeBytes,
 } from './lib/e2e-paths.mjs';
 import { within } from './lib/loopback.mjs';
+import { cpuMs, median, round2 } from './lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
@@ -69,10 +70,6 @@ const TARGET = { pipes: 0.8, multiplex: 1.0, wide: 0.85, p99: 0.5, memory: 1.0 }
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
-
-function cpuMs(usage) {
-  return (usage.user + usage.system) / 1000;
-}
 
 /**
  * The soft limit on open files (Linux: /proc/self/limits), or undefined. 1000 visitors through
@@ -379,14 +376,6 @@ async function rounds(ctx, configs, count, describe) {
   return samples;
 }
 
-function median(values) {
-  const s = [...values].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-const round2 = (x) => Math.round(x * 100) / 100;
-
 // ---------------------------------------------------------------------------------------------
 
 const payload = Buffer.alloc(CHUNK);
@@ -427,7 +416,6 @@ export async function run(ctx) {
   // from x0.8 to x0.5 of the pipes once); BENCH_E2E_ROUNDS sets both.
   const forced = Number(process.env.BENCH_E2E_ROUNDS ?? 0);
   const count = forced || Math.max(5, ctx.rounds);
-  const latCount = forced || Math.max(5, ctx.rounds);
   const fdLimit = openFileLimit();
   if (fdLimit !== undefined && fdLimit < FDS_NEEDED) {
     throw new Error(`open files are limited to ${fdLimit} (ulimit -n); 1000 visitors need ${FDS_NEEDED}: raise it (ulimit -n 8192)`);
@@ -436,7 +424,7 @@ export async function run(ctx) {
   const pems = await makeCertificate();
   const local = await startLocalServices(pems);
   const rows = [];
-  const chart = { clock, totalMiB: MiBTotal, rounds: count, latencyRounds: latCount };
+  const chart = { clock, totalMiB: MiBTotal, rounds: count, latencyRounds: count };
   try {
     await checkContent(local);
 
@@ -530,7 +518,7 @@ export async function run(ctx) {
           lat[`pipes ${n}`] = () => latency(local, 'pipes', n, WIDE_TRIPS[n]);
         }
       }
-      const latSamples = await rounds(ctx, lat, latCount, (m) => `p50 ${(m.p50 * 1000).toFixed(0)} µs, p99 ${(m.p99 * 1000).toFixed(0)} µs (${m.count} round trips)`);
+      const latSamples = await rounds(ctx, lat, count, (m) => `p50 ${(m.p50 * 1000).toFixed(0)} µs, p99 ${(m.p99 * 1000).toFixed(0)} µs (${m.count} round trips)`);
       const low = (name, field) => Math.min(...latSamples[name].map((m) => m[field]));
       const latRow = (key, visitors, field, target) => {
         if (!wanted(key)) return;
@@ -546,7 +534,7 @@ export async function run(ctx) {
           target,
           detail: {
             clock: 'wall',
-            rounds: latCount,
+            rounds: count,
             pick: 'lowest',
             roundTrips: latSamples[`mproxy ${visitors}`][0].count,
             visitors,

@@ -15,6 +15,7 @@
 import { firstValueFrom } from 'rxjs';
 import * as mproxy from '../dist/index.js';
 import { socketPair, within } from './lib/loopback.mjs';
+import { cpuMs, median, round2 } from './lib/measure.mjs';
 
 const { createTunnel, fromSocket } = mproxy;
 
@@ -243,18 +244,6 @@ async function checkContent(parts, perClient) {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function cpuMs(usage) {
-  return (usage.user + usage.system) / 1000;
-}
-
-function median(values) {
-  const s = [...values].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-const round2 = (x) => Math.round(x * 100) / 100;
 
 /** @param {import('./run.mjs').BenchContext} ctx */
 export async function run(ctx) {

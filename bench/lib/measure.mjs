@@ -67,8 +67,19 @@ export async function comparePairs(ctx, pairs) {
 // On a shared machine it leaves out the time other processes hold the CPU, which wall time
 // would charge to whichever side happened to be running.
 function cpuNow() {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
+  return cpuMs(process.cpuUsage());
+}
+
+/** Milliseconds of CPU time in a `process.cpuUsage()` reading (user + system). */
+export function cpuMs(usage) {
+  return (usage.user + usage.system) / 1000;
+}
+
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values) {
+  const s = [...values].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 // One side, one round: a fresh Bench so each measurement starts from a collected heap.
@@ -91,7 +102,7 @@ async function measureOne(ctx, fn, clock) {
   return { meanMs: result.latency.mean, rme: result.latency.rme, samples: result.latency.samplesCount };
 }
 
-function round2(x) {
+export function round2(x) {
   return Math.round(x * 100) / 100;
 }
 

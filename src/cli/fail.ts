@@ -18,7 +18,7 @@ export function cliError(code: CliErrorCode, message: string, options?: { cause?
 const COMMANDER_DONE = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
 
 /** The line for `error`, without a newline. */
-export function errorLine(error: unknown): string {
+function errorLine(error: unknown): string {
   let message: string;
   let code: string;
   if (error instanceof CommanderError) {

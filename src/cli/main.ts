@@ -11,20 +11,19 @@ import { registerRelay } from './commands/relay.js';
 import { registerToken } from './commands/token.js';
 import { fail } from './fail.js';
 
+/** One line for the error, then exit 1. */
+function die(error: unknown): never {
+  fail(error);
+  process.exit(1);
+}
+
 // Anything that escapes the commands still ends as one line, never as a stack trace.
-process.on('uncaughtException', (error) => {
-  fail(error);
-  process.exit(1);
-});
-process.on('unhandledRejection', (error) => {
-  fail(error);
-  process.exit(1);
-});
+process.on('uncaughtException', die);
+process.on('unhandledRejection', die);
 // `mproxy inspect big.bin | head` closes our stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  fail(error);
-  process.exit(1);
+  die(error);
 });
 
 /**

@@ -53,7 +53,7 @@ export function registerDevice(program: Command): void {
       device.state$.subscribe((state) => log.debug({ state }, 'device state'));
       const stopped = firstValueFrom(device.closed$);
       const signalled = runUntilSignal(() => device.close(), (signal) => log.info({ signal }, 'stopping'));
-      const result = await Promise.race([stopped.then((closed) => closed), signalled.then(() => ({}))]);
+      const result = await Promise.race([stopped, signalled.then(() => ({}))]);
       // A fatal error (a refused token) already went to the log; the exit line says it once more.
       if ('error' in result && result.error) throw result.error;
     });

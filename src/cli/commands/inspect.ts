@@ -57,7 +57,7 @@ async function print(lines: string[]): Promise<void> {
 }
 
 /** `kind id key=value… len=N` and a preview of the body. */
-export function textLine(frame: Frame): string {
+function textLine(frame: Frame): string {
   // A control frame has no client: its id is always `,,`.
   const parts: string[] = frame.kind === 'control' ? ['control'] : [frame.kind, quote(frame.id)];
   if (frame.service !== '') parts.push(`service=${quote(frame.service)}`);
@@ -74,7 +74,7 @@ export function textLine(frame: Frame): string {
 }
 
 /** The whole frame as JSON, `data` in base64 (`""` when the body is empty). */
-export function jsonLine(frame: Frame): string {
+function jsonLine(frame: Frame): string {
   return JSON.stringify({
     kind: frame.kind,
     id: frame.id,

@@ -27,7 +27,7 @@ export function registerPack(program: Command): void {
 }
 
 /** Reads `input` and the file it names, and returns the frame the reference would write. */
-export async function pack(input: string): Promise<Uint8Array> {
+async function pack(input: string): Promise<Uint8Array> {
   const text = await readFile(input, 'utf8');
   let json: unknown;
   try {

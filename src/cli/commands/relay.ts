@@ -57,7 +57,7 @@ export function registerRelay(program: Command): void {
     });
 }
 
-export function milliseconds(text: string, flag: string): number {
+function milliseconds(text: string, flag: string): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value <= 0) throw cliError('E_USAGE', `${flag} ${text} is not a positive number of milliseconds`);
   return value;
