@@ -32,6 +32,16 @@ export interface ClientHost {
   readonly options: ResolvedTunnelOptions;
   /** True while the transport's send queue is above its high watermark. */
   isCongested(): boolean;
+  /**
+   * A watcher of the client holds `false` while the transport is congested: call the client's
+   * `writableChanged` once the congestion is over.
+   */
+  awaitDrain(client: Client): void;
+  /**
+   * The client gained its first eager watcher (`true`) or lost its last one (`false`): eager
+   * watchers are told of every congestion, lazy ones only of those they write into.
+   */
+  watchCongestion(client: Client, eager: boolean): void;
   send(frame: FrameInit): void;
   /** Adds to the bytes queued in all clients; returns the new total. */
   adjustQueued(delta: number): number;
@@ -66,7 +76,7 @@ export class Client {
   #localEnded = false;
   #finished = false;
   #bytesWritten = 0;
-  #wrote = false;
+  #eagerWatchers = 0;
   // Made on first use: most clients of a busy relay are watched by one socket, idle ones by none.
   #watchers: WritableWatcher[] | undefined;
   #closeError: Error | undefined;
@@ -134,19 +144,33 @@ export class Client {
    * at once with the current state, then on every change; `onDone` when the client finishes
    * (at once, and nothing else, if it has).
    * Returns the function that stops watching.
+   *
+   * A `lazy` watcher is told of a congestion of the tunnel only when it matters to it: when
+   * the client writes into the congestion (or its producer calls {@link waitWritable}). A
+   * tunnel with thousands of clients so spends nothing on those that are not sending when its
+   * transport fills up. Everything else (a remote pause or resume, the end of a congestion it
+   * was told of) it is told as an eager watcher is.
    */
-  watchWritable(onChange: (writable: boolean) => void, onDone?: () => void): () => void {
+  watchWritable(
+    onChange: (writable: boolean) => void,
+    onDone?: () => void,
+    { lazy = false }: { readonly lazy?: boolean } = {},
+  ): () => void {
     if (this.#finished) {
       onDone?.();
       return () => {};
     }
     const watcher: WritableWatcher = { onChange, onDone, last: this.#writable() };
     (this.#watchers ??= []).push(watcher);
+    if (!lazy && this.#eagerWatchers++ === 0) this.#host.watchCongestion(this, true);
     onChange(watcher.last);
+    if (!watcher.last && this.#host.isCongested()) this.#host.awaitDrain(this);
     return () => {
       const watchers = this.#watchers;
       const at = watchers?.indexOf(watcher) ?? -1;
-      if (watchers && at >= 0) watchers.splice(at, 1);
+      if (!watchers || at < 0) return;
+      watchers.splice(at, 1);
+      if (!lazy && --this.#eagerWatchers === 0) this.#host.watchCongestion(this, false);
     };
   }
 
@@ -155,21 +179,41 @@ export class Client {
    * this client, or the tunnel's congestion flipped). Each watcher is given the state as it is
    * when its turn comes, not as it was when the loop began: a watcher that reacts by writing can
    * congest the tunnel, and the watchers after it must not be told a stale `true`, past which no
-   * drain would come.
+   * drain would come. A watcher left holding `false` in a congestion is handed to the host, to
+   * be told of the drain.
    */
   writableChanged(): void {
     const watchers = this.#watchers;
     if (!watchers || watchers.length === 0) return;
+    let holding = false;
     // Copied only when there are several: a lone watcher that stops watching in onChange ends
-    // the loop by itself. (A congestion calls this for every client of the tunnel.)
+    // the loop by itself.
     for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
       const now = this.#writable();
-      if (now === watcher.last) continue;
-      watcher.last = now;
-      watcher.onChange(now);
+      if (now !== watcher.last) {
+        watcher.last = now;
+        watcher.onChange(now);
+      }
+      if (!watcher.last) holding = true;
     }
+    if (holding && this.#host.isCongested()) this.#host.awaitDrain(this);
   }
 
+  /**
+   * Whether writing is welcome now (see {@link writable$}). A caller that finds it false and
+   * holds its bytes rather than writing them should call {@link waitWritable}.
+   */
+  get writable(): boolean {
+    return this.#writable();
+  }
+
+  /**
+   * @internal For a producer that found {@link writable} false and keeps its bytes: makes sure
+   * its lazy watchers hold `false`, so that they are told when writing is welcome again.
+   */
+  waitWritable(): void {
+    this.writableChanged();
+  }
 
   /**
    * Emits each time writing becomes welcome again after it was not (see {@link write}).
@@ -212,13 +256,16 @@ export class Client {
   write(chunk: Uint8Array): boolean {
     if (this.#finished || this.#localEnded) return false;
     this.#bytesWritten += chunk.length;
-    this.#wrote = true;
     const limit = this.#host.options.maxFrameSize;
     // A remote with the default limit must accept every frame we send.
     for (let at = 0; at < chunk.length; at += limit) {
       this.#host.send(this.#frame('data', at === 0 && chunk.length <= limit ? chunk : chunk.subarray(at, at + limit)));
     }
-    return this.#writable();
+    if (this.#writable()) return true;
+    // A lazy watcher that was not told of the congestion learns of it now, so that the drain
+    // which follows is a change it hears.
+    this.writableChanged();
+    return false;
   }
 
   /**
@@ -227,13 +274,6 @@ export class Client {
    */
   get bytesWritten(): number {
     return this.#bytesWritten;
-  }
-
-  /** @internal Whether the client wrote since the last call (the tunnel's turn keeping). */
-  takeWrote(): boolean {
-    const wrote = this.#wrote;
-    this.#wrote = false;
-    return wrote;
   }
 
   #writable(): boolean {

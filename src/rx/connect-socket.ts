@@ -15,11 +15,12 @@ export type ConnectableSocket = Duplex;
  *   resumes it. The remote's `end` ends the socket once its buffer is flushed; the remote's
  *   `error` destroys it.
  * - socket → client: the socket is read only while the client is writable. A remote `pause`
- *   stops it at once (nothing is sent to a paused client). A congestion of the tunnel stops a
- *   busy socket at once and a quiet one (nothing read since it was last resumed) after its next
- *   read, which still goes out: a congestion costs a pause per busy socket, not per socket.
- *   The socket's `end` ends the client; a socket error destroys the client with that error
- *   (the remote gets `{message, code}`).
+ *   stops it at once (nothing is sent to a paused client). A congestion of the tunnel is not
+ *   told to the socket: the chunk it reads next finds the client unwritable, goes back to the
+ *   socket and stops it, and the drain hands that chunk over before the socket flows again.
+ *   Nothing is sent into a congestion, and it costs a pause per socket that has something to
+ *   send, none for the others. The socket's `end` ends the client; a socket error destroys
+ *   the client with that error (the remote gets `{message, code}`).
  *
  * Returns a subscription; unsubscribing detaches without closing either side. It detaches by
  * itself once the socket has closed.
@@ -45,18 +46,16 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     }),
   );
 
-  // True while the socket has delivered nothing since it was last resumed.
-  let quiet = true;
   const onData = (chunk: Buffer): void => {
     // Read after the client finished (the socket was resumed to take its EOF): nowhere to go.
     if (client.closed) return;
-    quiet = false;
-    // A socket left flowing through a congestion (see below) may read after the remote paused
-    // its client, the watcher not told since writability was false already: the chunk goes
-    // back, to be read again on resume, for nothing may be sent to a paused client.
-    if (client.remotePaused) {
+    // Read while the remote has the client paused (nothing may be sent then) or while the
+    // tunnel is congested (a socket is told of that only when it has something to send): the
+    // chunk goes back, to be read again once writing is welcome, and the socket stops.
+    if (!client.writable) {
       socket.pause();
       socket.unshift(chunk);
+      client.waitWritable();
       return;
     }
     if (!client.write(chunk)) socket.pause();
@@ -83,22 +82,24 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     if (client.errored) abortStream(socket);
     else socket.resume();
   };
-  subscription.add(
-    client.watchWritable((writable) => {
-      if (writable) {
-        if (!socket.isPaused()) return;
-        quiet = true;
-        socket.resume();
-        return;
-      }
-      // A congestion leaves a quiet socket (nothing delivered since it was resumed, nothing
-      // held) flowing: should data come, its write is refused and onData pauses it then. With
-      // thousands of mostly idle visitors, a congestion so costs a pause and a resume per busy
-      // socket only. A remote pause stops the socket at once whatever it is doing.
-      if (quiet && socket.readableLength === 0 && !client.remotePaused) return;
+  // Lazy: a congestion is told only to the clients that have something to send into it (see
+  // Client.watchWritable), so it costs the busy sockets a pause each and the others nothing.
+  const onWritable = (writable: boolean): void => {
+    if (!writable) {
       socket.pause();
-    }, onDone),
-  );
+      return;
+    }
+    if (!socket.isPaused()) return;
+    // What the socket holds goes out now, not a tick later when it flows again: a drain tells
+    // the waiting clients in order and stops at the first that fills the tunnel again
+    // (Tunnel#congestionEnds), so that it costs the clients it serves, not every waiting one.
+    // (read() hands what it returns to onData as a 'data' event.)
+    while (socket.readableLength > 0 && client.writable) {
+      if (socket.read() === null) break;
+    }
+    if (client.writable) socket.resume();
+  };
+  subscription.add(client.watchWritable(onWritable, onDone, { lazy: true }));
   subscription.add(() => {
     socket.off('data', onData);
     socket.off('drain', report);

@@ -20,16 +20,17 @@ import { RemoteError, TunnelError } from './errors.js';
 import { groupByClient } from './group-by-client.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
 
-/** Where a tunnel is in its life. */
 /**
- * What a busy client may write, across congestions, before the others go first (see
- * Tunnel#congestionBegins). Small enough that no one waits long behind a bulk transfer, large
- * enough that a client is not cut into many turns: each turn leaves the chunk its socket read
- * ahead waiting a whole round, and with a thousand clients such waits cost V8 far more than
- * the turns are worth (at 64 KiB, the 1000-visitor bench spent half again as much CPU).
+ * What a client served by a drain may write, across congestions, before those waiting behind
+ * it go first (see Tunnel#congestionEnds). Small enough that no one waits long behind a bulk
+ * transfer, large enough that a client is not cut into many turns: between two turns, the
+ * chunk its socket read last waits a whole round, and with a thousand clients such waits cost
+ * V8 far more than the turns are worth (at 64 KiB, the 1000-visitor bench spent half again as
+ * much CPU).
  */
 const TURN_BYTES = 1024 * 1024;
 
+/** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
 
 /** What `tunnel.open()` takes: the client's address, and where it is going. */
@@ -92,12 +93,16 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #transport: Transport;
   readonly #clients = new Map<string, Client>();
   /**
-   * The same clients in the order of service (see #congestionBegins), kept apart from #clients:
-   * reordering the public map would make a loop over `tunnel.clients` meet a client twice.
+   * The clients in the middle of a turn (see #congestionEnds), in the order their turns began,
+   * with their `bytesWritten` when it began.
    */
-  readonly #order = new Set<Client>();
-  /** `bytesWritten` of the clients that wrote lately, when their turn began. */
-  readonly #turnStarts = new Map<Client, number>();
+  readonly #turns = new Map<Client, number>();
+  /** Those of #turns waiting for the congestion to end (a watcher of theirs holds `false`). */
+  readonly #turnsWaiting = new Set<Client>();
+  /** The other clients waiting for the congestion to end, in the order they began to wait. */
+  readonly #waiting = new Set<Client>();
+  /** Clients with an eager watcher (`writable$`): told of every congestion. */
+  readonly #eager = new Set<Client>();
   readonly #tombstones = new Map<string, true>();
   readonly #newClients = new Subject<Client>();
   readonly #control = new Subject<unknown>();
@@ -129,12 +134,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.options = options;
     this.#transport = transport;
     this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
-    // One subscription for all clients: a flip reaches each client's watchers by a plain call,
+    // One subscription for all clients: a flip reaches the clients it concerns by a plain call,
     // not by one RxJS subscription per client.
     this.#subscriptions.push(
       this.#congested.subscribe((congested) => {
         if (congested) this.#congestionBegins();
-        else for (const client of this.#order) client.writableChanged();
+        else this.#congestionEnds();
       }),
     );
     // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
@@ -191,7 +196,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#tombstones.delete(id);
     const client = new Client(this, full, id);
     this.#clients.set(id, client);
-    this.#order.add(client);
     return client;
   }
 
@@ -218,36 +222,60 @@ class MproxyTunnel implements Tunnel, ClientHost {
     return this.#congested.value;
   }
 
-  /**
-   * Tells every client that writing must wait. A drain tells them again in #order, and the
-   * first few to write fill the transport up again, so #order is the order of service: a
-   * client that has written TURN_BYTES since its turn began goes to the back of it. Without
-   * this, the clients that came first kept the front, and with more busy clients than a drain
-   * has room for, the others never wrote at all.
-   */
-  #congestionBegins(): void {
-    let served: Client[] | undefined;
-    for (const client of this.#order) {
-      if (client.takeWrote() && this.#turnOver(client)) (served ??= []).push(client);
-      client.writableChanged();
+  awaitDrain(client: Client): void {
+    if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return;
+    const start = this.#turns.get(client);
+    if (start !== undefined) {
+      if (client.bytesWritten - start < TURN_BYTES) {
+        this.#turnsWaiting.add(client);
+        return;
+      }
+      this.#turns.delete(client);
     }
-    if (!served) return;
-    for (const client of served) {
-      if (!this.#order.delete(client)) continue;
-      this.#order.add(client);
-    }
+    this.#waiting.add(client);
   }
 
-  /** Whether the client, which wrote lately, has had its turn (and begins a new one if so). */
-  #turnOver(client: Client): boolean {
-    const start = this.#turnStarts.get(client);
-    if (start === undefined) {
-      this.#turnStarts.set(client, client.bytesWritten);
-      return false;
+  watchCongestion(client: Client, eager: boolean): void {
+    if (!eager) this.#eager.delete(client);
+    else if (this.#clients.get(client.id) === client) this.#eager.add(client);
+  }
+
+  /**
+   * Tells the clients with eager watchers that writing must wait. The others learn of it when
+   * they next try to write (see `Client.watchWritable`): a congestion costs the clients that
+   * are busy, not all of them.
+   */
+  #congestionBegins(): void {
+    // Each hands itself to awaitDrain (writableChanged), holding `false`.
+    for (const client of [...this.#eager]) client.writableChanged();
+  }
+
+  /**
+   * Tells the waiting clients that they may write again, one after the other, until one of
+   * them fills the transport anew: the rest have heard nothing and wait for the next drain.
+   * A drain so costs the clients it serves, however many are waiting (a producer told `true`
+   * hands over what it holds at once: see connectSocket).
+   *
+   * The order is the order of service: a client served by a drain begins a turn of
+   * TURN_BYTES, and while the turn lasts (and the client keeps running into congestions) it is
+   * told before the others at each drain; then it waits behind those that were waiting
+   * already. Without turns, the clients that came first kept the front, and with more busy
+   * clients than a drain has room for, the others never wrote at all; with one chunk per turn,
+   * each waiting socket's chunk would wait a whole round.
+   */
+  #congestionEnds(): void {
+    for (const client of this.#turns.keys()) {
+      if (this.#congested.value) return;
+      // Not waiting: it wrote all it had without meeting this congestion. Its turn is over.
+      if (!this.#turnsWaiting.delete(client)) this.#turns.delete(client);
+      else client.writableChanged();
     }
-    if (client.bytesWritten - start < TURN_BYTES) return false;
-    this.#turnStarts.delete(client);
-    return true;
+    for (const client of this.#waiting) {
+      if (this.#congested.value) return;
+      this.#waiting.delete(client);
+      this.#turns.set(client, client.bytesWritten);
+      client.writableChanged();
+    }
   }
 
   send(frame: FrameInit): void {
@@ -270,13 +298,19 @@ class MproxyTunnel implements Tunnel, ClientHost {
   release(client: Client): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
-    this.#order.delete(client);
-    this.#turnStarts.delete(client);
+    this.#forget(client);
     this.#tombstones.set(client.id, true);
     if (this.#tombstones.size > TOMBSTONES) {
       this.#tombstones.delete(this.#tombstones.keys().next().value as string);
     }
     this.#release.next(client.id);
+  }
+
+  #forget(client: Client): void {
+    this.#turns.delete(client);
+    this.#turnsWaiting.delete(client);
+    this.#waiting.delete(client);
+    this.#eager.delete(client);
   }
 
   #attach(group: GroupedObservable<string, Frame>): void {
@@ -322,7 +356,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#tombstones.delete(id);
     const client = new Client(this, meta, id);
     this.#clients.set(id, client);
-    this.#order.add(client);
     this.#newClients.next(client);
     return client;
   }
@@ -378,8 +411,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const reason = closedBy(error);
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
     this.#clients.clear();
-    this.#order.clear();
-    this.#turnStarts.clear();
+    this.#turns.clear();
+    this.#turnsWaiting.clear();
+    this.#waiting.clear();
+    this.#eager.clear();
     if (this.#transport.isOpen) {
       if (error) this.#transport.destroy(error);
       else this.#transport.close();

@@ -1,46 +1,35 @@
 /**
- * connectSocket against a tunnel stand-in whose congestion the test sets: which sockets pause
- * when, and that nothing reaches a client the remote paused.
+ * connectSocket against a real tunnel over a scripted transport whose congestion the test sets:
+ * which sockets pause when, what is held back, in what order a drain serves them, and that
+ * nothing reaches a client the remote paused.
  */
 import { Duplex } from 'node:stream';
+import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { FrameInit } from '../../src/codec/frame.js';
-import { Client, type ClientHost } from '../../src/rx/client.js';
 import { connectSocket } from '../../src/rx/connect-socket.js';
-import { resolveTunnelOptions } from '../../src/rx/options.js';
-import { A, B, ID_A, ID_B } from './helpers.js';
+import { createTunnel } from '../../src/rx/tunnel.js';
+import { A, B, ID_A, ID_B, scriptedTransport } from './helpers.js';
 
-class Host implements ClientHost {
-  readonly options = resolveTunnelOptions();
-  readonly sent: FrameInit[] = [];
-  readonly clients: Client[] = [];
-  #congested = false;
-  isCongested(): boolean {
-    return this.#congested;
-  }
-  send(frame: FrameInit): void {
-    this.sent.push(frame);
-  }
-  adjustQueued(): number {
-    return 0;
-  }
-  release(): void {}
-  /** Flips the congestion and tells every client, as the tunnel does. */
-  congest(congested: boolean): void {
-    this.#congested = congested;
-    for (const client of this.clients) client.writableChanged();
-  }
-  open(meta: typeof A | typeof B, id: string): Client {
-    const client = new Client(this, { ...meta }, id);
-    this.clients.push(client);
-    return client;
-  }
-  dataOf(id: string): string {
-    return this.sent
-      .filter((frame) => frame.kind === 'data' && `${frame.family},${frame.address},${frame.port}` === id)
-      .map((frame) => Buffer.from(frame.data ?? []).toString())
+function setup() {
+  const scripted = scriptedTransport(new Subject<Uint8Array>());
+  const tunnel = createTunnel(scripted.transport);
+  const dataOf = (id: string): string =>
+    scripted.written
+      .filter((frame) => frame.kind === 'data' && frame.id === id)
+      .map((frame) => Buffer.from(frame.data).toString())
       .join('');
-  }
+  const kindsOf = (id: string): string[] => scripted.written.filter((frame) => frame.id === id).map((frame) => frame.kind);
+  /** The next write through the transport congests it (as a full WebSocket queue would). */
+  const congestOnNextWrite = (): void => {
+    const writev = scripted.transport.writev.bind(scripted.transport);
+    scripted.transport.writev = (chunks) => {
+      scripted.transport.writev = writev;
+      const result = writev(chunks);
+      scripted.congested.next(true);
+      return result;
+    };
+  };
+  return { ...scripted, tunnel, dataOf, kindsOf, congestOnNextWrite };
 }
 
 /** A socket stand-in: what the test pushes is what it "reads". */
@@ -57,80 +46,115 @@ function socket(): Duplex {
 const ticks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('connectSocket', () => {
-  it('pauses a busy socket at once when the tunnel congests, and a quiet one only once it reads', async () => {
-    const host = new Host();
-    const busy = socket();
-    const quiet = socket();
-    connectSocket(host.open(A, ID_A), busy);
-    connectSocket(host.open(B, ID_B), quiet);
-    busy.push('first');
+  it('tells no socket of a congestion: what a socket reads into one is held back, then sent at the drain, in order', async () => {
+    const { tunnel, congested, dataOf } = setup();
+    const first = socket();
+    const second = socket();
+    connectSocket(tunnel.open(A), first);
+    connectSocket(tunnel.open(B), second);
+    first.push('one');
     await ticks();
-    expect(host.dataOf(ID_A)).toBe('first');
+    expect(dataOf(ID_A)).toBe('one');
 
-    host.congest(true);
-    expect(busy.isPaused()).toBe(true);
-    expect(quiet.isPaused()).toBe(false);
-    busy.push('held');
-    quiet.push('one read');
+    congested.next(true);
+    expect(first.isPaused()).toBe(false);
+    expect(second.isPaused()).toBe(false);
+    second.push('two');
+    first.push('three');
     await ticks();
-    // The quiet socket's read goes out (the tunnel takes it past its high watermark), then it
-    // pauses; the busy one sent nothing more.
-    expect(host.dataOf(ID_B)).toBe('one read');
-    expect(quiet.isPaused()).toBe(true);
-    expect(host.dataOf(ID_A)).toBe('first');
+    // Nothing went into the congestion; each socket stopped on the chunk it read.
+    expect(dataOf(ID_A)).toBe('one');
+    expect(dataOf(ID_B)).toBe('');
+    expect(first.isPaused()).toBe(true);
+    expect(second.isPaused()).toBe(true);
 
-    host.congest(false);
+    congested.next(false);
+    // Handed over during the drain itself, in the order the clients began to wait.
+    expect(dataOf(ID_B)).toBe('two');
+    expect(dataOf(ID_A)).toBe('onethree');
     await ticks();
-    expect(host.dataOf(ID_A)).toBe('firstheld');
-    expect(busy.isPaused()).toBe(false);
-    expect(quiet.isPaused()).toBe(false);
+    expect(first.isPaused()).toBe(false);
+    expect(second.isPaused()).toBe(false);
   });
 
-  it('sends nothing to a client the remote paused, even from a socket left flowing in a congestion', async () => {
-    const host = new Host();
+  it('serves a drain until a client fills the tunnel again; the others keep their bytes for the next one', async () => {
+    const { tunnel, congested, dataOf, congestOnNextWrite } = setup();
+    const first = socket();
+    const second = socket();
+    connectSocket(tunnel.open(A), first);
+    connectSocket(tunnel.open(B), second);
+    congested.next(true);
+    first.push('a');
+    second.push('b');
+    await ticks();
+    congestOnNextWrite();
+    congested.next(false);
+    expect(dataOf(ID_A)).toBe('a');
+    expect(dataOf(ID_B)).toBe('');
+    expect(second.isPaused()).toBe(true);
+    await ticks();
+    expect(dataOf(ID_B)).toBe('');
+
+    congested.next(false);
+    expect(dataOf(ID_B)).toBe('b');
+  });
+
+  it('sends nothing to a client the remote paused, congested or not', async () => {
+    const { tunnel, congested, dataOf } = setup();
     const stream = socket();
-    const client = host.open(A, ID_A);
+    const client = tunnel.open(A);
     connectSocket(client, stream);
-    host.congest(true);
-    expect(stream.isPaused()).toBe(false);
-    // Writability was false already: the watcher hears nothing of this pause.
     client.receive('pause', new Uint8Array(0));
+    expect(stream.isPaused()).toBe(true);
     stream.push('not yet');
     await ticks();
-    expect(host.dataOf(ID_A)).toBe('');
+    congested.next(true);
+    congested.next(false);
+    await ticks();
+    expect(dataOf(ID_A)).toBe('');
     expect(stream.isPaused()).toBe(true);
 
-    host.congest(false);
+    client.receive('resume', new Uint8Array(0));
+    expect(dataOf(ID_A)).toBe('not yet');
+  });
+
+  it('holds a chunk read in a congestion while the remote pauses and resumes, and sends it at the drain', async () => {
+    const { tunnel, congested, dataOf } = setup();
+    const stream = socket();
+    const client = tunnel.open(A);
+    connectSocket(client, stream);
+    congested.next(true);
+    stream.push('held');
     await ticks();
-    expect(host.dataOf(ID_A)).toBe('');
+    client.receive('pause', new Uint8Array(0));
     client.receive('resume', new Uint8Array(0));
     await ticks();
-    expect(host.dataOf(ID_A)).toBe('not yet');
+    expect(dataOf(ID_A)).toBe('');
+    congested.next(false);
+    expect(dataOf(ID_A)).toBe('held');
   });
 
   it('sends a chunk held back for a remote pause before the end that followed it', async () => {
-    const host = new Host();
+    const { tunnel, kindsOf, dataOf } = setup();
     const stream = socket();
-    const client = host.open(A, ID_A);
+    const client = tunnel.open(A);
     connectSocket(client, stream);
-    host.congest(true);
     client.receive('pause', new Uint8Array(0));
     stream.push('abc');
     stream.push(null);
     await ticks();
-    expect(host.sent.map((frame) => frame.kind)).toEqual([]);
-    host.congest(false);
+    expect(kindsOf(ID_A)).toEqual(['connection']);
     client.receive('resume', new Uint8Array(0));
     await ticks();
     await ticks();
-    expect(host.sent.map((frame) => frame.kind)).toEqual(['data', 'end']);
-    expect(host.dataOf(ID_A)).toBe('abc');
+    expect(kindsOf(ID_A)).toEqual(['connection', 'data', 'end']);
+    expect(dataOf(ID_A)).toBe('abc');
   });
 
   it('resumes a paused socket when its client finishes cleanly, so that it reads its end and closes', async () => {
-    const host = new Host();
+    const { tunnel, dataOf } = setup();
     const stream = socket();
-    const client = host.open(A, ID_A);
+    const client = tunnel.open(A);
     connectSocket(client, stream);
     client.receive('pause', new Uint8Array(0));
     stream.push('late');
@@ -143,14 +167,14 @@ describe('connectSocket', () => {
     await ticks();
     expect(ended).toBe(true);
     // What the socket read after the client finished went nowhere.
-    expect(host.dataOf(ID_A)).toBe('');
+    expect(dataOf(ID_A)).toBe('');
   });
 
   it('lets a paused socket read its end when joined to a client that already finished', async () => {
-    const host = new Host();
+    const { tunnel } = setup();
     const stream = socket();
     stream.pause();
-    const client = host.open(A, ID_A);
+    const client = tunnel.open(A);
     client.destroy();
     connectSocket(client, stream);
     stream.push(null);
