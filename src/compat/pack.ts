@@ -6,7 +6,8 @@
 import { asBuffer } from '../codec/bytes.js';
 import { encodeFrame, encodeFrameParts, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
-import { MAX_HEADER_BYTES, MAX_PORT, SIGNAL_KINDS, VERSION_BYTE, type FrameInit, type FrameKind } from '../codec/frame.js';
+import { MAX_HEADER_BYTES, SIGNAL_KINDS, VERSION_BYTE, type FrameInit, type FrameKind } from '../codec/frame.js';
+import { canonicalPort } from '../codec/port.js';
 import type { PackerMeta } from './types.js';
 
 /**
@@ -139,17 +140,12 @@ function text(value: unknown, what: string): string | undefined {
   throw new InvalidFrameError('E_INVALID_FIELD', `${what} must be a string, got ${typeof value}`);
 }
 
-const CANONICAL_PORT = /^(?:0|[1-9][0-9]{0,4})$/;
-
 // Decoded messages carry ports as strings, so canonical decimal strings are taken too; other
 // strings ('0443', 'abc') would not decode to the same client id and are refused.
 function port(value: unknown, what: string): number | null {
   if (value === undefined || value === null || value === '') return null;
-  if (typeof value === 'number') {
-    if (Number.isInteger(value) && value >= 0 && value <= MAX_PORT) return value;
-  } else if (typeof value === 'string' && CANONICAL_PORT.test(value) && Number(value) <= MAX_PORT) {
-    return Number(value);
-  }
+  const checked = canonicalPort(value);
+  if (checked !== undefined) return checked;
   throw new InvalidFrameError(
     'E_INVALID_FIELD',
     `${what} ${typeof value === 'string' ? JSON.stringify(value) : String(value)} is not a port 0-65535 in canonical decimal`,

@@ -158,14 +158,9 @@ class MproxyDevice implements Device {
     return this.#closed.pipe(filter((closed): closed is { error?: Error } => closed !== undefined));
   }
 
-  online(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const subscription = this.#state.subscribe((state) => {
-        if (state === 'online') resolve();
-        if (state === 'closed') reject(this.#closed.value?.error ?? new DeviceError('E_RELAY_CLOSED', 'the device was closed'));
-      });
-      void firstValueFrom(this.#state.pipe(filter((s) => s === 'online' || s === 'closed'))).then(() => subscription.unsubscribe());
-    });
+  async online(): Promise<void> {
+    const state = await firstValueFrom(this.#state.pipe(filter((s) => s === 'online' || s === 'closed')));
+    if (state === 'closed') throw this.#closed.value?.error ?? new DeviceError('E_RELAY_CLOSED', 'the device was closed');
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import { isPort } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
+import { splitHostPort } from '../transport/host-port.js';
 
 /** The services a forward can be for. */
 export type ForwardService = 'https' | 'http' | 'tcp' | 'udp';
@@ -48,10 +49,10 @@ export function parseForward(spec: string): Forward {
 }
 
 function parseTarget(text: string, spec: string): { host: string; port: number } {
-  if (/^\d+$/.test(text)) return { host: '127.0.0.1', port: parsePort(text, spec) };
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
-  if (!match) throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: target must be host:port`);
-  return { host: (match[1] ?? match[2]) as string, port: parsePort(match[3] as string, spec) };
+  const parts = splitHostPort(text);
+  // Unlike a listen address, a target needs its host when it is not a bare port.
+  if (!parts || parts.host === '') throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: target must be host:port`);
+  return { host: parts.host ?? '127.0.0.1', port: parsePort(parts.port, spec) };
 }
 
 function parsePort(text: string, spec: string): number {

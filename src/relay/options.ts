@@ -1,6 +1,7 @@
 import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import type { Logger } from '../logger.js';
+import { splitHostPort } from '../transport/host-port.js';
 import type { TunnelOptions } from '../rx/options.js';
 
 /** A host and a port to listen on. `port: 0` picks a free port. */
@@ -41,14 +42,13 @@ export interface RelayOptions {
   logger?: Logger;
 }
 
-/** Parses `host:port`, `[v6]:port` or a bare port (then on 127.0.0.1). */
+/** Parses `host:port`, `[v6]:port`, `:port` or a bare port (the last two on `fallback.host`); port 0 picks a free port. */
 export function parseListen(value: string | ListenAddress | undefined, fallback: ListenAddress, what: string): ListenAddress {
   if (value === undefined) return fallback;
   if (typeof value !== 'string') return checkPort(value, what);
-  if (/^\d+$/.test(value)) return checkPort({ host: fallback.host, port: Number(value) }, what);
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
-  if (!match) throw new InvalidOptionError(`${what} ${JSON.stringify(value)} must be host:port`);
-  return checkPort({ host: (match[1] ?? match[2]) || fallback.host, port: Number(match[3]) }, what);
+  const parts = splitHostPort(value);
+  if (!parts) throw new InvalidOptionError(`${what} ${JSON.stringify(value)} must be host:port`);
+  return checkPort({ host: parts.host || fallback.host, port: Number(parts.port) }, what);
 }
 
 function checkPort(address: ListenAddress, what: string): ListenAddress {

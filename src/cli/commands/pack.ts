@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { encodeFrame } from '../../codec/encode.js';
 import { MAX_PORT } from '../../codec/frame.js';
+import { canonicalPort } from '../../codec/port.js';
 import { readClientHello } from '../../sniff/client-hello.js';
 import { cliError } from '../fail.js';
 
@@ -69,13 +70,16 @@ function readSpec(json: unknown, input: string): PackSpec {
   if (!isObject(address)) throw bad('address must be an object');
   if (typeof address.family !== 'string') throw bad('address.family must be a string');
   if (typeof address.address !== 'string') throw bad('address.address must be a string');
-  const port = portOf(address.port);
-  if (port === undefined || port === null) throw bad(`address.port must be a port 0-${MAX_PORT}`);
+  const port = canonicalPort(address.port);
+  if (port === undefined) throw bad(`address.port must be a port 0-${MAX_PORT}`);
   if (address.service !== undefined && address.service !== null && typeof address.service !== 'string') {
     throw bad('address.service must be a string');
   }
   // The reference writes `serviceport || ''`: a numeric 0 is left out, as is a missing one.
-  const serviceport = address.serviceport === 0 ? null : portOf(address.serviceport ?? null);
+  const serviceport =
+    address.serviceport === 0 || address.serviceport === undefined || address.serviceport === null
+      ? null
+      : canonicalPort(address.serviceport);
   if (serviceport === undefined) throw bad(`address.serviceport must be a port 0-${MAX_PORT}`);
   if (typeof json.filepath !== 'string' || json.filepath === '') throw bad('filepath must be a non-empty string');
   return {
@@ -86,17 +90,6 @@ function readSpec(json: unknown, input: string): PackSpec {
     serviceport,
     filepath: json.filepath,
   };
-}
-
-/**
- * A port given as a number or as canonical decimal text (the reference writes either as is;
- * `"0443"` would name another client than `443`, so it is refused). `null` stays `null`;
- * `undefined` means invalid.
- */
-function portOf(value: unknown): number | null | undefined {
-  if (value === null) return null;
-  const n = typeof value === 'string' && /^(?:0|[1-9][0-9]{0,4})$/.test(value) ? Number(value) : value;
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_PORT ? n : undefined;
 }
 
 /**

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidOptionError } from '../../src/codec/errors.js';
+import { parseForward } from '../../src/device/forwards.js';
+
+describe('parseForward targets', () => {
+  it.each([
+    ['tcp:5050=127.0.0.1:22', { host: '127.0.0.1', port: 22 }],
+    ['udp:5353=[::1]:53', { host: '::1', port: 53 }],
+    ['https:app.localhost=localhost:65535', { host: 'localhost', port: 65535 }],
+    ['http:app.localhost=3000', { host: '127.0.0.1', port: 3000 }],
+    ['http:app.localhost=1', { host: '127.0.0.1', port: 1 }],
+    ['http:app.localhost=0080', { host: '127.0.0.1', port: 80 }],
+    ['tcp:5050= 127.0.0.1:22 ', { host: '127.0.0.1', port: 22 }],
+  ])('reads the target of %j', (spec, target) => {
+    expect(parseForward(spec).target).toEqual(target);
+  });
+
+  it('reads the public port of tcp and udp forwards', () => {
+    expect(parseForward('tcp:5050=22')).toEqual({ service: 'tcp', port: 5050, target: { host: '127.0.0.1', port: 22 } });
+  });
+
+  it.each([
+    ['http:a.localhost=0', /"0" is not a port 1-65535/],
+    ['http:a.localhost=127.0.0.1:0', /"0" is not a port 1-65535/],
+    ['http:a.localhost=127.0.0.1:65536', /"65536" is not a port 1-65535/],
+    ['http:a.localhost=[::1]:99999999', /"99999999" is not a port 1-65535/],
+    ['tcp:0=127.0.0.1:22', /"0" is not a port 1-65535/],
+    ['tcp:x=127.0.0.1:22', /"x" is not a port 1-65535/],
+    ['http:a.localhost=127.0.0.1:http', /target must be host:port/],
+    ['http:a.localhost=127.0.0.1', /target must be host:port/],
+    ['http:a.localhost=127.0.0.1:', /target must be host:port/],
+    ['http:a.localhost=:80', /target must be host:port/],
+    ['http:a.localhost=::1:80', /target must be host:port/],
+    ['http:a.localhost=[::1]', /target must be host:port/],
+    ['http:a.localhost=[::1]:-1', /target must be host:port/],
+    ['http:a.localhost=', /target must be host:port/],
+  ])('refuses %j with E_INVALID_OPTION', (spec, message) => {
+    expect(() => parseForward(spec)).toThrow(InvalidOptionError);
+    expect(() => parseForward(spec)).toThrow(message);
+  });
+});
