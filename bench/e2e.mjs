@@ -10,7 +10,9 @@
 // concurrency  the same TOTAL bytes split over 1, 100 and 1000 visitors writing at once (TCP
 //              service), all connected through to the sink before the clock starts; 100 and
 //              1000 against 1. Plain pipes are measured the same way for the chart, and multiplex
-//              at 1 and 1000 visitors (a row: mproxy against multiplex, both at 1000).
+//              at 1 and 1000 visitors (a row: mproxy against multiplex, both at 1000). And one
+//              visitor moving TOTAL while 1000 more sit idle on the same tunnel, against one alone:
+//              what idle visitors cost a busy one (no target).
 // latency      1-byte round trips to a local echo: one visitor, LATENCY_TRIPS sequential round
 //              trips, p50 and p99, against plain pipes (ratio baseline/mproxy). Also 100 and
 //              1000 visitors doing round trips at once (no target; for the chart). Wall clock.
@@ -46,7 +48,7 @@ import {
   writeBytes,
 } from './lib/e2e-paths.mjs';
 import { within } from './lib/loopback.mjs';
-import { cpuMs, median, round2 } from './lib/measure.mjs';
+import { alternatingRounds, bestBytesPerSecond, bytesPerSecond, cpuMs, median, round2, throughputSummary } from './lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
@@ -99,16 +101,19 @@ function mainThreadMs() {
 }
 
 /**
- * One transfer: a fresh path, `visitors` visitors connected through to the sink, WARMUP bytes
- * moved, then TOTAL bytes split over the visitors, timed (wall, process CPU, main thread CPU).
+ * One transfer: a fresh path, `visitors` visitors connected through to the sink (and `idle`
+ * more that send nothing), WARMUP bytes moved, then TOTAL bytes split over the visitors, timed
+ * (wall, process CPU, main thread CPU).
  */
-async function transfer(local, pems, kind, service, visitors) {
+async function transfer(local, pems, kind, service, visitors, idle = 0) {
   const path = await startPath(kind, service, service === 'tls' ? local.ports.tlsSink : local.ports.tcpSink);
   let sockets = [];
+  let idlers = [];
   try {
     const base = local.acceptedCount;
+    idlers = await within(openVisitors(idle, path.port), TIMEOUT_MS, `${kind} ${service}: opening ${idle} idle visitors`);
     sockets = await within(openVisitors(visitors, path.port, service === 'tls' ? { pems } : {}), TIMEOUT_MS, `${kind} ${service}: opening ${visitors} visitors`);
-    await within(local.accepted(base + visitors), TIMEOUT_MS, `${kind} ${service}: ${visitors} visitors reaching the local service`);
+    await within(local.accepted(base + idle + visitors), TIMEOUT_MS, `${kind} ${service}: ${idle + visitors} visitors reaching the local service`);
     const per = Math.floor(TOTAL / visitors);
     const bytes = per * visitors;
     // Warm-up through the same visitors: the JIT has compiled this path and V8's young
@@ -131,7 +136,7 @@ async function transfer(local, pems, kind, service, visitors) {
     if (local.meter.bytes !== bytes) throw new Error(`${kind} ${service}: the sink counted ${local.meter.bytes} of ${bytes} bytes`);
     return { bytes, ms, cpuMs: cpu, mainMs: main };
   } finally {
-    await closeVisitors(sockets);
+    await closeVisitors([...sockets, ...idlers]);
     await path.close();
   }
 }
@@ -359,21 +364,11 @@ function fmtBytes(n) {
 // Rounds
 
 /**
- * Runs every configuration `rounds` times, the order alternating from round to round; returns
- * each configuration's samples.
+ * Throughput and latency log their rounds alike (`  round N name: …`), only `describe` differs:
+ * one line as each measurement lands, so that a disturbed round shows while the run goes on.
  */
-async function rounds(ctx, configs, count, describe) {
-  const names = Object.keys(configs);
-  const samples = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < count; round++) {
-    const order = round % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) {
-      const m = await configs[name]();
-      samples[name].push(m);
-      ctx.log(`  round ${round + 1} ${name}: ${describe(m)}`);
-    }
-  }
-  return samples;
+function rounds(ctx, configs, count, describe) {
+  return alternatingRounds(configs, count, (name, m, round) => ctx.log(`  round ${round + 1} ${name}: ${describe(m)}`));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,6 +390,7 @@ export async function run(ctx) {
     wide100: `TCP, 100 visitors, ${size} in all (vs 1 visitor)`,
     wide1000: `TCP, 1000 visitors, ${size} in all (vs 1 visitor)`,
     wide1000Plex: `TCP, 1000 visitors, ${size} in all (vs multiplex, 1000 visitors)`,
+    idle1000: `TCP, 1 visitor among ${IDLE_VISITORS} idle, ${size} (vs 1 visitor alone)`,
     p50: `1-byte round trip p50, 1 visitor (vs node:net pipes)`,
     p99: `1-byte round trip p99, 1 visitor (vs node:net pipes)`,
     p99w100: `1-byte round trip p99, 100 visitors at once (vs node:net pipes)`,
@@ -430,8 +426,8 @@ export async function run(ctx) {
 
     // Throughput: one visitor and many, every configuration in every round.
     const configs = {};
-    const tput = (kind, service, visitors) => () => transfer(local, pems, kind, service, visitors);
-    if (any('tcpPipes', 'tcpPlex', 'wide100', 'wide1000')) configs['mproxy tcp 1'] = tput('mproxy', 'tcp', 1);
+    const tput = (kind, service, visitors, idle) => () => transfer(local, pems, kind, service, visitors, idle);
+    if (any('tcpPipes', 'tcpPlex', 'wide100', 'wide1000', 'idle1000')) configs['mproxy tcp 1'] = tput('mproxy', 'tcp', 1);
     if (any('tcpPipes', 'wide100', 'wide1000')) configs['pipes tcp 1'] = tput('pipes', 'tcp', 1);
     if (wanted('tcpPlex')) configs['multiplex tcp 1'] = tput('multiplex', 'tcp', 1);
     if (any('tlsPipes', 'tlsPlex')) configs['mproxy tls 1'] = tput('mproxy', 'tls', 1);
@@ -450,18 +446,16 @@ export async function run(ctx) {
       configs['multiplex tcp 1000'] = tput('multiplex', 'tcp', 1000);
       configs['multiplex tcp 1'] ??= tput('multiplex', 'tcp', 1);
     }
-    const rate = (m) => m.bytes / ({ wall: m.ms, cpu: m.cpuMs, main: m.mainMs }[clock] / 1000);
-    const tputSamples = await rounds(ctx, configs, count, (m) => `${(rate(m) / 1e6).toFixed(0)} MB/s (${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU, ${m.mainMs.toFixed(0)} ms main thread)`);
-    const best = (name) => Math.max(...tputSamples[name].map(rate));
-    const summary = (name) => ({
-      bestMBps: round2(best(name) / 1e6),
-      medianMBps: round2(median(tputSamples[name].map(rate)) / 1e6),
-      samplesMBps: tputSamples[name].map((m) => round2(rate(m) / 1e6)),
-      wallMBps: tputSamples[name].map((m) => round2(m.bytes / 1e6 / (m.ms / 1000))),
-      processCpuMBps: tputSamples[name].map((m) => round2(m.bytes / 1e6 / (m.cpuMs / 1000))),
-      cpuMsPerMiB: tputSamples[name].map((m) => Math.round((m.cpuMs / (m.bytes / MiB)) * 1000) / 1000),
-      mainThreadMsPerMiB: tputSamples[name].map((m) => Math.round((m.mainMs / (m.bytes / MiB)) * 1000) / 1000),
-    });
+    // What idle visitors cost a busy one: a congestion of the tunnel must not touch them.
+    if (wanted('idle1000')) configs[`mproxy tcp 1 among ${IDLE_VISITORS} idle`] = tput('mproxy', 'tcp', 1, IDLE_VISITORS);
+    const field = { wall: 'ms', cpu: 'cpuMs', main: 'mainMs' }[clock];
+    const tputSamples = await rounds(ctx, configs, count, (m) => `${(bytesPerSecond(m, field) / 1e6).toFixed(0)} MB/s (${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU, ${m.mainMs.toFixed(0)} ms main thread)`);
+    const best = (name) => bestBytesPerSecond(tputSamples[name], field);
+    const summary = (name) =>
+      throughputSummary(tputSamples[name], field, {
+        otherClocks: { wallMBps: 'ms', processCpuMBps: 'cpuMs' },
+        perMiB: { cpuMsPerMiB: 'cpuMs', mainThreadMsPerMiB: 'mainMs' },
+      });
     const common = { clock, rounds: count, pick: 'best', bytes: TOTAL, chunk: CHUNK };
     const tputRow = (key, mine, theirs, target, extra = () => ({})) => {
       if (!wanted(key)) return;
@@ -491,6 +485,7 @@ export async function run(ctx) {
       visitors: 1000,
       multiplexOneVisitor: 'multiplex tcp 1' in tputSamples ? summary('multiplex tcp 1') : undefined,
     }));
+    tputRow('idle1000', `mproxy tcp 1 among ${IDLE_VISITORS} idle`, 'mproxy tcp 1', null, () => ({ visitors: 1, idle: IDLE_VISITORS }));
     const has = (name) => name in tputSamples;
     chart.oneVisitor = ['tcp', 'tls'].map((service) => ({
       label: service === 'tcp' ? 'TCP service' : 'TLS passthrough',

@@ -15,7 +15,7 @@
 import { firstValueFrom } from 'rxjs';
 import * as mproxy from '../dist/index.js';
 import { socketPair, within } from './lib/loopback.mjs';
-import { cpuMs, median, round2 } from './lib/measure.mjs';
+import { alternatingRounds, bestBytesPerSecond, cpuMs, round2, throughputSummary } from './lib/measure.mjs';
 
 const { createTunnel, fromSocket } = mproxy;
 
@@ -83,7 +83,7 @@ async function measureRaw(chunk) {
     await within(done.promise, TIMEOUT_MS, 'raw socket transfer');
     const ms = performance.now() - t0;
     if (received !== TOTAL) throw new Error(`raw socket: received ${received} of ${TOTAL} bytes`);
-    return { ms, cpuMs: cpuMs(process.cpuUsage(cpu0)) };
+    return { bytes: TOTAL, ms, cpuMs: cpuMs(process.cpuUsage(cpu0)) };
   } finally {
     await pair.close();
   }
@@ -182,7 +182,7 @@ async function measureTunnel(chunk, count) {
     const ms = performance.now() - t0;
     const cpu = cpuMs(process.cpuUsage(cpu0));
     t.check();
-    return { ms, cpuMs: cpu };
+    return { bytes: TOTAL, ms, cpuMs: cpu };
   } finally {
     await t.close();
   }
@@ -261,31 +261,19 @@ export async function run(ctx) {
   await checkContent(3, 8);
   const cost = wanted(cases.wide) ? await measureOpenCost(ctx) : undefined;
 
-  const configs = {
-    raw: () => measureRaw(chunk),
-    one: () => measureTunnel(chunk, 1),
-    wide: () => measureTunnel(chunk, CLIENTS),
-  };
-  const names = wanted(cases.wide) && !wanted(cases.one) ? ['one', 'wide'] : wanted(cases.wide) ? ['raw', 'one', 'wide'] : ['raw', 'one'];
+  // The one-client tunnel runs either way: it is the baseline of the wide case. No forced GC
+  // between measurements: it shrinks the young generation, and regrowing it during the timed
+  // transfer (GC helper threads against 2 cores) made the figures swing (see e2e).
+  const configs = {};
+  if (wanted(cases.one)) configs.raw = () => measureRaw(chunk);
+  configs.one = () => measureTunnel(chunk, 1);
+  if (wanted(cases.wide)) configs.wide = () => measureTunnel(chunk, CLIENTS);
   const rounds = Math.max(3, ctx.rounds);
-  const samples = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) {
-      // No forced GC here: it shrinks the young generation, and regrowing it during the timed
-      // transfer (GC helper threads against 2 cores) made the figures swing (see e2e).
-      const m = await configs[name]();
-      samples[name].push({ bps: TOTAL / (m.ms / 1000), cpuPerMiB: m.cpuMs / (TOTAL / MiB), ms: m.ms });
-      ctx.log(`  tunnel round ${round + 1} ${name}: ${(TOTAL / 1e6 / (m.ms / 1000)).toFixed(0)} MB/s, ${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU`);
-    }
-  }
-  const best = (name) => Math.max(...samples[name].map((s) => s.bps));
-  const summary = (name) => ({
-    bestMBps: round2(best(name) / 1e6),
-    medianMBps: round2(median(samples[name].map((s) => s.bps)) / 1e6),
-    samplesMBps: samples[name].map((s) => round2(s.bps / 1e6)),
-    cpuMsPerMiB: samples[name].map((s) => Math.round(s.cpuPerMiB * 1000) / 1000),
-  });
+  const samples = await alternatingRounds(configs, rounds, (name, m, round) =>
+    ctx.log(`  tunnel round ${round + 1} ${name}: ${(m.bytes / 1e6 / (m.ms / 1000)).toFixed(0)} MB/s, ${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU`),
+  );
+  const best = (name) => bestBytesPerSecond(samples[name], 'ms');
+  const summary = (name) => throughputSummary(samples[name], 'ms');
   const common = { clock: 'wall', rounds, pick: 'best', bytes: TOTAL, chunk: CHUNK, writes: WRITES };
 
   const rows = [];

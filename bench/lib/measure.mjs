@@ -1,11 +1,14 @@
-// Shared measuring helper for bench modules: runs an mproxy task and its baseline side by side
-// with tinybench and turns the samples into operations per second.
+// Shared measuring helpers for bench modules: runs an mproxy task and its baseline side by side
+// with tinybench and turns the samples into operations per second; runs hand-timed
+// configurations (tunnel, e2e) in alternating rounds and sums up their transfers.
 //
 // Each pair is measured in `ctx.rounds` rounds; the order of the two sides alternates from one
 // round to the next so that neither always runs on a warmer (or more fragmented) heap, and each
 // side keeps its best round: on a shared machine the least disturbed round is the one closest
 // to what the code can do, and both sides get the same chance at it.
 import { Bench } from 'tinybench';
+
+const MiB = 1024 * 1024;
 
 /**
  * @typedef {object} Pair
@@ -100,6 +103,77 @@ async function measureOne(ctx, fn, clock) {
     throw result.error ?? new Error(`benchmark task ended in state ${result.state}`);
   }
   return { meanMs: result.latency.mean, rme: result.latency.rme, samples: result.latency.samplesCount };
+}
+
+/**
+ * Runs every configuration `count` times: round 0 in the order `configs` declares them, round 1
+ * reversed, and so on, for the same reason as the sides of a pair above (no configuration always
+ * runs on the heap the same neighbour left behind). One at a time, never overlapping: they share
+ * this process's thread. Returns each configuration's measurements in the order taken.
+ *
+ * @template M
+ * @param {Record<string, () => Promise<M>>} configs
+ * @param {number} count
+ * @param {(name: string, measurement: M, round: number) => void} [onSample]  e.g. a progress
+ *   line; `round` counts from 0
+ * @returns {Promise<Record<string, M[]>>}
+ */
+export async function alternatingRounds(configs, count, onSample = () => {}) {
+  const names = Object.keys(configs);
+  const samples = Object.fromEntries(names.map((n) => [n, []]));
+  for (let round = 0; round < count; round++) {
+    const order = round % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) {
+      const m = await configs[name]();
+      samples[name].push(m);
+      onSample(name, m, round);
+    }
+  }
+  return samples;
+}
+
+/**
+ * @typedef {object} Transfer  one timed transfer; any other field is more milliseconds on
+ *   another clock (e.g. `mainMs`)
+ * @property {number} bytes
+ * @property {number} ms     wall time
+ * @property {number} cpuMs  process CPU time
+ */
+
+/** Bytes per second of a transfer on the clock whose milliseconds are in `transfer[clock]`. */
+export function bytesPerSecond(transfer, clock) {
+  return transfer.bytes / (transfer[clock] / 1000);
+}
+
+/** The best rate of a configuration's rounds: the least disturbed one (see the top of this file). */
+export function bestBytesPerSecond(transfers, clock) {
+  return Math.max(...transfers.map((t) => bytesPerSecond(t, clock)));
+}
+
+/**
+ * A configuration's rounds for a row's `detail`: best and median on the row's clock plus every
+ * round, so that a reader can tell one lucky round from a steady figure. `otherClocks` adds the
+ * rounds on other clocks (name → field), `perMiB` the milliseconds per MiB (name → field), each
+ * in the order given.
+ *
+ * @param {Transfer[]} transfers
+ * @param {string} clock  the field whose milliseconds the row is judged by
+ * @param {{ otherClocks?: Record<string, string>, perMiB?: Record<string, string> }} [options]
+ */
+export function throughputSummary(transfers, clock, { otherClocks = {}, perMiB = { cpuMsPerMiB: 'cpuMs' } } = {}) {
+  const rates = transfers.map((t) => bytesPerSecond(t, clock));
+  const summary = {
+    bestMBps: round2(Math.max(...rates) / 1e6),
+    medianMBps: round2(median(rates) / 1e6),
+    samplesMBps: rates.map((r) => round2(r / 1e6)),
+  };
+  for (const [name, field] of Object.entries(otherClocks)) {
+    summary[name] = transfers.map((t) => round2(t.bytes / 1e6 / (t[field] / 1000)));
+  }
+  for (const [name, field] of Object.entries(perMiB)) {
+    summary[name] = transfers.map((t) => Math.round((t[field] / (t.bytes / MiB)) * 1000) / 1000);
+  }
+  return summary;
 }
 
 export function round2(x) {
