@@ -2,6 +2,7 @@
  * Where a device sends each client: `service:name=host:port` for names (`https`, `http`) and
  * `service:port=host:port` for ports (`tcp`, `udp`).
  */
+import { isValidName, matchesName, normalizeName, wildcardSpecificity } from '../auth/names.js';
 import { isPort } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { splitHostPort } from '../transport/host-port.js';
@@ -42,10 +43,12 @@ export function parseForward(spec: string): Forward {
   if (service === 'tcp' || service === 'udp') {
     return { service, port: parsePort(what, spec), target };
   }
-  if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(what)) {
+  // The names tokens claim and visitors ask for follow one rule (auth/names): a forward that
+  // could never match one of them is refused here.
+  if (!isValidName(what, { wildcard: true })) {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(what)} is not a host name`);
   }
-  return { service: service as ForwardService, name: what.toLowerCase(), target };
+  return { service: service as ForwardService, name: normalizeName(what), target };
 }
 
 function parseTarget(text: string, spec: string): { host: string; port: number } {
@@ -73,15 +76,13 @@ export function findForward(
   client: { service: string; name: string; serviceport: number | null },
 ): Forward | undefined {
   const service = client.service.toLowerCase();
-  const name = client.name.toLowerCase();
+  const name = client.name;
+  // A device has a handful of forwards: a scan is cheaper than keeping an index in step.
   const byName = (wanted: ForwardService): Forward | undefined => {
     let best: Forward | undefined;
     for (const forward of forwards) {
-      if (forward.service !== wanted || forward.name === undefined) continue;
-      if (forward.name === name) return forward;
-      if (forward.name.startsWith('*.') && name.endsWith(forward.name.slice(1)) && name.length > forward.name.length - 1) {
-        if (!best || (best.name as string).length < forward.name.length) best = forward;
-      }
+      if (forward.service !== wanted || forward.name === undefined || !matchesName(forward.name, name)) continue;
+      if (!best || wildcardSpecificity(forward.name) > wildcardSpecificity(best.name as string)) best = forward;
     }
     return best;
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/codec/errors.js';
-import { parseForward } from '../../src/device/forwards.js';
+import { findForward, parseForward } from '../../src/device/forwards.js';
 
 describe('parseForward targets', () => {
   it.each([
@@ -37,5 +37,57 @@ describe('parseForward targets', () => {
   ])('refuses %j with E_INVALID_OPTION', (spec, message) => {
     expect(() => parseForward(spec)).toThrow(InvalidOptionError);
     expect(() => parseForward(spec)).toThrow(message);
+  });
+});
+
+describe('parseForward names', () => {
+  it.each([
+    ['https:App.Example.COM=3000', 'app.example.com'],
+    ['https:*.example.com=3000', '*.example.com'],
+    ['http:localhost=3000', 'localhost'],
+    ['http:app.example.com.=3000', 'app.example.com'],
+  ])('reads %j as %j', (spec, name) => {
+    expect(parseForward(spec).name).toBe(name);
+  });
+
+  it.each([
+    'https:*=3000',
+    'https:a.*.example.com=3000',
+    'https:-a.example.com=3000',
+    'https:a..example.com=3000',
+    `https:${'a'.repeat(64)}.com=3000`,
+    'https:ex ample.com=3000',
+  ])('refuses %j', (spec) => {
+    expect(() => parseForward(spec)).toThrow(/is not a host name/);
+  });
+});
+
+describe('findForward', () => {
+  const forwards = [
+    'https:*.example.com=1',
+    'https:*.a.example.com=2',
+    'https:b.a.example.com=3',
+    'http:*.example.com=4',
+    'tcp:5050=5',
+  ].map(parseForward);
+  const target = (service: string, name: string, serviceport: number | null = null): number | undefined =>
+    findForward(forwards, { service, name, serviceport })?.target.port;
+
+  it('prefers an exact name, then the longest wildcard', () => {
+    expect(target('https', 'b.a.example.com')).toBe(3);
+    expect(target('https', 'c.a.example.com')).toBe(2);
+    expect(target('https', 'x.y.example.com')).toBe(1);
+    expect(target('https', 'B.A.Example.Com')).toBe(3);
+  });
+
+  it('never lets a wildcard match its own suffix', () => {
+    expect(target('https', 'example.com')).toBeUndefined();
+  });
+
+  it('keeps services apart, and finds tcp by port', () => {
+    expect(target('http', 'x.example.com')).toBe(4);
+    expect(target('tcp', '', 5050)).toBe(5);
+    expect(target('tcp', '', 5051)).toBeUndefined();
+    expect(target('tls', 'c.a.example.com')).toBe(2);
   });
 });
