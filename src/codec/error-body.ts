@@ -18,17 +18,24 @@ export function decodeErrorBody(data: Uint8Array): ErrorBody {
   const text = textDecoder.decode(data);
   try {
     const parsed: unknown = JSON.parse(text);
-    if (parsed !== null && typeof parsed === 'object') {
-      const { message, code } = parsed as { message?: unknown; code?: unknown };
-      return {
-        message: typeof message === 'string' ? message : text,
-        code: typeof code === 'string' && code !== '' ? code : UNKNOWN_ERROR_CODE,
-      };
-    }
+    if (parsed !== null && typeof parsed === 'object') return errorBodyOf(parsed, text);
   } catch {
     // Not JSON: fall through to the raw text.
   }
   return { message: text, code: UNKNOWN_ERROR_CODE };
+}
+
+/**
+ * The `{message, code}` of a parsed error object, filled in where a peer left something out or
+ * sent the wrong type: the message by `fallback`, the code by `E_UNKNOWN_ERR`. Shared by
+ * `error` frames and the control channel's error answers.
+ */
+export function errorBodyOf(value: object, fallback: string): ErrorBody {
+  const { message, code } = value as { message?: unknown; code?: unknown };
+  return {
+    message: typeof message === 'string' ? message : fallback,
+    code: typeof code === 'string' && code !== '' ? code : UNKNOWN_ERROR_CODE,
+  };
 }
 
 /** Encodes `{ message, code }` as an `error` frame's body. */

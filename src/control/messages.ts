@@ -7,7 +7,7 @@
  *
  * Ids are per direction: a response answers a request that its receiver sent.
  */
-import { UNKNOWN_ERROR_CODE } from '../codec/error-body.js';
+import { errorBodyOf } from '../codec/error-body.js';
 import { ControlError } from './errors.js';
 
 /** The error of a response or notice, as it travels: `{message, code}`. */
@@ -156,11 +156,7 @@ function checkId(id: number): void {
 
 function errorBody(value: unknown): ControlErrorBody | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { message, code } = value as { message?: unknown; code?: unknown };
-  return {
-    message: typeof message === 'string' ? message : JSON.stringify(value),
-    code: typeof code === 'string' && code !== '' ? code : UNKNOWN_ERROR_CODE,
-  };
+  return errorBodyOf(value, JSON.stringify(value));
 }
 
 function malformed(
