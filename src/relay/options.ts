@@ -2,7 +2,8 @@ import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import type { Logger } from '../logger.js';
 import { splitHostPort } from '../transport/host-port.js';
-import type { TunnelOptions } from '../rx/options.js';
+import { MAX_TIMER } from '../control/options.js';
+import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 
 /** A host and a port to listen on. `port: 0` picks a free port. */
 export interface ListenAddress {
@@ -40,6 +41,34 @@ export interface RelayOptions {
   tunnelOptions?: TunnelOptions;
   /** Where the relay logs (pino-compatible). Default: nowhere. */
   logger?: Logger;
+}
+
+/**
+ * Checks the options that are only used later (per visitor, per device): a bad value is the
+ * operator's mistake and must stop `createRelay`, not fail each visitor or device that comes
+ * (a `sniffMaxBytes` of 0 used to throw inside a socket's 'data' handler).
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
+ */
+export function checkRelayOptions(options: RelayOptions): void {
+  checkDelay('sniffTimeout', options.sniffTimeout);
+  checkDelay('tokenGrace', options.tokenGrace);
+  checkDelay('udpIdleTimeout', options.udpIdleTimeout);
+  if (options.keepalive !== undefined && options.keepalive !== false) {
+    checkDelay('keepalive.interval', options.keepalive.interval);
+    checkDelay('keepalive.timeout', options.keepalive.timeout);
+  }
+  const maxBytes = options.sniffMaxBytes;
+  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+    throw new InvalidOptionError(`sniffMaxBytes must be a positive integer, got ${String(maxBytes)}`);
+  }
+  resolveTunnelOptions(options.tunnelOptions);
+}
+
+function checkDelay(name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER) {
+    throw new InvalidOptionError(`${name} must be a positive number of milliseconds up to ${MAX_TIMER}, got ${String(value)}`);
+  }
 }
 
 /** Parses `host:port`, `[v6]:port`, `:port` or a bare port (the last two on `fallback.host`); port 0 picks a free port. */

@@ -16,7 +16,7 @@ import { connectSocket } from '../rx/connect-socket.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
 import { DeviceSession } from './session.js';
 import { RelayError } from './errors.js';
-import { parseListen, type RelayOptions } from './options.js';
+import { checkRelayOptions, parseListen, type RelayOptions } from './options.js';
 import { badGatewayResponse } from './pages.js';
 import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
@@ -86,6 +86,7 @@ class MproxyRelay implements Relay {
     if (options.secret === undefined || options.secret.length === 0) {
       throw new InvalidOptionError('the relay needs a secret to check device tokens');
     }
+    checkRelayOptions(options);
     this.#options = options;
     this.#secret = options.secret;
     this.#log = options.logger ?? silentLogger;

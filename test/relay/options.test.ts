@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/codec/errors.js';
 import { parseListen } from '../../src/relay/options.js';
+import { createRelay } from '../../src/relay/relay.js';
 
 const fallback = Object.freeze({ host: '127.0.0.1', port: 8443 });
 
@@ -40,5 +41,38 @@ describe('parseListen', () => {
 
   it.each([{ host: 'h', port: -1 }, { host: 'h', port: 1.5 }, { host: 'h', port: 65536 }])('refuses the address object %j', (address) => {
     expect(() => parseListen(address, fallback, 'listen')).toThrow(/listen port .* is not 0-65535/);
+  });
+});
+
+describe('createRelay options', () => {
+  it.each([
+    [{ sniffMaxBytes: 0 }, /sniffMaxBytes must be a positive integer, got 0/],
+    [{ sniffMaxBytes: 1.5 }, /sniffMaxBytes must be a positive integer/],
+    [{ sniffTimeout: -1 }, /sniffTimeout must be a positive number of milliseconds/],
+    [{ sniffTimeout: Number.NaN }, /sniffTimeout must be/],
+    [{ tokenGrace: 0 }, /tokenGrace must be/],
+    [{ udpIdleTimeout: 2 ** 31 }, /udpIdleTimeout must be/],
+    [{ keepalive: { interval: 0 } }, /keepalive.interval must be/],
+    [{ keepalive: { timeout: Infinity } }, /keepalive.timeout must be/],
+    [{ tunnelOptions: { highWaterMark: -1 } }, /highWaterMark must be/],
+  ])('refuses %j before listening', async (bad, message) => {
+    const relay = createRelay({ secret: 's', listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', ...bad });
+    await expect(relay).rejects.toThrow(InvalidOptionError);
+    await expect(relay).rejects.toThrow(message);
+  });
+
+  it('takes the same options when they are sound', async () => {
+    const relay = await createRelay({
+      secret: 's',
+      listen: '127.0.0.1:0',
+      tunnel: '127.0.0.1:0',
+      sniffMaxBytes: 1024,
+      sniffTimeout: 1000,
+      tokenGrace: 1000,
+      udpIdleTimeout: 1000,
+      keepalive: { interval: 1000, timeout: 500 },
+      tunnelOptions: { highWaterMark: 256 * 1024 },
+    });
+    await relay.close();
   });
 });
