@@ -31,6 +31,17 @@ export const DEFAULT_CONTROL_TIMEOUT = 10_000;
 /** The longest delay a Node timer takes (ms); longer ones fire at once. */
 export const MAX_TIMER = 2 ** 31 - 1;
 
+/**
+ * Checks an optional delay option (ms): a positive number a Node timer can wait.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
+ */
+export function checkDelay(name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER) {
+    throw new InvalidOptionError(`${name} must be a positive number of milliseconds up to ${MAX_TIMER}, got ${String(value)}`);
+  }
+}
+
 export function resolveControlChannelOptions(options: ControlChannelOptions = {}): ResolvedControlChannelOptions {
   const timeout = options.timeout ?? DEFAULT_CONTROL_TIMEOUT;
   // Node's timers fire at once for delays past 2^31 - 1 ms: a larger finite timeout would

@@ -1,3 +1,6 @@
+import { InvalidOptionError } from '../codec/errors.js';
+import { checkDelay } from '../control/options.js';
+
 /** Options of {@link backoffDelay}. */
 export interface BackoffOptions {
   /** First delay (ms). Default 500. */
@@ -8,6 +11,22 @@ export interface BackoffOptions {
   readonly factor?: number;
   /** Share of the delay that is random, 0–1 ("equal jitter"). Default 0.5. */
   readonly jitter?: number;
+}
+
+/**
+ * Checks backoff options: delays a timer can wait, a factor of at least 1, a jitter in 0–1.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
+ */
+export function checkBackoffOptions(options: BackoffOptions): void {
+  checkDelay('reconnect.initialDelay', options.initialDelay);
+  checkDelay('reconnect.maxDelay', options.maxDelay);
+  const { factor, jitter } = options;
+  if (factor !== undefined && (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1)) {
+    throw new InvalidOptionError(`reconnect.factor must be a number of at least 1, got ${String(factor)}`);
+  }
+  if (jitter !== undefined && (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1))) {
+    throw new InvalidOptionError(`reconnect.jitter must be a number from 0 to 1, got ${String(jitter)}`);
+  }
 }
 
 /**

@@ -15,14 +15,15 @@ import {
 import { WebSocket } from 'ws';
 import { InvalidOptionError, MproxyError } from '../codec/errors.js';
 import { answerHello, createControlChannel } from '../control/index.js';
+import { checkDelay } from '../control/options.js';
 import { childLogger, silentLogger, type Logger } from '../logger.js';
 import { connectSocket } from '../rx/connect-socket.js';
 import type { Client } from '../rx/client.js';
-import type { TunnelOptions } from '../rx/options.js';
+import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { createTunnel, type Tunnel } from '../rx/tunnel.js';
 import { keepAlive } from '../transport/keepalive.js';
 import { fromWebSocket, type CorkableSocket } from '../transport/websocket.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, checkBackoffOptions, type BackoffOptions } from './backoff.js';
 import { DeviceError } from './errors.js';
 import { findForward, parseForward, type Forward } from './forwards.js';
 import { forwardUdp } from './udp.js';
@@ -122,6 +123,7 @@ class MproxyDevice implements Device {
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);
     }
+    checkDeviceOptions(options);
     const reconnect = options.reconnect;
     this.#subscription = defer(() => this.#connectOnce(url))
       .pipe(
@@ -304,6 +306,21 @@ class MproxyDevice implements Device {
     this.#closed.next(error ? { error } : {});
     this.#state.next('closed');
   }
+}
+
+/**
+ * Checks the options used at each connection: a bad one must stop `createDevice`, not fail every
+ * attempt (a bad `tunnel` option used to make the device reconnect forever, failing each time).
+ */
+function checkDeviceOptions(options: DeviceOptions): void {
+  checkDelay('connectTimeout', options.connectTimeout);
+  checkDelay('udpIdleTimeout', options.udpIdleTimeout);
+  if (options.keepalive !== undefined && options.keepalive !== false) {
+    checkDelay('keepalive.interval', options.keepalive.interval);
+    checkDelay('keepalive.timeout', options.keepalive.timeout);
+  }
+  if (options.reconnect !== undefined && options.reconnect !== false) checkBackoffOptions(options.reconnect);
+  resolveTunnelOptions(options.tunnel);
 }
 
 function isFatal(error: unknown): boolean {

@@ -2,7 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import type { Logger } from '../logger.js';
 import { splitHostPort } from '../transport/host-port.js';
-import { MAX_TIMER } from '../control/options.js';
+import { checkDelay } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 
 /** A host and a port to listen on. `port: 0` picks a free port. */
@@ -62,13 +62,6 @@ export function checkRelayOptions(options: RelayOptions): void {
     throw new InvalidOptionError(`sniffMaxBytes must be a positive integer, got ${String(maxBytes)}`);
   }
   resolveTunnelOptions(options.tunnelOptions);
-}
-
-function checkDelay(name: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER) {
-    throw new InvalidOptionError(`${name} must be a positive number of milliseconds up to ${MAX_TIMER}, got ${String(value)}`);
-  }
 }
 
 /** Parses `host:port`, `[v6]:port`, `:port` or a bare port (the last two on `fallback.host`); port 0 picks a free port. */
