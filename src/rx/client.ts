@@ -189,6 +189,9 @@ export class Client {
     // Copied only when there are several: a lone watcher that stops watching in onChange ends
     // the loop by itself.
     for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
+      // A watcher before this one finished the client (its onDone ran): the rest must not act
+      // on a stale state, e.g. pause a socket that onDone resumed to read its end.
+      if (this.#finished) return;
       const now = this.#writable();
       if (now !== watcher.last) {
         watcher.last = now;

@@ -223,6 +223,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   awaitDrain(client: Client): void {
+    // Not a client of this tunnel (any more): nothing to serve.
+    if (this.#clients.get(client.id) !== client) return;
     if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return;
     const start = this.#turns.get(client);
     if (start !== undefined) {

@@ -3,7 +3,7 @@
  * size after each write and each time bytes leave the queue; this class decides what `write`
  * returns and when `drain$` and `congested$` emit.
  */
-import { BehaviorSubject, Subject, type Observable } from 'rxjs';
+import { BehaviorSubject, Subject, distinctUntilChanged, map, type Observable } from 'rxjs';
 import type { ResolvedTransportOptions } from './options.js';
 
 /**
@@ -25,8 +25,16 @@ export class WriteFlow {
   /** Emits each time the queue falls to `lowWaterMark` after a write returned false. */
   readonly drain$: Observable<void> = this.#drain.asObservable();
 
-  /** `true` from a write that returned false until the next drain; replays the current state. */
-  readonly congested$: Observable<boolean> = this.#congested.asObservable();
+  /**
+   * `true` from a write that returned false until the next drain; replays the current state.
+   * Each subscriber is given the state as it is when the news reaches it: a subscriber that
+   * writes when told `false` (a tunnel serving its waiting clients) can congest the queue
+   * again before the subscribers after it have heard the `false`, and they must not end on it.
+   */
+  readonly congested$: Observable<boolean> = this.#congested.pipe(
+    map(() => this.#congested.value),
+    distinctUntilChanged(),
+  );
 
   constructor(options: ResolvedTransportOptions) {
     this.#highWaterMark = options.highWaterMark;
@@ -54,7 +62,8 @@ export class WriteFlow {
     if (this.#congested.closed) return;
     // Clear the state before emitting, so a drain$ handler that writes again sees it fresh.
     this.#congested.next(false);
-    this.#drain.next();
+    // A congested$ subscriber may have filled the queue again: then this was no drain.
+    if (!this.#congested.value) this.#drain.next();
   }
 
   /** Completes both observables: a closed transport never drains. */

@@ -170,6 +170,26 @@ describe('connectSocket', () => {
     expect(dataOf(ID_A)).toBe('');
   });
 
+  it('leaves a socket flowing when a watcher before it finishes the client in a congestion', async () => {
+    const { tunnel, congested } = setup();
+    const client = tunnel.open(A);
+    // Watching before connectSocket does: told of the congestion first, it ends the client.
+    client.writable$.subscribe((writable) => {
+      if (!writable) client.destroy();
+    });
+    const stream = socket();
+    let ended = false;
+    stream.on('end', () => (ended = true));
+    connectSocket(client, stream);
+    congested.next(true);
+    expect(client.closed).toBe(true);
+    stream.push(null);
+    await ticks();
+    // onDone resumed the socket to read its end; nothing paused it again after.
+    expect(stream.isPaused()).toBe(false);
+    expect(ended).toBe(true);
+  });
+
   it('lets a paused socket read its end when joined to a client that already finished', async () => {
     const { tunnel } = setup();
     const stream = socket();

@@ -74,6 +74,23 @@ describe('WriteFlow', () => {
     expect(events).toEqual(['clear']);
   });
 
+  it('leaves no later subscriber on a stale clear when an earlier one congests the queue again', () => {
+    const flow = new WriteFlow({ highWaterMark: 10, lowWaterMark: 4 });
+    // The first subscriber writes as soon as it hears the queue is clear (a tunnel serving
+    // its waiting clients), and fills it again before the others have heard.
+    let armed = false;
+    flow.congested$.subscribe((congested) => {
+      if (armed && !congested) flow.written(50);
+    });
+    const events = record(flow);
+    flow.written(20);
+    armed = true;
+    flow.flushed(0);
+    expect(flow.congested).toBe(true);
+    // No 'clear' after the 'congested' (it did not hold by the time the news came), no drain.
+    expect(events).toEqual(['clear', 'congested']);
+  });
+
   it('completes both streams on close and ignores later reports', () => {
     const flow = new WriteFlow({ highWaterMark: 10, lowWaterMark: 4 });
     const events = record(flow);
