@@ -21,12 +21,7 @@ const EMPTY = new Uint8Array(0);
  */
 export function encodeFrame(frame: FrameInit): Uint8Array {
   const body = frame.data ?? EMPTY;
-  const text = headerOf(frame, body.length);
-  const headerBytes = byteLength(text);
-  const out = allocFromSlab(2 + headerBytes + body.length);
-  writeHeader(out, text, headerBytes);
-  out.set(body, 2 + headerBytes);
-  return out;
+  return frameOfHeader(headerOf(frame, body.length), body);
 }
 
 /**
@@ -35,11 +30,22 @@ export function encodeFrame(frame: FrameInit): Uint8Array {
  */
 export function encodeFrameParts(frame: FrameInit): EncodedFrame {
   const body = frame.data ?? EMPTY;
-  const text = headerOf(frame, body.length);
+  return { header: frameOfHeader(headerOf(frame, body.length)), body };
+}
+
+/**
+ * A frame's bytes from its header text (made by {@link headerOf}, or edited from it: the compat
+ * layer puts services where the reference does) and, when given, its body: `0xfe`, the length
+ * byte, the header, the body copied after it. Without a body, the header alone.
+ * @throws {InvalidFrameError} `E_HEADER_TOO_LONG` when the header passes 255 bytes.
+ */
+export function frameOfHeader(text: string, body?: Uint8Array): Buffer {
   const headerBytes = byteLength(text);
-  const header = Buffer.allocUnsafe(2 + headerBytes);
-  writeHeader(header, text, headerBytes);
-  return { header, body };
+  const size = 2 + headerBytes + (body ? body.length : 0);
+  const out = body ? allocFromSlab(size) : Buffer.allocUnsafe(size);
+  writeHeader(out, text, headerBytes);
+  if (body) out.set(body, 2 + headerBytes);
+  return out;
 }
 
 /** The header text of a frame, as the reference writes it for the same frame. */

@@ -4,9 +4,9 @@
  * control character in a field, a port that is not one), these throw instead.
  */
 import { asBuffer } from '../codec/bytes.js';
-import { encodeFrame, encodeFrameParts, headerOf } from '../codec/encode.js';
+import { encodeFrame, encodeFrameParts, frameOfHeader, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
-import { MAX_HEADER_BYTES, SIGNAL_KINDS, VERSION_BYTE, type FrameInit, type FrameKind } from '../codec/frame.js';
+import { SIGNAL_KINDS, type FrameInit, type FrameKind } from '../codec/frame.js';
 import { canonicalPort } from '../codec/port.js';
 import type { PackerMeta } from './types.js';
 
@@ -110,21 +110,11 @@ function oddService(meta: PackerMeta, body: Buffer | undefined, andBody: boolean
   const frame = frameOf({ ...meta, service: 'end' }, undefined, body) as FrameInit;
   const endText = headerOf(frame, size);
   const at = nthComma(endText, 4) + 1;
-  const header = Buffer.from(`${endText.slice(0, at)}${metaService}${endText.slice(at + 'end'.length)}`);
-  if (header.length > MAX_HEADER_BYTES) {
-    throw new InvalidFrameError(
-      'E_HEADER_TOO_LONG',
-      `M-PROXY header is ${header.length} bytes, more than the ${MAX_HEADER_BYTES} its length byte can say`,
-    );
-  }
-  const reserve = andBody && body ? body.byteLength : 0;
-  const out = Buffer.alloc(2 + header.length + reserve);
-  out[0] = VERSION_BYTE;
-  out[1] = header.length;
-  header.copy(out, 2);
-  if (reserve && body) body.copy(out, 2 + header.length);
-  return out;
+  const text = `${endText.slice(0, at)}${metaService}${endText.slice(at + 'end'.length)}`;
+  return frameOfHeader(text, andBody ? (body ?? NO_BODY) : undefined);
 }
+
+const NO_BODY = new Uint8Array(0);
 
 function nthComma(s: string, n: number): number {
   let at = -1;
