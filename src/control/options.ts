@@ -32,13 +32,15 @@ export const DEFAULT_CONTROL_TIMEOUT = 10_000;
 export const MAX_TIMER = 2 ** 31 - 1;
 
 /**
- * Checks an optional delay option (ms): a positive number a Node timer can wait.
+ * Checks an optional delay option (ms): a positive number a Node timer can wait (beyond
+ * MAX_TIMER, Node fires at once), or 0 where `zero` says what it means.
  * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
  */
-export function checkDelay(name: string, value: number | undefined): void {
-  if (value === undefined) return;
+export function checkDelay(name: string, value: number | undefined, zero?: string): void {
+  if (value === undefined || (value === 0 && zero !== undefined)) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER) {
-    throw new InvalidOptionError(`${name} must be a positive number of milliseconds up to ${MAX_TIMER}, got ${String(value)}`);
+    const also = zero === undefined ? '' : `, or 0 (${zero})`;
+    throw new InvalidOptionError(`${name} must be a positive number of milliseconds up to ${MAX_TIMER}${also}, got ${String(value)}`);
   }
 }
 

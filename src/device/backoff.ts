@@ -14,18 +14,20 @@ export interface BackoffOptions {
 }
 
 /**
- * Checks backoff options: delays a timer can wait, a factor of at least 1, a jitter in 0–1.
+ * Checks backoff options: delays a timer can wait (an `initialDelay` of 0 retries at once), a
+ * factor of at least 1 (below it the waits would shrink to a busy loop), a jitter that is a
+ * number (clamped to 0–1 as documented).
  * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
  */
 export function checkBackoffOptions(options: BackoffOptions): void {
-  checkDelay('reconnect.initialDelay', options.initialDelay);
+  checkDelay('reconnect.initialDelay', options.initialDelay, 'retry at once');
   checkDelay('reconnect.maxDelay', options.maxDelay);
   const { factor, jitter } = options;
   if (factor !== undefined && (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1)) {
     throw new InvalidOptionError(`reconnect.factor must be a number of at least 1, got ${String(factor)}`);
   }
-  if (jitter !== undefined && (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1))) {
-    throw new InvalidOptionError(`reconnect.jitter must be a number from 0 to 1, got ${String(jitter)}`);
+  if (jitter !== undefined && (typeof jitter !== 'number' || Number.isNaN(jitter))) {
+    throw new InvalidOptionError(`reconnect.jitter must be a number (clamped to 0-1), got ${String(jitter)}`);
   }
 }
 

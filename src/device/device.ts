@@ -313,13 +313,14 @@ class MproxyDevice implements Device {
  * attempt (a bad `tunnel` option used to make the device reconnect forever, failing each time).
  */
 function checkDeviceOptions(options: DeviceOptions): void {
-  checkDelay('connectTimeout', options.connectTimeout);
+  checkDelay('connectTimeout', options.connectTimeout, 'no timeout');
   checkDelay('udpIdleTimeout', options.udpIdleTimeout);
-  if (options.keepalive !== undefined && options.keepalive !== false) {
+  // null as well as undefined: a plain-JS caller's "nothing"; the defaults apply, as before.
+  if (options.keepalive) {
     checkDelay('keepalive.interval', options.keepalive.interval);
     checkDelay('keepalive.timeout', options.keepalive.timeout);
   }
-  if (options.reconnect !== undefined && options.reconnect !== false) checkBackoffOptions(options.reconnect);
+  if (options.reconnect) checkBackoffOptions(options.reconnect);
   resolveTunnelOptions(options.tunnel);
 }
 

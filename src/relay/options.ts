@@ -53,7 +53,8 @@ export function checkRelayOptions(options: RelayOptions): void {
   checkDelay('sniffTimeout', options.sniffTimeout);
   checkDelay('tokenGrace', options.tokenGrace);
   checkDelay('udpIdleTimeout', options.udpIdleTimeout);
-  if (options.keepalive !== undefined && options.keepalive !== false) {
+  // null as well as undefined: a plain-JS caller's "nothing"; the defaults apply, as before.
+  if (options.keepalive) {
     checkDelay('keepalive.interval', options.keepalive.interval);
     checkDelay('keepalive.timeout', options.keepalive.timeout);
   }

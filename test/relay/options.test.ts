@@ -61,6 +61,11 @@ describe('createRelay options', () => {
     await expect(relay).rejects.toThrow(message);
   });
 
+  it('takes null for keepalive (the defaults), as before', async () => {
+    const relay = await createRelay({ secret: 's', listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', keepalive: null as unknown as undefined });
+    await relay.close();
+  });
+
   it('takes the same options when they are sound', async () => {
     const relay = await createRelay({
       secret: 's',

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
@@ -59,6 +60,8 @@ export function registerRelay(program: Command): void {
 
 function milliseconds(text: string, flag: string): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value <= 0) throw cliError('E_USAGE', `${flag} ${text} is not a positive number of milliseconds`);
+  if (!/^\d+$/.test(text) || value <= 0 || value > MAX_TIMER) {
+    throw cliError('E_USAGE', `${flag} ${text} is not a positive number of milliseconds up to ${MAX_TIMER}`);
+  }
   return value;
 }
