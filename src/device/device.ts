@@ -56,7 +56,7 @@ export interface DeviceOptions {
   keepalive?: { interval?: number; timeout?: number } | false;
   /** Extra CA certificates to trust for `wss://` (a private relay CA). */
   ca?: string | Buffer | readonly (string | Buffer)[];
-  /** Give up on one connection attempt after this many ms. Default 10 000. */
+  /** Give up on one connection attempt after this many ms; 0: never. Default 10 000. */
   connectTimeout?: number;
   /** A UDP client ends after this many ms without a datagram. Default 60 000. */
   udpIdleTimeout?: number;
