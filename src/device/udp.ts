@@ -26,7 +26,15 @@ export function forwardUdp(client: Client, target: { host: string; port: number 
   };
   const pending: Uint8Array[] = [];
   let connected = false;
-  socket.connect(target.port, target.host, () => {
+  // Node calls this with the error when the lookup or the connect fails (and emits no 'error'):
+  // sending on the unconnected socket then would throw out of this callback.
+  socket.connect(target.port, target.host, (error?: Error) => {
+    if (closed) return;
+    if (error) {
+      close();
+      client.destroy(error);
+      return;
+    }
     connected = true;
     for (const datagram of pending.splice(0)) socket.send(datagram);
   });

@@ -95,7 +95,7 @@ class MproxyRelay implements Relay {
       'TCP',
       async (port) => {
         const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.#visitPort(port, socket));
-        await listenOn(server, { host: this.#portHost(), port });
+        await listenOn(server, { host: this.#portHost(), port }, this.#log);
         return server;
       },
       (server) => server.close(),
@@ -142,7 +142,7 @@ class MproxyRelay implements Relay {
   async listen(): Promise<void> {
     const publicAt = parseListen(this.#options.listen, DEFAULT_PUBLIC, 'listen');
     const tunnelAt = parseListen(this.#options.tunnel, DEFAULT_TUNNEL, 'tunnel');
-    const listening = await Promise.allSettled([listenOn(this.#publicServer, publicAt), listenOn(this.#tunnelServer, tunnelAt)]);
+    const listening = await Promise.allSettled([listenOn(this.#publicServer, publicAt, this.#log), listenOn(this.#tunnelServer, tunnelAt, this.#log)]);
     const failed = listening.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) {
       // Half a relay is no relay: close the listener that did start, so the process can exit.
@@ -416,11 +416,15 @@ function describeAddress(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
 
-function listenOn(server: TcpServer | HttpServer, at: { host: string; port: number }): Promise<void> {
+function listenOn(server: TcpServer | HttpServer, at: { host: string; port: number }, log: Logger): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(at.port, at.host, () => {
       server.off('error', reject);
+      // A listening server's later errors (a failed accept) must not go unheard: with no
+      // listener, Node would throw them and take the relay down.
+      const address = describeAddress(server.address() as AddressInfo);
+      server.on('error', (error) => log.error({ err: error.message, address }, 'listener error'));
       resolve();
     });
   });
