@@ -57,6 +57,13 @@ export interface ControlRequest {
  */
 export type ControlHandler = (args: readonly unknown[], request: ControlRequest) => ObservableInput<unknown> | unknown;
 
+/**
+ * What a handler returns to leave a request unanswered on purpose: a push the remote expects no
+ * answer to (telebit's `grant` and `access_token`). Nothing is sent and nothing is kept; a
+ * handler returning `NEVER` instead would hold a subscription per push until the channel closes.
+ */
+export const NO_ANSWER: unique symbol = Symbol('mproxy.control.noAnswer');
+
 /** Request/response over the control frames of one tunnel, in both directions. */
 export interface ControlChannel {
   /**
@@ -345,6 +352,7 @@ class MproxyControlChannel implements ControlChannel {
       this.#answer(request, () => request.fail(toControlErrorBody(error)));
       return;
     }
+    if (output === NO_ANSWER) return;
     if (!isAsyncInput(output)) {
       this.#answer(request, () => request.reply(output));
       return;

@@ -1,4 +1,5 @@
 export {
+  NO_ANSWER,
   createControlChannel,
   toControlErrorBody,
   type ControlChannel,

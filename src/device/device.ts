@@ -3,7 +3,6 @@ import { rootCertificates } from 'node:tls';
 import {
   BehaviorSubject,
   Observable,
-  NEVER,
   defer,
   filter,
   firstValueFrom,
@@ -14,7 +13,7 @@ import {
 } from 'rxjs';
 import { WebSocket } from 'ws';
 import { InvalidOptionError, MproxyError } from '../codec/errors.js';
-import { answerHello, createControlChannel } from '../control/index.js';
+import { NO_ANSWER, answerHello, createControlChannel } from '../control/index.js';
 import { checkDelay } from '../control/options.js';
 import { childLogger, silentLogger, type Logger } from '../logger.js';
 import { connectSocket } from '../rx/connect-socket.js';
@@ -260,11 +259,11 @@ class MproxyDevice implements Device {
         // Pushes the telebit device never answers: answering nothing is what relays expect.
         channel.handle('grant', (args) => {
           this.#log.info({ grants: args[0] }, 'relay granted');
-          return NEVER;
+          return NO_ANSWER;
         });
         channel.handle('access_token', () => {
           this.#log.info('relay handed over a new token');
-          return NEVER;
+          return NO_ANSWER;
         });
       });
 

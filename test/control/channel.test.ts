@@ -2,7 +2,7 @@ import { EMPTY, Observable, Subject, firstValueFrom, map, of, throwError } from 
 import type { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, MproxyError } from '../../src/codec/errors.js';
-import { ControlError, createControlChannel, type ControlChannel, type ControlRequest } from '../../src/control/index.js';
+import { ControlError, NO_ANSWER, createControlChannel, type ControlChannel, type ControlRequest } from '../../src/control/index.js';
 import { testScheduler } from '../rx/helpers.js';
 
 /** A port whose input is the test's marble, and whose sends are a stream (JSON round-tripped). */
@@ -269,6 +269,25 @@ describe('createControlChannel: handle()', () => {
       expectObservable(sent$).toBe('-----u', { u: [-2, { message: 'unknown command "work"', code: 'E_UNKNOWN_COMMAND' }] });
       expectSubscriptions(work.subscriptions).toBe('-^-!');
     });
+  });
+});
+
+describe('createControlChannel: pushes left unanswered', () => {
+  it('should send nothing for a request whose handler returns NO_ANSWER', () => {
+    const seen: unknown[] = [];
+    testScheduler().run(({ hot, expectObservable }) => {
+      const control$ = hot('-a-b-c', { a: [2, 'grant', [['https', 'a.example']]], b: [3, 'access_token', {}], c: [4, 'grant', []] });
+      const { port, sent$ } = fakePort(control$);
+      const channel = createControlChannel(port);
+      channel.handle('grant', (args) => {
+        seen.push(args[0]);
+        return NO_ANSWER;
+      });
+      channel.handle('access_token', () => NO_ANSWER);
+      expectObservable(sent$).toBe('------');
+      expectObservable(channel.requests$).toBe('------');
+    });
+    expect(seen).toEqual([[['https', 'a.example']], []]);
   });
 });
 
