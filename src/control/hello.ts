@@ -5,7 +5,7 @@
  * in the proxy-packer README, `[1, "hello", 254, [...]]`, gives the frame's version byte
  * (`255 - version`) instead of a list; both are accepted.
  */
-import { EMPTY, Observable, catchError, concat, defer, from, ignoreElements, map, type ObservableInput } from 'rxjs';
+import { EMPTY, Observable, catchError, concat, defer, ignoreElements, map, type ObservableInput } from 'rxjs';
 import { toControlErrorBody, type ControlChannel, type ControlRequest } from './channel.js';
 import { ControlError } from './errors.js';
 

@@ -10,10 +10,8 @@
  * After each batch the relay still serves a well-behaved visitor through the healthy device,
  * and it lets go of everything the fuzzer opened: devices, clients, sockets.
  */
-import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import net from 'node:net';
-import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
