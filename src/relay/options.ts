@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { splitHostPort } from '../transport/host-port.js';
 import { checkDelay } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
+import { resolveMaxBytes } from '../sniff/options.js';
 
 /** A host and a port to listen on. `port: 0` picks a free port. */
 export interface ListenAddress {
@@ -58,10 +59,7 @@ export function checkRelayOptions(options: RelayOptions): void {
     checkDelay('keepalive.interval', options.keepalive.interval);
     checkDelay('keepalive.timeout', options.keepalive.timeout);
   }
-  const maxBytes = options.sniffMaxBytes;
-  if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
-    throw new InvalidOptionError(`sniffMaxBytes must be a positive integer, got ${String(maxBytes)}`);
-  }
+  resolveMaxBytes({ maxBytes: options.sniffMaxBytes }, 'sniffMaxBytes');
   resolveTunnelOptions(options.tunnelOptions);
 }
 
