@@ -59,6 +59,16 @@ export function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
+/**
+ * A port written as decimal digits (leading zeros allowed, as in a flag or a forward rule) that
+ * {@link isPort} takes; `undefined` for anything else.
+ */
+export function portOfText(text: string): number | undefined {
+  if (!/^\d+$/.test(text)) return undefined;
+  const port = Number(text);
+  return isPort(port) ? port : undefined;
+}
+
 /** The TCP and UDP port ranges a relay opens to devices, validated once when built. */
 export class PortPolicy {
   /** TCP ranges, sorted and merged. */

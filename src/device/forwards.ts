@@ -3,7 +3,7 @@
  * `service:port=host:port` for ports (`tcp`, `udp`).
  */
 import { isValidName, matchesName, normalizeName, wildcardSpecificity } from '../auth/names.js';
-import { isPort } from '../auth/policy.js';
+import { portOfText } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { splitHostPort } from '../transport/host-port.js';
 
@@ -59,8 +59,8 @@ function parseTarget(text: string, spec: string): { host: string; port: number }
 }
 
 function parsePort(text: string, spec: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || !isPort(port)) {
+  const port = portOfText(text);
+  if (port === undefined) {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(text)} is not a port 1-65535`);
   }
   return port;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isPort } from '../../auth/policy.js';
+import { portOfText } from '../../auth/policy.js';
 import { issueToken } from '../../auth/token.js';
 import { cliError } from '../fail.js';
 import { collect, readSecret } from '../secret.js';
@@ -26,8 +26,8 @@ export function registerToken(program: Command): void {
     .action(async (flags: TokenFlags) => {
       const secret = readSecret(flags);
       const ports = (flags.port ?? []).map((text) => {
-        const port = Number(text);
-        if (!/^\d+$/.test(text) || !isPort(port)) throw cliError('E_USAGE', `--port ${text} is not a port 1-65535`);
+        const port = portOfText(text);
+        if (port === undefined) throw cliError('E_USAGE', `--port ${text} is not a port 1-65535`);
         return port;
       });
       const domains = flags.domain ?? [];
