@@ -146,7 +146,7 @@ export class Client {
    * Returns the function that stops watching.
    *
    * A `lazy` watcher is told of a congestion of the tunnel only when it matters to it: when
-   * the client writes into the congestion (or its producer calls {@link waitWritable}). A
+   * the client writes into the congestion (or its producer calls {@link writableChanged}). A
    * tunnel with thousands of clients so spends nothing on those that are not sending when its
    * transport fills up. Everything else (a remote pause or resume, the end of a congestion it
    * was told of) it is told as an eager watcher is.
@@ -203,19 +203,12 @@ export class Client {
   }
 
   /**
-   * Whether writing is welcome now (see {@link writable$}). A caller that finds it false and
-   * holds its bytes rather than writing them should call {@link waitWritable}.
+   * Whether writing is welcome now (see {@link writable$}). A producer with lazy watchers that
+   * finds it false and holds its bytes rather than writing them calls {@link writableChanged},
+   * so that its watchers hold `false` and hear when writing is welcome again.
    */
   get writable(): boolean {
     return this.#writable();
-  }
-
-  /**
-   * @internal For a producer that found {@link writable} false and keeps its bytes: makes sure
-   * its lazy watchers hold `false`, so that they are told when writing is welcome again.
-   */
-  waitWritable(): void {
-    this.writableChanged();
   }
 
   /**

@@ -55,7 +55,8 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     if (!client.writable) {
       socket.pause();
       socket.unshift(chunk);
-      client.waitWritable();
+      // The watcher below now holds `false`, and the drain will tell it.
+      client.writableChanged();
       return;
     }
     if (!client.write(chunk)) socket.pause();
