@@ -30,13 +30,17 @@ export interface ClientClosed {
  */
 export interface ClientHost {
   readonly options: ResolvedTunnelOptions;
-  /** True while the transport's send queue is above its high watermark. */
-  isCongested(): boolean;
   /**
-   * A watcher of the client holds `false` while the transport is congested: call the client's
-   * `writableChanged` once the congestion is over.
+   * Whether the client may write now, as far as the tunnel is concerned: false while the
+   * transport's send queue is above its high watermark, and while the client waits for its
+   * turn behind others (see the tunnel's turns).
    */
-  awaitDrain(client: Client): void;
+  mayWrite(client: Client): boolean;
+  /**
+   * A watcher of the client holds `false` while {@link mayWrite} is false: call the client's
+   * `writableChanged` once its turn has come.
+   */
+  awaitTurn(client: Client): void;
   /**
    * The client gained its first eager watcher (`true`) or lost its last one (`false`): eager
    * watchers are told of every congestion, lazy ones only of those they write into.
@@ -126,8 +130,10 @@ export class Client {
   }
 
   /**
-   * Whether writing is welcome now: the remote has not paused this client and the tunnel's
-   * transport is not congested. Replays the current state.
+   * Whether writing is welcome now: the remote has not paused this client, the tunnel's
+   * transport is not congested, and the client is not waiting for its turn behind other
+   * clients (after a congestion, or once it has had its share while others wait: see
+   * docs/reactive.md, "Fair turns"). Replays the current state.
    */
   get writable$(): Observable<boolean> {
     return new Observable<boolean>((subscriber) => {
@@ -164,7 +170,7 @@ export class Client {
     (this.#watchers ??= []).push(watcher);
     if (!lazy && this.#eagerWatchers++ === 0) this.#host.watchCongestion(this, true);
     onChange(watcher.last);
-    if (!watcher.last && this.#host.isCongested()) this.#host.awaitDrain(this);
+    if (!watcher.last && !this.#host.mayWrite(this)) this.#host.awaitTurn(this);
     return () => {
       const watchers = this.#watchers;
       const at = watchers?.indexOf(watcher) ?? -1;
@@ -199,7 +205,7 @@ export class Client {
       }
       if (!watcher.last) holding = true;
     }
-    if (holding && this.#host.isCongested()) this.#host.awaitDrain(this);
+    if (holding && !this.#host.mayWrite(this)) this.#host.awaitTurn(this);
   }
 
   /**
@@ -244,8 +250,9 @@ export class Client {
   }
 
   /**
-   * Sends bytes to the remote. Returns false when the remote has paused this client or the
-   * tunnel is congested: the caller should stop producing until {@link drain$} emits (the bytes
+   * Sends bytes to the remote. Returns false when writing is no longer welcome (see
+   * {@link writable$}: the remote paused this client, the tunnel is congested, or others wait
+   * for their turn): the caller should stop producing until {@link drain$} emits (the bytes
    * given are still sent). Bytes written after {@link end} or once the client is closed are
    * dropped, and false is returned.
    */
@@ -273,7 +280,7 @@ export class Client {
   }
 
   #writable(): boolean {
-    return !this.#remotePaused.value && !this.#host.isCongested();
+    return !this.#remotePaused.value && this.#host.mayWrite(this);
   }
 
   /** Ends this side: sends `end`. The client is finished once the remote has ended too. */

@@ -93,7 +93,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     if (!socket.isPaused()) return;
     // What the socket holds goes out now, not a tick later when it flows again: a drain tells
     // the waiting clients in order and stops at the first that fills the tunnel again
-    // (Tunnel#congestionEnds), so that it costs the clients it serves, not every waiting one.
+    // (Tunnel#serve), so that it costs the clients it serves, not every waiting one.
     // (read() hands what it returns to onData as a 'data' event.)
     while (socket.readableLength > 0 && client.writable) {
       if (socket.read() === null) break;

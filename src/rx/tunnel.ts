@@ -22,13 +22,16 @@ import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } 
 
 /**
  * What a client served by a drain may write, across congestions, before those waiting behind
- * it go first (see Tunnel#congestionEnds). Small enough that no one waits long behind a bulk
+ * it go first (see Tunnel#serve). Small enough that no one waits long behind a bulk
  * transfer, large enough that a client is not cut into many turns: between two turns, the
  * chunk its socket read last waits a whole round, and with a thousand clients such waits cost
  * V8 far more than the turns are worth (at 64 KiB, the 1000-visitor bench spent half again as
  * much CPU).
  */
 const TURN_BYTES = 1024 * 1024;
+
+/** Waiting clients are served while the transport holds at most this much (see #hasRoom). */
+const SERVE_ROOM = 128 * 1024;
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -93,13 +96,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #transport: Transport;
   readonly #clients = new Map<string, Client>();
   /**
-   * The clients in the middle of a turn (see #congestionEnds), in the order their turns began,
-   * with their `bytesWritten` when it began.
+   * The clients in the middle of a turn (see #serve), with their `bytesWritten` when it began.
    */
   readonly #turns = new Map<Client, number>();
-  /** Those of #turns waiting for the congestion to end (a watcher of theirs holds `false`). */
+  /** Those of #turns waiting to be served (a watcher of theirs holds `false`). */
   readonly #turnsWaiting = new Set<Client>();
-  /** The other clients waiting for the congestion to end, in the order they began to wait. */
+  /** The other clients waiting to be served, in the order they began to wait. */
   readonly #waiting = new Set<Client>();
   /** Clients with an eager watcher (`writable$`): told of every congestion. */
   readonly #eager = new Set<Client>();
@@ -142,6 +144,13 @@ class MproxyTunnel implements Tunnel, ClientHost {
         else this.#congestionEnds();
       }),
     );
+    if (transport.flushed$) {
+      this.#subscriptions.push(
+        transport.flushed$.subscribe(() => {
+          if (this.#turnsWaiting.size > 0 || this.#waiting.size > 0) this.#serve();
+        }),
+      );
+    }
     // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
     transport.closed$.subscribe(() => {
       this.#transportClosed = true;
@@ -218,11 +227,22 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   // ClientHost
 
-  isCongested(): boolean {
-    return this.#congested.value;
+  mayWrite(client: Client): boolean {
+    if (this.#congested.value) return false;
+    // Nobody waits for a turn: the common case, settled without a lookup.
+    if (this.#turnsWaiting.size === 0 && this.#waiting.size === 0) return true;
+    if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return false;
+    // Others wait: this client writes on a turn too (counted from now if it had none), or a
+    // client that keeps the queue busy without ever congesting it would starve them.
+    const start = this.#turns.get(client);
+    if (start === undefined) {
+      if (this.#clients.get(client.id) === client) this.#turns.set(client, client.bytesWritten);
+      return true;
+    }
+    return client.bytesWritten - start < TURN_BYTES;
   }
 
-  awaitDrain(client: Client): void {
+  awaitTurn(client: Client): void {
     // Not a client of this tunnel (any more): nothing to serve.
     if (this.#clients.get(client.id) !== client) return;
     if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return;
@@ -248,36 +268,57 @@ class MproxyTunnel implements Tunnel, ClientHost {
    * are busy, not all of them.
    */
   #congestionBegins(): void {
-    // Each hands itself to awaitDrain (writableChanged), holding `false`.
+    // Each hands itself to awaitTurn (writableChanged), holding `false`.
     for (const client of [...this.#eager]) client.writableChanged();
   }
 
   /**
-   * Tells the waiting clients that they may write again, one after the other, until one of
-   * them fills the transport anew: the rest have heard nothing and wait for the next drain.
-   * A drain so costs the clients it serves, however many are waiting (a producer told `true`
-   * hands over what it holds at once: see connectSocket).
+   * Tells the waiting clients that they may write again, one after the other, while the
+   * transport has room for them (see #hasRoom): the rest have heard nothing and wait for the
+   * next flush. Serving so costs the clients it serves, however many are waiting (a producer
+   * told `true` hands over what it holds at once: see connectSocket).
    *
-   * The order is the order of service: a client served by a drain begins a turn of
-   * TURN_BYTES, and while the turn lasts (and the client keeps running into congestions) it is
-   * told before the others at each drain; then it waits behind those that were waiting
-   * already. Without turns, the clients that came first kept the front, and with more busy
-   * clients than a drain has room for, the others never wrote at all; with one chunk per turn,
-   * each waiting socket's chunk would wait a whole round.
+   * The order is the order of service: a client served begins a turn of TURN_BYTES, and while
+   * the turn lasts (and the client keeps running into congestions) it is told before the
+   * others; then it waits behind those that were waiting already. Without turns, the clients
+   * that came first kept the front, and with more busy clients than a drain has room for, the
+   * others never wrote at all; with one chunk per turn, each waiting socket's chunk would wait
+   * a whole round.
    */
-  #congestionEnds(): void {
-    for (const client of this.#turns.keys()) {
-      if (this.#congested.value) return;
-      // Not waiting: it wrote all it had without meeting this congestion. Its turn is over.
-      if (!this.#turnsWaiting.delete(client)) this.#turns.delete(client);
-      else client.writableChanged();
+  #serve(): void {
+    for (const client of this.#turnsWaiting) {
+      if (!this.#hasRoom()) return;
+      this.#turnsWaiting.delete(client);
+      client.writableChanged();
     }
     for (const client of this.#waiting) {
-      if (this.#congested.value) return;
+      if (!this.#hasRoom()) return;
       this.#waiting.delete(client);
       this.#turns.set(client, client.bytesWritten);
       client.writableChanged();
     }
+  }
+
+  /** A drain: the turns of clients that wrote all they had without meeting it are over. */
+  #congestionEnds(): void {
+    for (const client of this.#turns.keys()) {
+      if (!this.#turnsWaiting.has(client)) this.#turns.delete(client);
+    }
+    this.#serve();
+  }
+
+  /**
+   * Whether a waiting client may be served now. Not up to the high watermark: the clients
+   * already writing (their sockets flowing) read their next chunks before the queue is flushed,
+   * and a queue filled by the served ones turns every such read into a chunk held back and a
+   * socket paused again (with 1000 busy visitors, every chunk was held back once). Served up to
+   * SERVE_ROOM, the rest of the room is theirs, and the next flush serves more. A transport
+   * without flushed$ is served until it congests again, since its next drain is the next
+   * chance.
+   */
+  #hasRoom(): boolean {
+    if (this.#congested.value) return false;
+    return this.#transport.flushed$ === undefined || this.#transport.bufferedAmount <= SERVE_ROOM;
   }
 
   send(frame: FrameInit): void {

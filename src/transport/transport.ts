@@ -50,6 +50,15 @@ export interface Transport {
   readonly drain$: Observable<void>;
 
   /**
+   * Emits each time bytes left the queue (a write reached the operating system, or the peer of
+   * an in-memory pair took it), drains included. Completes when the transport closes.
+   * Optional for transports written from scratch (`TransportBase` has it): a tunnel uses it
+   * to serve clients waiting for their turn outside congestions, and without it serves them
+   * at drains only.
+   */
+  readonly flushed$?: Observable<void>;
+
+  /**
    * Emits `true` when a write returns false (the queue passed the high watermark) and `false`
    * when it drains (fell to the low watermark); replays the current state to new subscribers.
    * Completes when the transport closes.

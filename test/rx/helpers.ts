@@ -26,10 +26,18 @@ export const seen = (frame: Frame): Seen => ({ kind: frame.kind, id: frame.id, d
 
 /**
  * A transport driven by a test: `incoming$` is whatever the test gives (marbles or a Subject),
- * writes are decoded back into frames, congestion is set by hand.
+ * writes are decoded back into frames, congestion is set by hand. With `flushes`, it also has
+ * `flushed$` (emitted by the test through `flushed`) and a queue that grows by what is written
+ * (`queue.buffered`, also set by hand); without, it is a transport written from scratch that
+ * has none, and its queue always reads 0.
  */
-export function scriptedTransport(incoming$: Observable<Uint8Array>) {
+export function scriptedTransport(incoming$: Observable<Uint8Array>, { flushes = false } = {}) {
   const written: Frame[] = [];
+  const queue = { buffered: 0 };
+  const flushed = new Subject<void>();
+  const grow = (chunk: Uint8Array): void => {
+    if (flushes) queue.buffered += chunk.length;
+  };
   const decoder = new FrameDecoder();
   const congested = new BehaviorSubject(false);
   const closed = new Subject<{ error?: Error }>();
@@ -39,15 +47,20 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>) {
     incoming$,
     write(chunk) {
       written.push(...decoder.push(chunk));
+      grow(chunk);
       return !congested.value;
     },
     writev(chunks) {
-      for (const chunk of chunks) written.push(...decoder.push(chunk));
+      for (const chunk of chunks) {
+        written.push(...decoder.push(chunk));
+        grow(chunk);
+      }
       return !congested.value;
     },
     get bufferedAmount() {
-      return 0;
+      return queue.buffered;
     },
+    ...(flushes ? { flushed$: flushed.asObservable() } : {}),
     drain$: drain.asObservable(),
     congested$: congested.asObservable(),
     closed$: closed.asObservable(),
@@ -65,5 +78,5 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>) {
       closed.next(error ? { error } : {});
     },
   };
-  return { transport, written, congested, state };
+  return { transport, written, congested, state, queue, flushed };
 }

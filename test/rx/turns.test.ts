@@ -4,6 +4,7 @@
  */
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import type { Client } from '../../src/rx/client.js';
 import { createTunnel } from '../../src/rx/tunnel.js';
 import { A, scriptedTransport } from './helpers.js';
 
@@ -42,9 +43,100 @@ describe('turns after a congestion', () => {
 
     second.write(Buffer.alloc(10));
     third.write(Buffer.alloc(10));
-    congested.next(true); // second and third begin theirs: no change
+    congested.next(true); // all three within their turns: served in the order they began to wait
     congested.next(false);
-    expect(told).toEqual([2, 3, 1]);
+    expect(told).toEqual([1, 2, 3]);
+  });
+
+  it('serves waiting clients while the queue holds at most 128 KiB, the others at later flushes', () => {
+    const { transport, congested, queue, flushed } = scriptedTransport(new Subject<Uint8Array>(), { flushes: true });
+    const tunnel = createTunnel(transport);
+    const clients = [1, 2, 3].map((port) => tunnel.open({ ...A, port }));
+    const told: number[] = [];
+    for (const client of clients) {
+      // Each writes 64 KiB when told it may: a socket handing over the chunk it held.
+      client.watchWritable((writable) => {
+        if (!writable) return;
+        told.push(client.meta.port as number);
+        client.write(Buffer.alloc(64 * 1024));
+      });
+    }
+    told.length = 0;
+    queue.buffered = 2 * MiB;
+    congested.next(true);
+    queue.buffered = 0;
+    congested.next(false);
+    // The first two fill the queue past 128 KiB: the third is left the room the first two's
+    // next reads will want, though the transport is not congested.
+    expect(told).toEqual([1, 2]);
+    expect(transport.bufferedAmount).toBeGreaterThan(128 * 1024);
+    expect(congested.value).toBe(false);
+    expect(clients.map((client) => client.writable)).toEqual([true, true, false]);
+    queue.buffered = 200 * 1024;
+    flushed.next(); // still more than 128 KiB queued
+    expect(told).toEqual([1, 2]);
+    queue.buffered = 0;
+    flushed.next();
+    expect(told).toEqual([1, 2, 3]);
+    expect(clients.map((client) => client.writable)).toEqual([true, true, true]);
+  });
+
+  it('makes a client that has had its turn while another waits give way, without a congestion', () => {
+    const { transport, congested, queue, flushed } = scriptedTransport(new Subject<Uint8Array>(), { flushes: true });
+    const tunnel = createTunnel(transport);
+    const [busy, other] = [1, 2].map((port) => tunnel.open({ ...A, port })) as [Client, Client];
+    const told: number[] = [];
+    let firstTurn = false;
+    for (const client of [busy, other]) {
+      client.watchWritable((writable) => {
+        if (!writable) return;
+        told.push(client.meta.port as number);
+        if (client === busy && firstTurn) {
+          firstTurn = false;
+          client.write(Buffer.alloc(200 * 1024));
+        }
+      });
+    }
+    told.length = 0;
+    firstTurn = true;
+    congested.next(true);
+    congested.next(false);
+    expect(told).toEqual([1]); // busy filled the room: other waits
+    // busy goes on writing: nobody congests, but its turn ends after 1 MiB and other goes first.
+    let accepted = 0;
+    while (busy.write(Buffer.alloc(64 * 1024))) accepted += 64 * 1024;
+    expect(200 * 1024 + accepted).toBeLessThan(MiB);
+    expect(200 * 1024 + accepted + 64 * 1024).toBeGreaterThanOrEqual(MiB);
+    expect(congested.value).toBe(false);
+    expect(busy.writable).toBe(false);
+    queue.buffered = 0;
+    flushed.next();
+    expect(told).toEqual([1, 2, 1]);
+  });
+
+  it('serves waiting clients until the queue congests again when the transport has no flushed$', () => {
+    const { transport, congested, queue } = scriptedTransport(new Subject<Uint8Array>());
+    const tunnel = createTunnel(transport);
+    const clients = [1, 2, 3].map((port) => tunnel.open({ ...A, port }));
+    const told: number[] = [];
+    for (const client of clients) {
+      client.watchWritable((writable) => {
+        if (!writable) return;
+        told.push(client.meta.port as number);
+        client.write(Buffer.alloc(64 * 1024));
+        // The second one served fills it.
+        if (told.length === 2) congested.next(true);
+      });
+    }
+    told.length = 0;
+    // More than 128 KiB queued: with flushed$ nobody would be served now.
+    queue.buffered = 512 * 1024;
+    congested.next(true);
+    congested.next(false);
+    expect(told).toEqual([1, 2]);
+    congested.next(false);
+    // The two served are within their turns and go first again; then the third.
+    expect(told).toEqual([1, 2, 1, 2, 3]);
   });
 
   it('leaves tunnel.clients in the order the clients opened', () => {
