@@ -30,8 +30,6 @@ import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } 
  */
 const TURN_BYTES = 1024 * 1024;
 
-/** Waiting clients are served while the transport holds at most this much (see #hasRoom). */
-const SERVE_ROOM = 128 * 1024;
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -105,6 +103,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #waiting = new Set<Client>();
   /** Clients with an eager watcher (`writable$`): told of every congestion. */
   readonly #eager = new Set<Client>();
+  /** Queue size up to which waiting clients are served (see #hasRoom). */
+  readonly #serveRoom: number;
   readonly #tombstones = new Map<string, true>();
   readonly #newClients = new Subject<Client>();
   readonly #control = new Subject<unknown>();
@@ -135,6 +135,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   constructor(transport: Transport, options: ResolvedTunnelOptions) {
     this.options = options;
     this.#transport = transport;
+    this.#serveRoom = transport.flushed$ !== undefined && transport.lowWaterMark !== undefined ? transport.lowWaterMark : Infinity;
     this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
     // One subscription for all clients: a flip reaches the clients it concerns by a plain call,
     // not by one RxJS subscription per client.
@@ -308,17 +309,16 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   /**
-   * Whether a waiting client may be served now. Not up to the high watermark: the clients
-   * already writing (their sockets flowing) read their next chunks before the queue is flushed,
-   * and a queue filled by the served ones turns every such read into a chunk held back and a
-   * socket paused again (with 1000 busy visitors, every chunk was held back once). Served up to
-   * SERVE_ROOM, the rest of the room is theirs, and the next flush serves more. A transport
-   * without flushed$ is served until it congests again, since its next drain is the next
-   * chance.
+   * Whether a waiting client may be served now: while the transport's queue is at or below its
+   * low watermark. Not up to the high watermark: the clients already writing (their sockets
+   * flowing) read their next chunks before the queue is flushed, and a queue the served ones
+   * filled turned every such read into a chunk held back and a socket paused again (with 1000
+   * busy visitors, every chunk was held back once). The room above the low watermark is
+   * theirs, and the next flush serves more. A transport without flushed$ is served until it
+   * congests again, since its next drain is the next chance.
    */
   #hasRoom(): boolean {
-    if (this.#congested.value) return false;
-    return this.#transport.flushed$ === undefined || this.#transport.bufferedAmount <= SERVE_ROOM;
+    return !this.#congested.value && this.#transport.bufferedAmount <= this.#serveRoom;
   }
 
   send(frame: FrameInit): void {

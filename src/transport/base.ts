@@ -54,6 +54,10 @@ export abstract class TransportBase implements Transport {
 
   abstract get bufferedAmount(): number;
 
+  get lowWaterMark(): number {
+    return this.options.lowWaterMark;
+  }
+
   get isOpen(): boolean {
     return this.#phase === Phase.Open;
   }

@@ -60,7 +60,7 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>, { flushes =
     get bufferedAmount() {
       return queue.buffered;
     },
-    ...(flushes ? { flushed$: flushed.asObservable() } : {}),
+    ...(flushes ? { flushed$: flushed.asObservable(), lowWaterMark: 128 * 1024 } : {}),
     drain$: drain.asObservable(),
     congested$: congested.asObservable(),
     closed$: closed.asObservable(),
