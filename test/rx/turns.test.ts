@@ -25,6 +25,28 @@ function setup() {
   return { transport, written, congested, tunnel, clients, told };
 }
 
+/**
+ * Three clients whose watchers write 64 KiB each time they are told they may (a socket handing
+ * over the chunk it held), then, once set up, call `after` with how many have been told so far.
+ * `told`: the ports told, in order, from now on.
+ */
+function handingOver(tunnel: ReturnType<typeof createTunnel>, after: (count: number) => unknown = () => {}) {
+  const clients = [1, 2, 3].map((port) => tunnel.open({ ...A, port }));
+  const told: number[] = [];
+  let armed = false;
+  for (const client of clients) {
+    client.watchWritable((writable) => {
+      if (!writable) return;
+      told.push(client.meta.port as number);
+      client.write(Buffer.alloc(64 * 1024));
+      if (armed) after(told.length);
+    });
+  }
+  told.length = 0;
+  armed = true;
+  return { clients, told };
+}
+
 describe('turns after a congestion', () => {
   it('tells a client that has had its 1 MiB turn after the others', () => {
     const { congested, clients, told } = setup();
@@ -50,18 +72,7 @@ describe('turns after a congestion', () => {
 
   it('serves waiting clients while the queue holds at most 128 KiB, the others at later flushes', () => {
     const { transport, congested, queue, flushed } = scriptedTransport(new Subject<Uint8Array>(), { flushes: true });
-    const tunnel = createTunnel(transport);
-    const clients = [1, 2, 3].map((port) => tunnel.open({ ...A, port }));
-    const told: number[] = [];
-    for (const client of clients) {
-      // Each writes 64 KiB when told it may: a socket handing over the chunk it held.
-      client.watchWritable((writable) => {
-        if (!writable) return;
-        told.push(client.meta.port as number);
-        client.write(Buffer.alloc(64 * 1024));
-      });
-    }
-    told.length = 0;
+    const { clients, told } = handingOver(createTunnel(transport));
     queue.buffered = 2 * MiB;
     congested.next(true);
     queue.buffered = 0;
@@ -116,19 +127,8 @@ describe('turns after a congestion', () => {
 
   it('serves waiting clients until the queue congests again when the transport has no flushed$', () => {
     const { transport, congested, queue } = scriptedTransport(new Subject<Uint8Array>());
-    const tunnel = createTunnel(transport);
-    const clients = [1, 2, 3].map((port) => tunnel.open({ ...A, port }));
-    const told: number[] = [];
-    for (const client of clients) {
-      client.watchWritable((writable) => {
-        if (!writable) return;
-        told.push(client.meta.port as number);
-        client.write(Buffer.alloc(64 * 1024));
-        // The second one served fills it.
-        if (told.length === 2) congested.next(true);
-      });
-    }
-    told.length = 0;
+    // The second one served fills it.
+    const { told } = handingOver(createTunnel(transport), (count) => count === 2 && congested.next(true));
     // More than 128 KiB queued: with flushed$ nobody would be served now.
     queue.buffered = 512 * 1024;
     congested.next(true);
