@@ -185,8 +185,9 @@ export class Client {
    * this client, or the tunnel's congestion flipped). Each watcher is given the state as it is
    * when its turn comes, not as it was when the loop began: a watcher that reacts by writing can
    * congest the tunnel, and the watchers after it must not be told a stale `true`, past which no
-   * drain would come. A watcher left holding `false` in a congestion is handed to the host, to
-   * be told of the drain.
+   * drain would come. A watcher left holding `false` while the host does not let the client
+   * write (a congestion, or others going first) is handed to the host, to be told when its turn
+   * comes.
    */
   writableChanged(): void {
     const watchers = this.#watchers;

@@ -17,7 +17,8 @@ export type ConnectableSocket = Duplex;
  * - socket → client: the socket is read only while the client is writable. A remote `pause`
  *   stops it at once (nothing is sent to a paused client). A congestion of the tunnel is not
  *   told to the socket: the chunk it reads next finds the client unwritable, goes back to the
- *   socket and stops it, and the drain hands that chunk over before the socket flows again.
+ *   socket and stops it, and when the client's turn comes that chunk is handed over before the
+ *   socket flows again.
  *   Nothing is sent into a congestion, and it costs a pause per socket that has something to
  *   send, none for the others. The socket's `end` ends the client; a socket error destroys
  *   the client with that error (the remote gets `{message, code}`).
@@ -55,7 +56,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     if (!client.writable) {
       socket.pause();
       socket.unshift(chunk);
-      // The watcher below now holds `false`, and the drain will tell it.
+      // The watcher below now holds `false`, and will be told when the client's turn comes.
       client.writableChanged();
       return;
     }
@@ -91,9 +92,9 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       return;
     }
     if (!socket.isPaused()) return;
-    // What the socket holds goes out now, not a tick later when it flows again: a drain tells
-    // the waiting clients in order and stops at the first that fills the tunnel again
-    // (Tunnel#serve), so that it costs the clients it serves, not every waiting one.
+    // What the socket holds goes out now, not a tick later when it flows again: the tunnel
+    // serves waiting clients in order while its queue has room and stops when it has none
+    // (Tunnel#serve), so that serving costs the clients served, not every waiting one.
     // (read() hands what it returns to onData as a 'data' event.)
     while (socket.readableLength > 0 && client.writable) {
       if (socket.read() === null) break;

@@ -94,9 +94,16 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #transport: Transport;
   readonly #clients = new Map<string, Client>();
   /**
-   * The clients in the middle of a turn (see #serve), with their `bytesWritten` when it began.
+   * The clients in the middle of a turn they were given when served (see #serve), with their
+   * `bytesWritten` when it began.
    */
   readonly #turns = new Map<Client, number>();
+  /**
+   * The clients that write without a turn while others wait, with their `bytesWritten` when
+   * that was first seen: past TURN_BYTES they give way (see mayWrite). Unlike a turn, this gives
+   * no place ahead of anyone. Forgotten once nobody waits.
+   */
+  readonly #quotas = new Map<Client, number>();
   /** Those of #turns waiting to be served (a watcher of theirs holds `false`). */
   readonly #turnsWaiting = new Set<Client>();
   /** The other clients waiting to be served, in the order they began to wait. */
@@ -233,11 +240,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
     // Nobody waits for a turn: the common case, settled without a lookup.
     if (this.#turnsWaiting.size === 0 && this.#waiting.size === 0) return true;
     if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return false;
-    // Others wait: this client writes on a turn too (counted from now if it had none), or a
-    // client that keeps the queue busy without ever congesting it would starve them.
-    const start = this.#turns.get(client);
+    // Others wait: this client writes within its turn, or within a quota counted from now if it
+    // has none; otherwise clients that keep the queue busy without ever congesting it (or that
+    // miss the congestions others meet) would starve those waiting.
+    const start = this.#turns.get(client) ?? this.#quotas.get(client);
     if (start === undefined) {
-      if (this.#clients.get(client.id) === client) this.#turns.set(client, client.bytesWritten);
+      if (this.#clients.get(client.id) === client) this.#quotas.set(client, client.bytesWritten);
       return true;
     }
     return client.bytesWritten - start < TURN_BYTES;
@@ -255,6 +263,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
       }
       this.#turns.delete(client);
     }
+    // No turn (a quota is none): behind everyone already waiting.
+    this.#quotas.delete(client);
     this.#waiting.add(client);
   }
 
@@ -279,9 +289,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
    * next flush. Serving so costs the clients it serves, however many are waiting (a producer
    * told `true` hands over what it holds at once: see connectSocket).
    *
-   * The order is the order of service: a client served begins a turn of TURN_BYTES, and while
-   * the turn lasts (and the client keeps running into congestions) it is told before the
-   * others; then it waits behind those that were waiting already. Without turns, the clients
+   * The order: a client served begins a turn of TURN_BYTES, and while the turn lasts (and the
+   * client keeps running into congestions) it is told before the others; then it waits behind
+   * those that were waiting already. Within each group, the order they began to wait. Without turns, the clients
    * that came first kept the front, and with more busy clients than a drain has room for, the
    * others never wrote at all; with one chunk per turn, each waiting socket's chunk would wait
    * a whole round.
@@ -298,6 +308,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
       this.#turns.set(client, client.bytesWritten);
       client.writableChanged();
     }
+    if (this.#turnsWaiting.size === 0 && this.#waiting.size === 0) this.#quotas.clear();
   }
 
   /** A drain: the turns of clients that wrote all they had without meeting it are over. */
@@ -351,6 +362,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   #forget(client: Client): void {
     this.#turns.delete(client);
+    this.#quotas.delete(client);
     this.#turnsWaiting.delete(client);
     this.#waiting.delete(client);
     this.#eager.delete(client);
@@ -455,6 +467,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
     this.#clients.clear();
     this.#turns.clear();
+    this.#quotas.clear();
     this.#turnsWaiting.clear();
     this.#waiting.clear();
     this.#eager.clear();

@@ -6,6 +6,7 @@ import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Client } from '../../src/rx/client.js';
 import { createTunnel } from '../../src/rx/tunnel.js';
+import { TransportBase } from '../../src/transport/base.js';
 import { A, scriptedTransport } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -123,6 +124,98 @@ describe('turns after a congestion', () => {
     queue.buffered = 0;
     flushed.next();
     expect(told).toEqual([1, 2, 1]);
+  });
+
+  it('puts a client that writes without a turn while others wait behind them when it meets a congestion', () => {
+    const { transport, congested, queue } = scriptedTransport(new Subject<Uint8Array>(), { flushes: true });
+    const tunnel = createTunnel(transport);
+    const [first, waiting, flowing] = [1, 2, 3].map((port) => tunnel.open({ ...A, port })) as [Client, Client, Client];
+    const told: number[] = [];
+    for (const client of [first, waiting, flowing]) {
+      // Lazy, as connectSocket's: told of a congestion only by writing into it.
+      client.watchWritable(
+        (writable) => {
+          if (!writable) return;
+          told.push(client.meta.port as number);
+          client.write(Buffer.alloc(200 * 1024));
+        },
+        undefined,
+        { lazy: true },
+      );
+    }
+    told.length = 0;
+    queue.buffered = 0;
+    congested.next(true);
+    first.write(Buffer.alloc(1));
+    waiting.write(Buffer.alloc(1));
+    congested.next(false);
+    expect(told).toEqual([1]); // first filled the room: `waiting` waits
+    expect(flowing.write(Buffer.alloc(10))).toBe(true); // never waited: writes on (within a quota)
+    congested.next(true);
+    flowing.write(Buffer.alloc(10)); // into the congestion: behind `waiting`
+    queue.buffered = 0;
+    congested.next(false);
+    expect(told).toEqual([1, 2]);
+  });
+
+  it('serves a waiting client though the clients that flow keep congesting the queue between flushes', () => {
+    /** A real TransportBase (WriteFlow's marks, 1 MiB / 128 KiB) whose queue the test empties. */
+    class Manual extends TransportBase {
+      queued = 0;
+      get bufferedAmount(): number {
+        return this.queued;
+      }
+      protected sendChunk(chunk: Uint8Array): void {
+        this.queued += chunk.byteLength;
+      }
+      protected sendChunks(chunks: readonly Uint8Array[]): void {
+        for (const chunk of chunks) this.queued += chunk.byteLength;
+      }
+      protected startReading(): void {}
+      protected stopReading(): void {}
+      protected closeCarrier(): void {}
+      protected destroyCarrier(): void {}
+      flushTo(bytes: number): void {
+        this.queued = bytes;
+        this.flushed();
+      }
+    }
+    const transport = new Manual();
+    const tunnel = createTunnel(transport);
+    const told: number[] = [];
+    let armed = false;
+    const open = (port: number): Client => {
+      const client = tunnel.open({ ...A, port });
+      client.watchWritable(
+        (writable) => {
+          if (!writable || !armed) return;
+          told.push(port);
+          client.write(Buffer.alloc(300 * 1024));
+        },
+        undefined,
+        { lazy: true },
+      );
+      return client;
+    };
+    const [first, waiting, f1, f2] = [1, 2, 11, 12].map(open) as [Client, Client, Client, Client];
+    armed = true;
+    transport.write(Buffer.alloc(2 * MiB)); // congested by other traffic
+    first.write(Buffer.alloc(1));
+    waiting.write(Buffer.alloc(1));
+    transport.flushTo(0); // first is served and fills the room; `waiting` waits in line
+    f1.write(Buffer.alloc(10));
+    f2.write(Buffer.alloc(10));
+    transport.write(Buffer.alloc(MiB));
+    // Two sockets flowing meanwhile, taking turns at meeting the congestions: the queue never
+    // sits at the low watermark but at drains.
+    for (let round = 0; round < 20 && !told.includes(2); round++) {
+      const [hit, missed] = round % 2 === 0 ? [f1, f2] : [f2, f1];
+      hit.write(Buffer.alloc(10));
+      transport.flushTo(0);
+      missed.write(Buffer.alloc(10));
+      transport.write(Buffer.alloc(MiB));
+    }
+    expect(told).toContain(2);
   });
 
   it('serves waiting clients until the queue congests again when the transport has no flushed$', () => {
