@@ -21,15 +21,15 @@ import { groupByClient } from './group-by-client.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
 
 /**
- * What a client served by a drain may write, across congestions, before those waiting behind
- * it go first (see Tunnel#serve). Small enough that no one waits long behind a bulk
+ * What a client served may write, across congestions, before those waiting behind it go
+ * first (see Tunnel#serve); also what a client writing without a turn may write while others
+ * wait (see Tunnel#mayWrite). Small enough that no one waits long behind a bulk
  * transfer, large enough that a client is not cut into many turns: between two turns, the
  * chunk its socket read last waits a whole round, and with a thousand clients such waits cost
  * V8 far more than the turns are worth (at 64 KiB, the 1000-visitor bench spent half again as
  * much CPU).
  */
 const TURN_BYTES = 1024 * 1024;
-
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -142,7 +142,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
   constructor(transport: Transport, options: ResolvedTunnelOptions) {
     this.options = options;
     this.#transport = transport;
-    this.#serveRoom = transport.flushed$ !== undefined && transport.lowWaterMark !== undefined ? transport.lowWaterMark : Infinity;
+    const { flushed$, lowWaterMark } = transport;
+    this.#serveRoom = flushed$ !== undefined && lowWaterMark !== undefined ? lowWaterMark : Infinity;
     this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
     // One subscription for all clients: a flip reaches the clients it concerns by a plain call,
     // not by one RxJS subscription per client.
@@ -291,10 +292,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
    *
    * The order: a client served begins a turn of TURN_BYTES, and while the turn lasts (and the
    * client keeps running into congestions) it is told before the others; then it waits behind
-   * those that were waiting already. Within each group, the order they began to wait. Without turns, the clients
-   * that came first kept the front, and with more busy clients than a drain has room for, the
-   * others never wrote at all; with one chunk per turn, each waiting socket's chunk would wait
-   * a whole round.
+   * those that were waiting already. Within each group, the order they began to wait. Without
+   * turns, the clients that came first kept the front, and with more busy clients than a drain
+   * has room for, the others never wrote at all; with one chunk per turn, each waiting
+   * socket's chunk would wait a whole round.
    */
   #serve(): void {
     for (const client of this.#turnsWaiting) {
