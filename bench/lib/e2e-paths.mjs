@@ -19,8 +19,8 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import tls from 'node:tls';
-import { generate } from 'selfsigned';
 import { createDevice, createRelay, issueToken } from '../../dist/index.js';
+import { selfSignedCertificate } from '../../test/support/certificate.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -28,20 +28,10 @@ export const SECRET = 'e2e-bench-secret';
 export const NAME = 'app.localhost';
 const HOST = '127.0.0.1';
 
-/** A self-signed EC certificate for NAME (what the local TLS service presents). */
+/** A self-signed EC certificate for NAME (what the local TLS service presents), with its fingerprint. */
 export async function makeCertificate() {
-  const pems = await generate([{ name: 'commonName', value: NAME }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: NAME }] },
-    ],
-  });
-  return { key: pems.private, cert: pems.cert, fingerprint256: new X509Certificate(pems.cert).fingerprint256 };
+  const pems = await selfSignedCertificate(NAME);
+  return { ...pems, fingerprint256: new X509Certificate(pems.cert).fingerprint256 };
 }
 
 /**

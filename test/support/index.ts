@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
-import { generate } from 'selfsigned';
 import { WebSocket } from 'ws';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
@@ -184,24 +183,7 @@ export async function captureClientHello(servername: string): Promise<Buffer> {
   return bytes;
 }
 
-/**
- * A self-signed certificate for `name` (a DNS name, or with `ip` an IP address), EC P-256:
- * what a local TLS service or a wss:// relay presents in a test. `cert` doubles as its own CA.
- */
-export async function selfSignedCertificate(name: string, { ip = false } = {}): Promise<{ key: string; cert: string }> {
-  const pems = await generate([{ name: 'commonName', value: name }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [ip ? { type: 7, ip: name } : { type: 2, value: name }] },
-    ],
-  });
-  return { key: pems.private, cert: pems.cert };
-}
+export { selfSignedCertificate } from './certificate.mjs';
 
 // Randomness
 
