@@ -16,6 +16,7 @@ import type { ResolvedTunnelOptions } from './options.js';
 interface WritableWatcher {
   readonly onChange: (writable: boolean) => void;
   readonly onDone: (() => void) | undefined;
+  readonly stop: (() => boolean) | undefined;
   last: boolean;
 }
 
@@ -47,6 +48,17 @@ export interface ClientHost {
    */
   watchCongestion(client: Client, eager: boolean): void;
   send(frame: FrameInit): void;
+  /**
+   * Holds `bytes` of the transport's room for the client until it writes or
+   * {@link releaseRoom} is called: a producer that starts reading again after a stop has its
+   * bytes still to come, and the tunnel must not serve others into room they will take.
+   */
+  reserveRoom(client: Client, bytes: number): void;
+  /**
+   * Gives back the room the client held. `expired`: it held it without writing, so others may be
+   * served into it now.
+   */
+  releaseRoom(client: Client, expired: boolean): void;
   /** Adds to the bytes queued in all clients; returns the new total. */
   adjustQueued(delta: number): number;
   /** The client is finished: forget it. */
@@ -81,6 +93,7 @@ export class Client {
   #finished = false;
   #bytesWritten = 0;
   #eagerWatchers = 0;
+  #holdsRoom = false;
   // Made on first use: most clients of a busy relay are watched by one socket, idle ones by none.
   #watchers: WritableWatcher[] | undefined;
   #closeError: Error | undefined;
@@ -156,17 +169,23 @@ export class Client {
    * tunnel with thousands of clients so spends nothing on those that are not sending when its
    * transport fills up. Everything else (a remote pause or resume, the end of a congestion it
    * was told of) it is told as an eager watcher is.
+   *
+   * A lazy watcher's producer that reads ahead of what it writes (a socket) may give `stop`:
+   * when many producers run into one congestion at once, the tunnel asks the others, which
+   * have not yet, to stop reading before they do (see {@link stopProducing}). `stop` returns
+   * whether it stopped; if it did, the watcher is told `false`, then `true` when the client's
+   * turn comes, and should then start again and {@link reserveRoom} for what it will read.
    */
   watchWritable(
     onChange: (writable: boolean) => void,
     onDone?: () => void,
-    { lazy = false }: { readonly lazy?: boolean } = {},
+    { lazy = false, stop }: { readonly lazy?: boolean; readonly stop?: () => boolean } = {},
   ): () => void {
     if (this.#finished) {
       onDone?.();
       return () => {};
     }
-    const watcher: WritableWatcher = { onChange, onDone, last: this.#writable() };
+    const watcher: WritableWatcher = { onChange, onDone, stop: lazy ? stop : undefined, last: this.#writable() };
     (this.#watchers ??= []).push(watcher);
     if (!lazy && this.#eagerWatchers++ === 0) this.#host.watchCongestion(this, true);
     onChange(watcher.last);
@@ -207,6 +226,38 @@ export class Client {
       if (!watcher.last) holding = true;
     }
     if (holding && !this.#host.mayWrite(this)) this.#host.awaitTurn(this);
+  }
+
+  /**
+   * @internal Asks the producers of lazy watchers that hold `true` to stop reading, when the
+   * client may not write now: the tunnel calls it when many clients begin to wait at once.
+   * Those that stop hold `false` from then on and wait for the client's turn.
+   */
+  stopProducing(): void {
+    const watchers = this.#watchers;
+    if (this.#finished || !watchers || this.#writable()) return;
+    let stopped = false;
+    for (const watcher of watchers) {
+      if (watcher.last && watcher.stop?.()) stopped = true;
+    }
+    if (stopped) this.writableChanged();
+  }
+
+  /**
+   * @internal Holds `bytes` of the tunnel's room for bytes this client's producer is about to
+   * read, until the client writes or {@link releaseRoom} is called (see ClientHost.reserveRoom).
+   */
+  reserveRoom(bytes: number): void {
+    if (this.#finished) return;
+    this.#holdsRoom = true;
+    this.#host.reserveRoom(this, bytes);
+  }
+
+  /** @internal Gives back the room {@link reserveRoom} held, if the client has not written since. */
+  releaseRoom(): void {
+    if (!this.#holdsRoom) return;
+    this.#holdsRoom = false;
+    this.#host.releaseRoom(this, true);
   }
 
   /**
@@ -260,6 +311,11 @@ export class Client {
   write(chunk: Uint8Array): boolean {
     if (this.#finished || this.#localEnded) return false;
     this.#bytesWritten += chunk.length;
+    if (this.#holdsRoom) {
+      // What was held is now in the queue (or on its way there, just below).
+      this.#holdsRoom = false;
+      this.#host.releaseRoom(this, false);
+    }
     const limit = this.#host.options.maxFrameSize;
     // A remote with the default limit must accept every frame we send.
     for (let at = 0; at < chunk.length; at += limit) {

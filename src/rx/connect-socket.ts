@@ -1,7 +1,11 @@
 import type { Duplex } from 'node:stream';
 import { Subscription } from 'rxjs';
+import { startReading, stopReading } from '../transport/read-stop.js';
 import { abortStream } from '../transport/socket.js';
 import type { Client } from './client.js';
+
+/** What a socket reads at once (libuv's read size): the room a socket starting again will take. */
+const READ_SIZE = 64 * 1024;
 
 /** What {@link connectSocket} needs of a socket: a Node duplex with a write buffer. */
 export type ConnectableSocket = Duplex;
@@ -28,6 +32,18 @@ export type ConnectableSocket = Duplex;
  */
 export function connectSocket(client: Client, socket: ConnectableSocket): Subscription {
   const subscription = new Subscription();
+  // Whether the tunnel had the socket stop reading (see Client.watchWritable's `stop`): its
+  // next chunk is still in the kernel, and only startReading gets it read.
+  let stopped = false;
+  const stop = (): boolean => {
+    if (!stopped) stopped = stopReading(socket);
+    return stopped;
+  };
+  const start = (): void => {
+    if (!stopped) return;
+    stopped = false;
+    startReading(socket);
+  };
   const report = (): void => client.setConsumerBacklog(socket.writableLength);
 
   subscription.add(
@@ -82,13 +98,29 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   const onDone = (): void => {
     if (socket.destroyed) return;
     if (client.errored) abortStream(socket);
-    else socket.resume();
+    else {
+      start();
+      socket.resume();
+    }
   };
   // Lazy: a congestion is told only to the clients that have something to send into it (see
   // Client.watchWritable), so it costs the busy sockets a pause each and the others nothing.
   const onWritable = (writable: boolean): void => {
     if (!writable) {
       socket.pause();
+      return;
+    }
+    if (stopped) {
+      // Nothing held to hand over: its chunk is yet to be read, next time the loop polls. Room
+      // is held for it until then, or the tunnel would serve every stopped socket at once and
+      // they would all read into one congestion again.
+      start();
+      client.reserveRoom(READ_SIZE);
+      // Two hops: the first check phase may come before that poll (when served from a flush,
+      // in this poll phase); the second comes after it. Written by then, the room is no longer
+      // held; not, the socket had nothing to send and the room goes to others.
+      setImmediate(() => setImmediate(() => client.releaseRoom()));
+      socket.resume();
       return;
     }
     if (!socket.isPaused()) return;
@@ -101,8 +133,10 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     }
     if (client.writable) socket.resume();
   };
-  subscription.add(client.watchWritable(onWritable, onDone, { lazy: true }));
+  subscription.add(client.watchWritable(onWritable, onDone, { lazy: true, stop }));
   subscription.add(() => {
+    // Detached: the socket is left as a paused socket is, not stopped where only we know it.
+    start();
     socket.off('data', onData);
     socket.off('drain', report);
     socket.off('end', onEnd);

@@ -30,6 +30,13 @@ import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } 
  * much CPU).
  */
 const TURN_BYTES = 1024 * 1024;
+/**
+ * Clients waiting at once from which the tunnel asks the producers of all the others to stop
+ * reading ahead (see #stopProducers): that many in line is a burst, and each other client
+ * still flowing would read a chunk only to hold it back as well. A few clients waiting is the
+ * ordinary case, and costs less than stopping everyone.
+ */
+const BURST_WAITERS = 16;
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -112,6 +119,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #eager = new Set<Client>();
   /** Queue size up to which waiting clients are served (see #hasRoom). */
   readonly #serveRoom: number;
+  /** Room held for producers served after a stop, until they write (see reserveRoom). */
+  readonly #reservations = new Map<Client, number>();
+  #reserved = 0;
   readonly #tombstones = new Map<string, true>();
   readonly #newClients = new Subject<Client>();
   readonly #control = new Subject<unknown>();
@@ -257,16 +267,48 @@ class MproxyTunnel implements Tunnel, ClientHost {
     if (this.#clients.get(client.id) !== client) return;
     if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return;
     const start = this.#turns.get(client);
-    if (start !== undefined) {
-      if (client.bytesWritten - start < TURN_BYTES) {
-        this.#turnsWaiting.add(client);
-        return;
-      }
+    if (start !== undefined && client.bytesWritten - start < TURN_BYTES) {
+      this.#turnsWaiting.add(client);
+    } else {
+      // No turn left (a quota is none): behind everyone already waiting.
       this.#turns.delete(client);
+      this.#quotas.delete(client);
+      this.#waiting.add(client);
     }
-    // No turn (a quota is none): behind everyone already waiting.
-    this.#quotas.delete(client);
-    this.#waiting.add(client);
+    // Once as the line grows to a burst, not again until it has shortened and grown back.
+    if (this.#turnsWaiting.size + this.#waiting.size === BURST_WAITERS) this.#stopProducers();
+  }
+
+  /**
+   * A burst: many clients ran into the same congestion at once, and the others still flowing
+   * are about to read their next chunks into it too (a paused socket reads one chunk ahead, so
+   * each would be read only to be held back until its turn: with 1000 visitors that was 64 MiB
+   * held, promoted by V8 and collected by full GCs). Their producers are asked to stop reading
+   * now; those that can wait in line with nothing held, and start again when served.
+   */
+  #stopProducers(): void {
+    for (const client of this.#clients.values()) {
+      if (!this.#waiting.has(client) && !this.#turnsWaiting.has(client)) client.stopProducing();
+    }
+  }
+
+  reserveRoom(client: Client, bytes: number): void {
+    if (this.#clients.get(client.id) !== client) return;
+    this.#reserved += bytes - (this.#reservations.get(client) ?? 0);
+    this.#reservations.set(client, bytes);
+  }
+
+  releaseRoom(client: Client, expired: boolean): void {
+    const bytes = this.#reservations.get(client);
+    if (bytes !== undefined) {
+      this.#reservations.delete(client);
+      this.#reserved -= bytes;
+    }
+    // Held for nothing (the producer had nothing to read, or its client finished and the room
+    // was forgotten): others are served now, since no flush may come to serve them (the queue
+    // can be empty, every other producer stopped). A release by a write is followed by the
+    // bytes written, whose flush serves them; serving there would nest in that write.
+    if (expired && (this.#turnsWaiting.size > 0 || this.#waiting.size > 0)) this.#serve();
   }
 
   watchCongestion(client: Client, eager: boolean): void {
@@ -330,7 +372,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
    * congests again, since its next drain is the next chance.
    */
   #hasRoom(): boolean {
-    return !this.#congested.value && this.#transport.bufferedAmount <= this.#serveRoom;
+    return !this.#congested.value && this.#transport.bufferedAmount + this.#reserved <= this.#serveRoom;
   }
 
   send(frame: FrameInit): void {
@@ -367,6 +409,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#turnsWaiting.delete(client);
     this.#waiting.delete(client);
     this.#eager.delete(client);
+    const held = this.#reservations.get(client);
+    if (held !== undefined) {
+      this.#reservations.delete(client);
+      this.#reserved -= held;
+    }
   }
 
   #attach(group: GroupedObservable<string, Frame>): void {
@@ -472,6 +519,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#turnsWaiting.clear();
     this.#waiting.clear();
     this.#eager.clear();
+    this.#reservations.clear();
+    this.#reserved = 0;
     if (this.#transport.isOpen) {
       if (error) this.#transport.destroy(error);
       else this.#transport.close();
