@@ -24,7 +24,9 @@ export type ConnectableSocket = Duplex;
  *   socket and stops it, and when the client's turn comes that chunk is handed over before the
  *   socket flows again.
  *   Nothing is sent into a congestion, and it costs a pause per socket that has something to
- *   send, none for the others. The socket's `end` ends the client; a socket error destroys
+ *   send, none for the others. When many clients wait at once (a burst), a plain TCP socket
+ *   still flowing is stopped before it reads (see transport/read-stop.ts), its bytes left in
+ *   the kernel until its turn. The socket's `end` ends the client; a socket error destroys
  *   the client with that error (the remote gets `{message, code}`).
  *
  * Returns a subscription; unsubscribing detaches without closing either side. It detaches by

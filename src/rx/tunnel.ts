@@ -31,10 +31,10 @@ import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } 
  */
 const TURN_BYTES = 1024 * 1024;
 /**
- * Clients waiting at once from which the tunnel asks the producers of all the others to stop
- * reading ahead (see #stopProducers): that many in line is a burst, and each other client
- * still flowing would read a chunk only to hold it back as well. A few clients waiting is the
- * ordinary case, and costs less than stopping everyone.
+ * Clients waiting at once, during a congestion, from which the tunnel asks the producers of
+ * all the others to stop reading ahead (see #stopProducers): that many in line is a burst, and
+ * each other client still flowing would read a chunk only to hold it back as well. A few
+ * clients waiting is the ordinary case, and costs less than stopping everyone.
  */
 const BURST_WAITERS = 16;
 
@@ -122,6 +122,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
   /** Room held for producers served after a stop, until they write (see reserveRoom). */
   readonly #reservations = new Map<Client, number>();
   #reserved = 0;
+  /** The producers were asked to stop for the line as it is (see awaitTurn). */
+  #burstStopped = false;
   readonly #tombstones = new Map<string, true>();
   readonly #newClients = new Subject<Client>();
   readonly #control = new Subject<unknown>();
@@ -275,8 +277,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
       this.#quotas.delete(client);
       this.#waiting.add(client);
     }
-    // Once as the line grows to a burst, not again until it has shortened and grown back.
-    if (this.#turnsWaiting.size + this.#waiting.size === BURST_WAITERS) this.#stopProducers();
+    // Once per burst: not again until the line has shortened below it (see #serve).
+    if (!this.#burstStopped && this.#congested.value && this.#turnsWaiting.size + this.#waiting.size >= BURST_WAITERS) {
+      this.#burstStopped = true;
+      this.#stopProducers();
+    }
   }
 
   /**
@@ -340,18 +345,22 @@ class MproxyTunnel implements Tunnel, ClientHost {
    * socket's chunk would wait a whole round.
    */
   #serve(): void {
-    for (const client of this.#turnsWaiting) {
-      if (!this.#hasRoom()) return;
-      this.#turnsWaiting.delete(client);
-      client.writableChanged();
+    serving: {
+      for (const client of this.#turnsWaiting) {
+        if (!this.#hasRoom()) break serving;
+        this.#turnsWaiting.delete(client);
+        client.writableChanged();
+      }
+      for (const client of this.#waiting) {
+        if (!this.#hasRoom()) break serving;
+        this.#waiting.delete(client);
+        this.#turns.set(client, client.bytesWritten);
+        client.writableChanged();
+      }
     }
-    for (const client of this.#waiting) {
-      if (!this.#hasRoom()) return;
-      this.#waiting.delete(client);
-      this.#turns.set(client, client.bytesWritten);
-      client.writableChanged();
-    }
-    if (this.#turnsWaiting.size === 0 && this.#waiting.size === 0) this.#quotas.clear();
+    const waiting = this.#turnsWaiting.size + this.#waiting.size;
+    if (waiting === 0) this.#quotas.clear();
+    if (waiting < BURST_WAITERS) this.#burstStopped = false;
   }
 
   /** A drain: the turns of clients that wrote all they had without meeting it are over. */
@@ -521,6 +530,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#eager.clear();
     this.#reservations.clear();
     this.#reserved = 0;
+    this.#burstStopped = false;
     if (this.#transport.isOpen) {
       if (error) this.#transport.destroy(error);
       else this.#transport.close();

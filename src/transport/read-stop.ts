@@ -39,12 +39,13 @@ function readHandle(stream: Duplex): ReadHandle | undefined {
 /**
  * Stops a flowing socket's reads at its handle, before it reads its next chunk. Returns whether
  * it did: false for a socket that is paused (Node stops it by itself once its read-ahead chunk
- * arrives), not reading, or not a plain TCP socket. A stopped socket reads again only through
+ * arrives), not reading, ended, or not a plain TCP socket. A stopped socket reads again only through
  * {@link startReading}: Node still believes a read is pending, so `resume()` alone does not
  * restart it.
  */
 export function stopReading(stream: Duplex): boolean {
-  if (stream.isPaused()) return false;
+  // Ended: its end has been read, and a handle started again would read it once more.
+  if (stream.isPaused() || !stream.readable) return false;
   const handle = readHandle(stream);
   if (!handle?.reading) return false;
   // As Node does it: the flag first, so that its own `_read` starts the handle again should

@@ -77,6 +77,29 @@ describe('a burst of clients waiting at once', () => {
     expect(unstoppable.flowing).toBe(true);
   });
 
+  it('waits for a congestion: a long line between the watermarks stops nobody', () => {
+    const { congested, queue, open } = setup();
+    const busy = Array.from({ length: BURST + 1 }, open);
+    for (const client of busy) producer(client, { reserve: 0 });
+    const idle = producer(open());
+    congested.next(true);
+    runInto(busy.slice(0, BURST - 1));
+    // Drained, but the queue stays above the low watermark: nobody is served.
+    queue.buffered = 256 * KiB;
+    congested.next(false);
+    // A client that has written its 1 MiB while others wait (counted from its first write
+    // seen then) is the 16th in line.
+    const [sixteenth, seventeenth] = busy.slice(BURST - 1) as [Client, Client];
+    expect(sixteenth.write(Buffer.alloc(1))).toBe(true);
+    expect(sixteenth.write(Buffer.alloc(1024 * KiB))).toBe(false);
+    expect(idle.stopsAsked).toBe(0);
+
+    // The next to wait meets a congestion: now it is a burst.
+    congested.next(true);
+    runInto([seventeenth]);
+    expect(idle.stopsAsked).toBe(1);
+  });
+
   it('asks again only once the line has shortened below the burst and grown back', () => {
     const { congested, queue, open } = setup();
     const busy = Array.from({ length: BURST + 1 }, open);
