@@ -55,6 +55,26 @@ function runInto(clients: readonly Client[]): void {
   for (const client of clients) expect(client.write(Buffer.alloc(1))).toBe(false);
 }
 
+/**
+ * A burst of 16 waiting clients (their producers reserve nothing), which stops `count` more
+ * that reserve `reserve` bytes each when served; then a drain with an empty queue. Returns
+ * the stopped clients and their producers.
+ */
+function burstThenDrain(count: number, reserve: number) {
+  const { congested, queue, flushed, open } = setup();
+  const busy = Array.from({ length: BURST }, open);
+  for (const client of busy) producer(client, { reserve: 0 });
+  const clients = Array.from({ length: count }, open);
+  const stopped = clients.map((client) => producer(client, { reserve }));
+  congested.next(true);
+  runInto(busy);
+  expect(stopped.every((p) => p.stopped)).toBe(true);
+  // The 16 are served first (they reserve nothing and write nothing), then the stopped ones.
+  queue.buffered = 0;
+  congested.next(false);
+  return { clients, stopped, queue, flushed };
+}
+
 describe('a burst of clients waiting at once', () => {
   it(`asks the flowing producers to stop when the ${BURST}th client begins to wait, not before`, () => {
     const { congested, open } = setup();
@@ -120,19 +140,9 @@ describe('a burst of clients waiting at once', () => {
   });
 
   it('serves stopped producers one reservation at a time, up to the low watermark', () => {
-    const { congested, queue, flushed, open } = setup();
-    const busy = Array.from({ length: BURST }, open);
-    for (const client of busy) producer(client, { reserve: 0 });
-    const stopped = Array.from({ length: 4 }, open).map((client) => producer(client, { reserve: 60 * KiB }));
-    congested.next(true);
-    runInto(busy);
-    expect(stopped.every((p) => p.stopped)).toBe(true);
-
-    // Drained: the 16 are served (they reserve nothing and write nothing), then stopped ones
-    // while what is held stays within the 128 KiB low watermark: 0, 60 and 120 KiB before
-    // each of three.
-    queue.buffered = 0;
-    congested.next(false);
+    const { stopped, flushed } = burstThenDrain(4, 60 * KiB);
+    // Served while what is held stays within the 128 KiB low watermark: 0, 60 and 120 KiB
+    // before each of three.
     expect(stopped.map((p) => p.restarts)).toEqual([1, 1, 1, 0]);
 
     // A flush with the reservations still held: no room.
@@ -141,15 +151,7 @@ describe('a burst of clients waiting at once', () => {
   });
 
   it('gives the room back when the producer writes, serving nobody from within that write', () => {
-    const { congested, queue, flushed, open } = setup();
-    const busy = Array.from({ length: BURST }, open);
-    for (const client of busy) producer(client, { reserve: 0 });
-    const clients = Array.from({ length: 3 }, open);
-    const stopped = clients.map((client) => producer(client, { reserve: 100 * KiB }));
-    congested.next(true);
-    runInto(busy);
-    queue.buffered = 0;
-    congested.next(false);
+    const { clients, stopped, flushed } = burstThenDrain(3, 100 * KiB);
     expect(stopped.map((p) => p.restarts)).toEqual([1, 1, 0]);
 
     // The first writes 16 KiB: its 100 KiB are given back, but serving waits for a flush.
@@ -161,15 +163,7 @@ describe('a burst of clients waiting at once', () => {
   });
 
   it('serves others when a reservation expires unused, or its client finished', () => {
-    const { congested, queue, open } = setup();
-    const busy = Array.from({ length: BURST }, open);
-    for (const client of busy) producer(client, { reserve: 0 });
-    const clients = Array.from({ length: 3 }, open);
-    const stopped = clients.map((client) => producer(client, { reserve: 129 * KiB }));
-    congested.next(true);
-    runInto(busy);
-    queue.buffered = 0;
-    congested.next(false);
+    const { clients, stopped, queue } = burstThenDrain(3, 129 * KiB);
     expect(stopped.map((p) => p.restarts)).toEqual([1, 0, 0]);
 
     // Nothing to read after all (an idle socket): the room goes to the next.
