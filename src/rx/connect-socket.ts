@@ -37,8 +37,18 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // Whether the tunnel had the socket stop reading (see Client.watchWritable's `stop`): its
   // next chunk is still in the kernel, and only startReading gets it read.
   let stopped = false;
+  const bytesRead = (): number => (socket as { bytesRead?: number }).bytesRead ?? 0;
+  // What the socket had read when it was last stopped (or joined).
+  let readWhenStopped = bytesRead();
   const stop = (): boolean => {
-    if (!stopped) stopped = stopReading(socket);
+    if (stopped) return true;
+    // Only a socket that has read since it was joined or last stopped: an idle connection
+    // stopped at a burst is served alone later, room held for a chunk it never reads, while
+    // the busy ones wait behind it (1000 idle visitors cost 20 busy ones a fifth of their
+    // throughput, at every burst). One that wakes reads ahead one chunk, as every socket did.
+    if (bytesRead() === readWhenStopped) return false;
+    stopped = stopReading(socket);
+    if (stopped) readWhenStopped = bytesRead();
     return stopped;
   };
   const start = (): void => {

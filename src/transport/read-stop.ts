@@ -27,6 +27,11 @@ interface ReadHandle {
   readStart(): number;
 }
 
+/** Whether Node has a read pending on the stream (it waits for `push`, so it will not call `_read`). */
+function readPending(stream: Duplex): boolean {
+  return (stream as unknown as { _readableState?: { reading?: unknown } })._readableState?.reading === true;
+}
+
 function readHandle(stream: Duplex): ReadHandle | undefined {
   if (!(stream instanceof Socket) || stream instanceof TLSSocket || stream.destroyed || stream.connecting) return undefined;
   const handle = (stream as unknown as { _handle?: Partial<ReadHandle> | null })._handle;
@@ -39,13 +44,14 @@ function readHandle(stream: Duplex): ReadHandle | undefined {
 /**
  * Stops a flowing socket's reads at its handle, before it reads its next chunk. Returns whether
  * it did: false for a socket that is paused (Node stops it by itself once its read-ahead chunk
- * arrives), not reading, ended, or not a plain TCP socket. A stopped socket reads again only through
- * {@link startReading}: Node still believes a read is pending, so `resume()` alone does not
- * restart it.
+ * arrives), not reading, ended, or not a plain TCP socket, and for one without a read pending
+ * (inside its own `'data'` handler, say), which Node would start again by itself at once. A
+ * stopped socket reads again only through {@link startReading}: Node still believes a read is
+ * pending, so `resume()` alone does not restart it.
  */
 export function stopReading(stream: Duplex): boolean {
   // Ended: its end has been read, and a handle started again would read it once more.
-  if (stream.isPaused() || !stream.readable) return false;
+  if (stream.isPaused() || !stream.readable || !readPending(stream)) return false;
   const handle = readHandle(stream);
   if (!handle?.reading) return false;
   // As Node does it: the flag first, so that its own `_read` starts the handle again should

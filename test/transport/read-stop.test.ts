@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReading, stopReading } from '../../src/transport/read-stop.js';
-import { listen, selfSignedCertificate } from '../support/index.js';
+import { listen, selfSignedCertificate, until } from '../support/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -101,6 +101,19 @@ describe('stopReading / startReading', () => {
     await once(tls, 'secureConnect');
     tls.on('data', () => {});
     expect(stopReading(tls)).toBe(false);
+  });
+
+  it('does not stop a socket from within its own data handler, where Node reads again at once', async () => {
+    const { accepted, peer, received, ended } = await pair();
+    const answers: boolean[] = [];
+    accepted.on('data', () => answers.push(stopReading(accepted)));
+    await written(peer, 'one');
+    await until(() => answers.length > 0, 'a first chunk');
+    await written(peer, 'two');
+    peer.end();
+    await ended;
+    expect(answers.every((answer) => !answer)).toBe(true);
+    expect(Buffer.concat(received).toString()).toBe('onetwo');
   });
 
   it('leaves a socket that is reading as it is when asked to start', async () => {

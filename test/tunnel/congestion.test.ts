@@ -58,8 +58,9 @@ describe('a congested tunnel', () => {
    * `visitors` visitors each writing `perVisitor` bytes at once through a relay tunnel whose
    * transport (an in-memory pair) congests past HIGH. Resolves once the device side has them
    * all, with what the transport saw and the chunks the relay's sockets read and held back.
-   * `burst`: the relay's sockets are joined to the tunnel only once every visitor's first
-   * chunk is in the kernel, so that all are readable at once when the relay first polls.
+   * `burst`: every relay socket is joined to the tunnel and has carried a few bytes (a busy
+   * connection, not a fresh one: see connectSocket; too few to congest the tunnel) before the
+   * visitors write, all in one go, so that all are readable at once when the relay next polls.
    */
   async function stream(visitors: number, perVisitor: number, { burst = false } = {}) {
     const [relaySide, deviceSide] = memoryPair({ highWaterMark: HIGH, lowWaterMark: HIGH / 4 });
@@ -69,6 +70,7 @@ describe('a congested tunnel', () => {
     cleanups.defer(() => relay.destroy());
     cleanups.defer(() => device.destroy());
 
+    const warm = burst ? 256 : 0;
     let received = 0;
     let arrived: () => void = () => {};
     const all = new Promise<void>((resolve) => (arrived = resolve));
@@ -76,7 +78,7 @@ describe('a congested tunnel', () => {
       client.data$.subscribe({
         next(chunk) {
           received += chunk.length;
-          if (received === visitors * perVisitor) arrived();
+          if (received === visitors * (warm + perVisitor)) arrived();
         },
         // The tunnels are destroyed with their clients open, when the test is done.
         error() {},
@@ -93,28 +95,25 @@ describe('a congested tunnel', () => {
       };
       connectSocket(relay.open({ family: 'IPv4', address: '127.0.0.1', port: next++ }), socket);
     };
-    const accepted: Socket[] = [];
+    let accepted = 0;
     // Accepted paused, as the relay accepts visitors: nothing is read before a join.
     const server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
-      if (burst) accepted.push(socket);
-      else join(socket);
+      accepted++;
+      join(socket);
     });
     const port = await listen(server, cleanups.defer);
     const sockets = Array.from({ length: visitors }, () => visit(port, cleanups.defer));
     await Promise.all(sockets.map((socket) => once(socket, 'connect')));
-    const chunk = Buffer.alloc(64 * 1024, 0x33);
-    const firstWritten: Promise<void>[] = [];
-    for (const socket of sockets) {
-      firstWritten.push(new Promise((resolve) => socket.write(chunk, () => resolve())));
-      for (let sent = chunk.length; sent < perVisitor; sent += chunk.length) socket.write(chunk);
-    }
     if (burst) {
-      await Promise.all(firstWritten);
-      await until(() => accepted.length === visitors, 'every visitor accepted');
-      for (const socket of accepted) join(socket);
+      await until(() => accepted === visitors, 'every visitor joined');
+      for (const socket of sockets) socket.write(Buffer.alloc(warm, 0x11));
+      await until(() => received === visitors * warm, 'the first bytes through');
+      heldBack = 0;
     }
+    const chunk = Buffer.alloc(64 * 1024, 0x33);
+    for (const socket of sockets) for (let sent = 0; sent < perVisitor; sent += chunk.length) socket.write(chunk);
     await all;
-    expect(received).toBe(visitors * perVisitor);
+    expect(received).toBe(visitors * (warm + perVisitor));
     return { seen, heldBack, reads: (visitors * perVisitor) / chunk.length };
   }
 
