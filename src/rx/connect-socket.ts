@@ -38,17 +38,19 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // next chunk is still in the kernel, and only startReading gets it read.
   let stopped = false;
   const bytesRead = (): number => (socket as { bytesRead?: number }).bytesRead ?? 0;
-  // What the socket had read when it was last stopped (or joined).
-  let readWhenStopped = bytesRead();
+  // What the socket had read when the tunnel last asked it to stop (-1: never asked).
+  let readWhenAsked = -1;
   const stop = (): boolean => {
     if (stopped) return true;
-    // Only a socket that has read since it was joined or last stopped: an idle connection
-    // stopped at a burst is served alone later, room held for a chunk it never reads, while
-    // the busy ones wait behind it (1000 idle visitors cost 20 busy ones a fifth of their
-    // throughput, at every burst). One that wakes reads ahead one chunk, as every socket did.
-    if (bytesRead() === readWhenStopped) return false;
-    stopped = stopReading(socket);
-    if (stopped) readWhenStopped = bytesRead();
+    // A socket that has read nothing since the last burst asked is left alone: an idle
+    // connection stopped at every burst would be served alone each time, room held for a chunk
+    // it never reads, while the busy ones wait behind it (1000 idle visitors cost 20 busy ones
+    // a fifth of their throughput). Stopped at its first burst, it is asked again only once it
+    // has read; should it wake meanwhile, it reads ahead one chunk, as every socket did.
+    const read = bytesRead();
+    const idle = read === readWhenAsked;
+    readWhenAsked = read;
+    if (!idle) stopped = stopReading(socket);
     return stopped;
   };
   const start = (): void => {
