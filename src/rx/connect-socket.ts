@@ -37,7 +37,6 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // Whether the tunnel had the socket stop reading (see Client.watchWritable's `stop`): its
   // next chunk is still in the kernel, and only startReading gets it read.
   let stopped = false;
-  const bytesRead = (): number => (socket as { bytesRead?: number }).bytesRead ?? 0;
   // What the socket had read when the tunnel last asked it to stop (-1: never asked).
   let readWhenAsked = -1;
   const stop = (): boolean => {
@@ -47,7 +46,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     // it never reads, while the busy ones wait behind it (1000 idle visitors cost 20 busy ones
     // a fifth of their throughput). Stopped at its first burst, it is asked again only once it
     // has read; should it wake meanwhile, it reads ahead one chunk, as every socket did.
-    const read = bytesRead();
+    const read = (socket as { bytesRead?: number }).bytesRead ?? 0;
     const idle = read === readWhenAsked;
     readWhenAsked = read;
     if (!idle) stopped = stopReading(socket);

@@ -1,5 +1,5 @@
 /**
- * Stopping a plain TCP socket's reads in the kernel's stead.
+ * Stopping a plain TCP socket's reads at its handle, so that what it was sent waits in the kernel.
  *
  * A paused `net.Socket` still reads one chunk ahead (up to 64 KiB) before it stops: Node stops
  * reading only once that chunk fills its buffer. When a thousand visitors send at once into a
