@@ -42,6 +42,13 @@ function readHandle(stream: Duplex): ReadHandle | undefined {
 }
 
 /**
+ * Bytes a plain TCP socket has read so far; undefined for any other stream (never stopped).
+ */
+export function bytesReadBy(stream: Duplex): number | undefined {
+  return stream instanceof Socket && !(stream instanceof TLSSocket) ? stream.bytesRead : undefined;
+}
+
+/**
  * Stops a flowing socket's reads at its handle, before it reads its next chunk. Returns whether
  * it did: false for a socket that is paused (Node stops it by itself once its read-ahead chunk
  * arrives), not reading, ended, or not a plain TCP socket, and for one without a read pending

@@ -116,6 +116,21 @@ describe('connectSocket, a socket stopped by a burst', () => {
     expect(events()).toEqual(['a', 'b']);
   });
 
+  it('is stopped again at a later burst once it has read since', async () => {
+    const { peer, accepted, client, events, serve, burst } = await stoppedVisitor();
+    await written(peer, 'b');
+    serve();
+    await until(() => events().join('') === 'ab', 'the byte sent while stopped');
+    expect(client.writable).toBe(true);
+    const readBefore = accepted.bytesRead;
+    burst();
+    await written(peer, 'c');
+    await polls(5);
+    expect(accepted.bytesRead).toBe(readBefore);
+    serve();
+    await until(() => events().join('') === 'abc', 'the byte sent while stopped again');
+  });
+
   it('reads again once detached from its client', async () => {
     const { joined, peer, accepted } = await stoppedVisitor();
     joined.unsubscribe();

@@ -7,7 +7,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startReading, stopReading } from '../../src/transport/read-stop.js';
+import { bytesReadBy, startReading, stopReading } from '../../src/transport/read-stop.js';
 import { listen, selfSignedCertificate, until } from '../support/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -92,6 +92,9 @@ describe('stopReading / startReading', () => {
     expect(() => startReading(accepted)).not.toThrow();
 
     expect(stopReading(new PassThrough())).toBe(false);
+    // Only what can be stopped has a count to tell an idle socket by.
+    expect(bytesReadBy(accepted)).toBe(0);
+    expect(bytesReadBy(new PassThrough())).toBeUndefined();
 
     const pems = await selfSignedCertificate('localhost');
     const tlsServer = createTlsServer({ key: pems.key, cert: pems.cert }, (socket) => socket.resume());
@@ -101,6 +104,7 @@ describe('stopReading / startReading', () => {
     await once(tls, 'secureConnect');
     tls.on('data', () => {});
     expect(stopReading(tls)).toBe(false);
+    expect(bytesReadBy(tls)).toBeUndefined();
   });
 
   it('does not stop a socket from within its own data handler, where Node reads again at once', async () => {

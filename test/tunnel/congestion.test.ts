@@ -58,11 +58,11 @@ describe('a congested tunnel', () => {
    * `visitors` visitors each writing `perVisitor` bytes at once through a relay tunnel whose
    * transport (an in-memory pair) congests past HIGH. Resolves once the device side has them
    * all, with what the transport saw and the chunks the relay's sockets read and held back.
-   * `burst`: every relay socket is joined to the tunnel and has carried a few bytes (a busy
-   * connection, not a fresh one: see connectSocket; too few to congest the tunnel) before the
-   * visitors write, all in one go, so that all are readable at once when the relay next polls.
+   * `burst`: every relay socket is joined to the tunnel before the visitors write, all in one
+   * go, so that all are readable at once when the relay next polls; `warm` bytes each go first
+   * (too few to congest the tunnel), so that the sockets have read before the burst.
    */
-  async function stream(visitors: number, perVisitor: number, { burst = false } = {}) {
+  async function stream(visitors: number, perVisitor: number, { burst = false, warm = 0 } = {}) {
     const [relaySide, deviceSide] = memoryPair({ highWaterMark: HIGH, lowWaterMark: HIGH / 4 });
     const { transport, seen } = watched(relaySide);
     const relay = createTunnel(transport);
@@ -70,7 +70,6 @@ describe('a congested tunnel', () => {
     cleanups.defer(() => relay.destroy());
     cleanups.defer(() => device.destroy());
 
-    const warm = burst ? 256 : 0;
     let received = 0;
     let arrived: () => void = () => {};
     const all = new Promise<void>((resolve) => (arrived = resolve));
@@ -106,8 +105,10 @@ describe('a congested tunnel', () => {
     await Promise.all(sockets.map((socket) => once(socket, 'connect')));
     if (burst) {
       await until(() => accepted === visitors, 'every visitor joined');
-      for (const socket of sockets) socket.write(Buffer.alloc(warm, 0x11));
-      await until(() => received === visitors * warm, 'the first bytes through');
+      if (warm > 0) {
+        for (const socket of sockets) socket.write(Buffer.alloc(warm, 0x11));
+        await until(() => received === visitors * warm, 'the first bytes through');
+      }
       heldBack = 0;
     }
     const chunk = Buffer.alloc(64 * 1024, 0x33);
@@ -129,8 +130,11 @@ describe('a congested tunnel', () => {
     expect(heldBack).toBeLessThan(reads / 4);
   });
 
-  it(`reads ahead for few of ${BURST_VISITORS} visitors sending at once: the rest are stopped in the kernel`, async () => {
-    const { seen, heldBack } = await stream(BURST_VISITORS, 256 * 1024, { burst: true });
+  it.each([
+    ['fresh', 0],
+    ['that have sent before', 256],
+  ])(`reads ahead for few of ${BURST_VISITORS} visitors sending at once (%s): the rest are stopped in the kernel`, async (_, warm) => {
+    const { seen, heldBack } = await stream(BURST_VISITORS, 256 * 1024, { burst: true, warm });
     expect(seen.sentWhileCongested).toBe(0);
     // All readable at once: without stopping them, each socket read its first chunk into the
     // congestion and held it back (199 of 200). Now the first to wait make a burst (15 held
