@@ -15,11 +15,10 @@
  * Node 20 and 22 give it. Anything else is left alone, and a caller falls back to what a paused
  * socket does.
  */
-import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
 import { getSystemErrorName } from 'node:util';
 import { TransportError } from './errors.js';
+import { isPlainTcpSocket } from './socket.js';
 
 interface ReadHandle {
   reading: boolean;
@@ -33,7 +32,7 @@ function readPending(stream: Duplex): boolean {
 }
 
 function readHandle(stream: Duplex): ReadHandle | undefined {
-  if (!(stream instanceof Socket) || stream instanceof TLSSocket || stream.destroyed || stream.connecting) return undefined;
+  if (!isPlainTcpSocket(stream) || stream.destroyed || stream.connecting) return undefined;
   const handle = (stream as unknown as { _handle?: Partial<ReadHandle> | null })._handle;
   if (!handle || typeof handle.reading !== 'boolean' || typeof handle.readStop !== 'function' || typeof handle.readStart !== 'function') {
     return undefined;
@@ -45,7 +44,7 @@ function readHandle(stream: Duplex): ReadHandle | undefined {
  * Bytes a plain TCP socket has read so far; undefined for any other stream (never stopped).
  */
 export function bytesReadBy(stream: Duplex): number | undefined {
-  return stream instanceof Socket && !(stream instanceof TLSSocket) ? stream.bytesRead : undefined;
+  return isPlainTcpSocket(stream) ? stream.bytesRead : undefined;
 }
 
 /**
