@@ -304,11 +304,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   releaseRoom(client: Client, expired: boolean): void {
-    const bytes = this.#reservations.get(client);
-    if (bytes !== undefined) {
-      this.#reservations.delete(client);
-      this.#reserved -= bytes;
-    }
+    this.#dropReservation(client);
     // Held for nothing (the producer had nothing to read, or its client finished and the room
     // was forgotten): others are served now, since no flush may come to serve them (the queue
     // can be empty, every other producer stopped). A release by a write is followed by the
@@ -418,11 +414,14 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#turnsWaiting.delete(client);
     this.#waiting.delete(client);
     this.#eager.delete(client);
-    const held = this.#reservations.get(client);
-    if (held !== undefined) {
-      this.#reservations.delete(client);
-      this.#reserved -= held;
-    }
+    this.#dropReservation(client);
+  }
+
+  #dropReservation(client: Client): void {
+    const bytes = this.#reservations.get(client);
+    if (bytes === undefined) return;
+    this.#reservations.delete(client);
+    this.#reserved -= bytes;
   }
 
   #attach(group: GroupedObservable<string, Frame>): void {
