@@ -44,6 +44,18 @@ export function checkDelay(name: string, value: number | undefined, zero?: strin
   }
 }
 
+/**
+ * Checks a role's `keepalive` option (relay and device take the same): its `interval` and
+ * `timeout` are delays as {@link checkDelay} wants them. `false` (keepalive off), and `null` or
+ * `undefined` as a plain-JS caller's "nothing" (the defaults apply), are fine as they are.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
+ */
+export function checkKeepaliveOption(keepalive: { interval?: number; timeout?: number } | false | null | undefined): void {
+  if (!keepalive) return;
+  checkDelay('keepalive.interval', keepalive.interval);
+  checkDelay('keepalive.timeout', keepalive.timeout);
+}
+
 export function resolveControlChannelOptions(options: ControlChannelOptions = {}): ResolvedControlChannelOptions {
   const timeout = options.timeout ?? DEFAULT_CONTROL_TIMEOUT;
   // Node's timers fire at once for delays past 2^31 - 1 ms: a larger finite timeout would

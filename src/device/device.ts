@@ -14,7 +14,7 @@ import {
 import { WebSocket } from 'ws';
 import { InvalidOptionError, MproxyError } from '../codec/errors.js';
 import { NO_ANSWER, answerHello, createControlChannel } from '../control/index.js';
-import { checkDelay } from '../control/options.js';
+import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { childLogger, silentLogger, type Logger } from '../logger.js';
 import { connectSocket } from '../rx/connect-socket.js';
 import type { Client } from '../rx/client.js';
@@ -314,11 +314,7 @@ class MproxyDevice implements Device {
 function checkDeviceOptions(options: DeviceOptions): void {
   checkDelay('connectTimeout', options.connectTimeout, 'no timeout');
   checkDelay('udpIdleTimeout', options.udpIdleTimeout);
-  // null as well as undefined: a plain-JS caller's "nothing"; the defaults apply, as before.
-  if (options.keepalive) {
-    checkDelay('keepalive.interval', options.keepalive.interval);
-    checkDelay('keepalive.timeout', options.keepalive.timeout);
-  }
+  checkKeepaliveOption(options.keepalive);
   if (options.reconnect) checkBackoffOptions(options.reconnect);
   resolveTunnelOptions(options.tunnel);
 }

@@ -2,7 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import type { Logger } from '../logger.js';
 import { splitHostPort } from '../transport/host-port.js';
-import { checkDelay } from '../control/options.js';
+import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
 
@@ -54,11 +54,7 @@ export function checkRelayOptions(options: RelayOptions): void {
   checkDelay('sniffTimeout', options.sniffTimeout);
   checkDelay('tokenGrace', options.tokenGrace);
   checkDelay('udpIdleTimeout', options.udpIdleTimeout);
-  // null as well as undefined: a plain-JS caller's "nothing"; the defaults apply, as before.
-  if (options.keepalive) {
-    checkDelay('keepalive.interval', options.keepalive.interval);
-    checkDelay('keepalive.timeout', options.keepalive.timeout);
-  }
+  checkKeepaliveOption(options.keepalive);
   resolveMaxBytes({ maxBytes: options.sniffMaxBytes }, 'sniffMaxBytes');
   resolveTunnelOptions(options.tunnelOptions);
 }
