@@ -1,8 +1,8 @@
 // Two tunnels over one TCP connection on loopback: the "device" echoes every client back, the
 // "relay" opens three clients and prints what comes back. Run: npm run build && node examples/echo.mjs
 import net from 'node:net';
-import { firstValueFrom, toArray } from 'rxjs';
-import { createTunnel, fromSocket } from 'mproxy';
+import { EMPTY, catchError, firstValueFrom, toArray } from 'rxjs';
+import { createTunnel, fromClient, fromSocket, pull, toClient } from 'mproxy';
 
 const server = net.createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -10,13 +10,13 @@ const accepted = new Promise((resolve) => server.once('connection', resolve));
 const socket = net.connect(server.address().port, '127.0.0.1');
 await new Promise((resolve) => socket.once('connect', resolve));
 
-// Device side: every client the remote opens is echoed, then ended when the remote ends.
+// Device side: every client the remote opens is echoed (taking its bytes only as fast as they
+// can be sent back), then ended when the remote ends.
 const device = createTunnel(fromSocket(await accepted));
 device.clients$.subscribe((client) => {
-  client.data$.subscribe({
-    next: (chunk) => client.write(chunk),
-    complete: () => client.end(),
-  });
+  pull((ready$) => fromClient(client, ready$), toClient(client))
+    .pipe(catchError(() => EMPTY))
+    .subscribe();
 });
 
 // Relay side: open clients as if three visitors had connected, and read their echoes.

@@ -1,24 +1,9 @@
-import {
-  AsyncSubject,
-  BehaviorSubject,
-  Observable,
-  distinctUntilChanged,
-  filter,
-  map,
-  skip,
-  type Subscriber,
-} from 'rxjs';
+import { AsyncSubject, BehaviorSubject, Observable, distinctUntilChanged, filter, map, skip, type Subscriber } from 'rxjs';
 import { encodeErrorBody } from '../codec/error-body.js';
 import type { ClientMeta, FrameInit } from '../codec/frame.js';
 import { RemoteError, TunnelError } from './errors.js';
+import type { Lane } from './fair-merge.js';
 import type { ResolvedTunnelOptions } from './options.js';
-
-interface WritableWatcher {
-  readonly onChange: (writable: boolean) => void;
-  readonly onDone: (() => void) | undefined;
-  readonly stop: (() => boolean) | undefined;
-  last: boolean;
-}
 
 /** How a client ended: no `error` for a clean end on both sides. */
 export interface ClientClosed {
@@ -26,85 +11,18 @@ export interface ClientClosed {
 }
 
 /**
- * What a client needs from its tunnel. The tunnel implements it; tests may too.
- * @internal
- */
-export interface ClientHost {
-  readonly options: ResolvedTunnelOptions;
-  /**
-   * Whether the client may write now, as far as the tunnel is concerned: false while the
-   * transport's send queue is above its high watermark, and while the client waits for its
-   * turn behind others (see the tunnel's turns).
-   */
-  mayWrite(client: Client): boolean;
-  /**
-   * A watcher of the client holds `false` while {@link mayWrite} is false: call the client's
-   * `writableChanged` once its turn has come.
-   */
-  awaitTurn(client: Client): void;
-  /**
-   * The client gained its first eager watcher (`true`) or lost its last one (`false`): eager
-   * watchers are told of every congestion, lazy ones only of those they write into.
-   */
-  watchCongestion(client: Client, eager: boolean): void;
-  send(frame: FrameInit): void;
-  /**
-   * Holds `bytes` of the transport's room for the client until it writes or
-   * {@link releaseRoom} is called: a producer that starts reading again after a stop has its
-   * bytes still to come, and the tunnel must not serve others into room they will take.
-   */
-  reserveRoom(client: Client, bytes: number): void;
-  /**
-   * Gives back the room the client held. `expired`: it held it without writing, so others may be
-   * served into it now.
-   */
-  releaseRoom(client: Client, expired: boolean): void;
-  /** Adds to the bytes queued in all clients; returns the new total. */
-  adjustQueued(delta: number): number;
-  /** The client is finished: forget it. */
-  release(client: Client): void;
-}
-
-/**
  * One client of a tunnel: a visitor's connection, seen as a stream of bytes each way.
  *
- * Inbound bytes arrive on {@link data$}; outbound bytes go through {@link write}. Flow control
- * follows telebit: the remote is sent `pause` when this side's consumer falls behind and
- * `resume` when it catches up; a `pause` from the remote makes {@link write} return false
- * until {@link drain$}.
+ * Inbound bytes arrive on {@link data$} (or {@link fromClient}, which reads them only while its
+ * consumer is ready); outbound bytes go through {@link write} (or {@link toClient}). Flow
+ * control follows telebit: the remote is sent `pause` when this side's consumer falls behind and
+ * `resume` when it catches up; a `pause` from the remote holds this client's outbound bytes.
  */
-export class Client {
+export interface Client {
   /** `family,address,port`: the id shared with the remote. */
   readonly id: string;
   /** Who the client is and where it was going. */
   readonly meta: ClientMeta;
-
-  readonly #host: ClientHost;
-  readonly #remotePaused = new BehaviorSubject<boolean>(false);
-  readonly #closed = new AsyncSubject<ClientClosed>();
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #backlog = 0;
-  #sink: Subscriber<Uint8Array> | undefined;
-  // Set once the remote has ended or failed its side (or the tunnel went away).
-  #remoteDone: { error?: Error } | undefined;
-  #pausedRemote = false;
-  #localEnded = false;
-  #finished = false;
-  #bytesWritten = 0;
-  #eagerWatchers = 0;
-  #holdsRoom = false;
-  // Made on first use: most clients of a busy relay are watched by one socket, idle ones by none.
-  #watchers: WritableWatcher[] | undefined;
-  #closeError: Error | undefined;
-
-  /** @internal Made by the tunnel; use `tunnel.open()` or `tunnel.clients$`. */
-  constructor(host: ClientHost, meta: ClientMeta, id: string) {
-    this.#host = host;
-    this.meta = meta;
-    this.id = id;
-  }
-
   /**
    * The client's inbound bytes. Completes on the remote's `end`; errors with a
    * {@link RemoteError} carrying the remote's `{message, code}` on its `error`, or with a
@@ -112,8 +30,115 @@ export class Client {
    * queued (bounded: see `maxClientBuffer`) and delivered on subscription. One subscriber at a
    * time.
    */
+  readonly data$: Observable<Uint8Array>;
+  /** Whether the remote asked us to stop sending for this client. Replays the current state. */
+  readonly remotePaused$: Observable<boolean>;
+  /** True while the remote has this client paused. */
+  readonly remotePaused: boolean;
+  /**
+   * Whether the client has credit: its last write has left for the transport and the remote has
+   * not paused it (see docs/reactive.md, "How a tunnel serves its clients"). Replays the current
+   * state; completes when the client finishes.
+   */
+  readonly writable$: Observable<boolean>;
+  /** The current value of {@link writable$}. */
+  readonly writable: boolean;
+  /** Emits each time the client becomes writable again after it was not. */
+  readonly drain$: Observable<void>;
+  /** Emits once when the client is finished on both sides, then completes. Replays. */
+  readonly closed$: Observable<ClientClosed>;
+  /** The error the client failed with once {@link closed}; undefined for a clean end. */
+  readonly errored: Error | undefined;
+  /** True once the client is finished (ended both ways, destroyed, or failed). */
+  readonly closed: boolean;
+  /** Inbound bytes held here, not yet taken by a consumer. */
+  readonly queuedBytes: number;
+  /** Bytes given to {@link write} so far (not those dropped after the end). */
+  readonly bytesWritten: number;
+  /**
+   * Sends bytes to the remote, in order, as soon as the tunnel's fair merge gives the client a
+   * turn. Returns {@link writable}: false means the client has no credit, and a producer should
+   * wait for `writable$` (the bytes given are sent all the same). Bytes written after
+   * {@link end} or once the client is closed are dropped, and false is returned.
+   */
+  write(chunk: Uint8Array): boolean;
+  /** Ends this side: sends `end` after the bytes written. The client is finished once the remote has ended too. */
+  end(): void;
+  /**
+   * Finishes the client at once. With an error, the remote is sent `error` with its
+   * `{message, code}` and `data$` errors with it; without, the remote is sent `end` and `data$`
+   * completes. Queued inbound bytes are dropped.
+   */
+  destroy(error?: Error): void;
+  /**
+   * Tells the client how many inbound bytes its consumer holds but has not finished with (for
+   * example a socket's `writableLength`). Counted with the held bytes against the watermarks,
+   * this is what makes a slow consumer pause the remote. {@link fromClient} does it for you.
+   */
+  setConsumerBacklog(bytes: number): void;
+}
+
+/** A frame a client hands to its tunnel's merge: it knows whose credit it spends. */
+export interface ClientFrame extends FrameInit {
+  readonly owner?: MproxyClient;
+}
+
+/** What a client needs from its tunnel. */
+export interface ClientHost {
+  readonly options: ResolvedTunnelOptions;
+  /** Adds the client's outbound lane to the tunnel's merge (made on the first outbound frame). */
+  addLane(lane: Lane<ClientFrame>): void;
+  /** Sends a frame that must not wait behind the client's data (`pause`, `resume`). */
+  sendUrgent(frame: FrameInit): void;
+  /** Adds to the bytes held in all clients; returns the new total. */
+  adjustQueued(delta: number): number;
+  /** The client is finished: forget it. */
+  release(client: MproxyClient): void;
+}
+
+/** The tunnel's client; users see it as {@link Client}. */
+export class MproxyClient implements Client {
+  readonly id: string;
+  readonly meta: ClientMeta;
+
+  readonly #host: ClientHost;
+  readonly #remotePaused = new BehaviorSubject<boolean>(false);
+  readonly #closed = new AsyncSubject<ClientClosed>();
+  /** Made when first watched: an idle client costs no subject. */
+  #writable$: BehaviorSubject<boolean> | undefined;
+  /** Where outbound frames enter the tunnel's merge; made on the first one. */
+  #lane: Subscriber<ClientFrame> | undefined;
+  /** Data bytes handed to the lane that have not left it yet. */
+  #unsent = 0;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #backlog = 0;
+  #sink: Subscriber<Uint8Array> | undefined;
+  /** Whether #sink takes bytes now (see fromClient). */
+  #sinkReady = true;
+  // Set once the remote has ended or failed its side (or the tunnel went away).
+  #remoteDone: { error?: Error } | undefined;
+  #pausedRemote = false;
+  #localEnded = false;
+  #finished = false;
+  #bytesWritten = 0;
+  #closeError: Error | undefined;
+
+  constructor(host: ClientHost, meta: ClientMeta, id: string) {
+    this.#host = host;
+    this.meta = meta;
+    this.id = id;
+  }
+
   get data$(): Observable<Uint8Array> {
-    // Made on demand: an idle client should cost as little memory as possible.
+    return this.receive$();
+  }
+
+  /**
+   * Inbound bytes, delivered while `ready$`'s latest value is true (always, without it); held
+   * here otherwise, where they count against the watermarks (see fromClient).
+   */
+  receive$(ready$?: Observable<boolean>): Observable<Uint8Array> {
     return new Observable<Uint8Array>((subscriber) => {
       if (this.#sink) {
         subscriber.error(new TunnelError('E_ALREADY_SUBSCRIBED', `client ${this.id}: data$ already has a subscriber`));
@@ -125,154 +150,40 @@ export class Client {
         return;
       }
       this.#sink = subscriber;
+      this.#sinkReady = ready$ === undefined;
+      const gate = ready$?.subscribe((ready) => {
+        if (this.#sink !== subscriber) return;
+        this.#sinkReady = ready;
+        if (ready) this.#flush();
+      });
       this.#flush();
       return () => {
-        if (this.#sink === subscriber) this.#sink = undefined;
+        gate?.unsubscribe();
+        if (this.#sink !== subscriber) return;
+        this.#sink = undefined;
+        this.#sinkReady = true;
       };
     });
   }
 
-  /** Whether the remote asked us to stop sending for this client. Replays the current state. */
   get remotePaused$(): Observable<boolean> {
     return this.#remotePaused.pipe(distinctUntilChanged());
   }
 
-  /** True while the remote has this client paused. */
   get remotePaused(): boolean {
     return this.#remotePaused.value;
   }
 
-  /**
-   * Whether writing is welcome now: the remote has not paused this client, the tunnel's
-   * transport is not congested, and the client is not waiting for its turn behind other
-   * clients (after a congestion, or once it has had its share while others wait: see
-   * docs/reactive.md, "Fair turns"). Replays the current state.
-   */
   get writable$(): Observable<boolean> {
-    return new Observable<boolean>((subscriber) => {
-      // On a finished client this only completes the subscriber (see watchWritable).
-      return this.watchWritable(
-        (writable) => subscriber.next(writable),
-        () => subscriber.complete(),
-      );
-    });
+    if (this.#finished) return new Observable<boolean>((subscriber) => subscriber.complete());
+    this.#writable$ ??= new BehaviorSubject(this.writable);
+    return this.#writable$.asObservable();
   }
 
-  /**
-   * @internal The cheap form of {@link writable$} for per-socket plumbing: `onChange` is called
-   * at once with the current state, then on every change; `onDone` when the client finishes
-   * (at once, and nothing else, if it has).
-   * Returns the function that stops watching.
-   *
-   * A `lazy` watcher is told of a congestion of the tunnel only when it matters to it: when
-   * the client writes into the congestion (or its producer calls {@link writableChanged}). A
-   * tunnel with thousands of clients so spends nothing on those that are not sending when its
-   * transport fills up. Everything else (a remote pause or resume, the end of a congestion it
-   * was told of) it is told as an eager watcher is.
-   *
-   * A lazy watcher's producer that reads ahead of what it writes (a socket) may give `stop`:
-   * when many producers run into one congestion at once, the tunnel asks the others, which
-   * have not yet, to stop reading before they do (see {@link stopProducing}). `stop` returns
-   * whether it stopped; if it did, the watcher is told `false`, then `true` when the client's
-   * turn comes, and should then start again and {@link reserveRoom} for what it will read.
-   */
-  watchWritable(
-    onChange: (writable: boolean) => void,
-    onDone?: () => void,
-    { lazy = false, stop }: { readonly lazy?: boolean; readonly stop?: () => boolean } = {},
-  ): () => void {
-    if (this.#finished) {
-      onDone?.();
-      return () => {};
-    }
-    const watcher: WritableWatcher = { onChange, onDone, stop: lazy ? stop : undefined, last: this.#writable() };
-    (this.#watchers ??= []).push(watcher);
-    if (!lazy && this.#eagerWatchers++ === 0) this.#host.watchCongestion(this, true);
-    onChange(watcher.last);
-    if (!watcher.last && !this.#host.mayWrite(this)) this.#host.awaitTurn(this);
-    return () => {
-      const watchers = this.#watchers;
-      const at = watchers?.indexOf(watcher) ?? -1;
-      if (!watchers || at < 0) return;
-      watchers.splice(at, 1);
-      if (!lazy && --this.#eagerWatchers === 0) this.#host.watchCongestion(this, false);
-    };
-  }
-
-  /**
-   * @internal Tells watchers that writability may have changed (the remote paused or resumed
-   * this client, or the tunnel's congestion flipped). Each watcher is given the state as it is
-   * when its turn comes, not as it was when the loop began: a watcher that reacts by writing can
-   * congest the tunnel, and the watchers after it must not be told a stale `true`, past which no
-   * drain would come. A watcher left holding `false` while the host does not let the client
-   * write (a congestion, or others going first) is handed to the host, to be told when its turn
-   * comes.
-   */
-  writableChanged(): void {
-    const watchers = this.#watchers;
-    if (!watchers || watchers.length === 0) return;
-    let holding = false;
-    // Copied only when there are several: a lone watcher that stops watching in onChange ends
-    // the loop by itself.
-    for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
-      // A watcher before this one finished the client (its onDone ran): the rest must not act
-      // on a stale state, e.g. pause a socket that onDone resumed to read its end.
-      if (this.#finished) return;
-      const now = this.#writable();
-      if (now !== watcher.last) {
-        watcher.last = now;
-        watcher.onChange(now);
-      }
-      if (!watcher.last) holding = true;
-    }
-    if (holding && !this.#host.mayWrite(this)) this.#host.awaitTurn(this);
-  }
-
-  /**
-   * @internal Asks the producers of lazy watchers that hold `true` to stop reading, when the
-   * client may not write now: the tunnel calls it when many clients begin to wait at once.
-   * Those that stop hold `false` from then on and wait for the client's turn.
-   */
-  stopProducing(): void {
-    const watchers = this.#watchers;
-    if (this.#finished || !watchers || this.#writable()) return;
-    let stopped = false;
-    for (const watcher of watchers) {
-      if (watcher.last && watcher.stop?.()) stopped = true;
-    }
-    if (stopped) this.writableChanged();
-  }
-
-  /**
-   * @internal Holds `bytes` of the tunnel's room for bytes this client's producer is about to
-   * read, until the client writes or {@link releaseRoom} is called (see ClientHost.reserveRoom).
-   */
-  reserveRoom(bytes: number): void {
-    if (this.#finished) return;
-    this.#holdsRoom = true;
-    this.#host.reserveRoom(this, bytes);
-  }
-
-  /** @internal Gives back the room {@link reserveRoom} held, if the client has not written since. */
-  releaseRoom(): void {
-    if (!this.#holdsRoom) return;
-    this.#holdsRoom = false;
-    this.#host.releaseRoom(this, true);
-  }
-
-  /**
-   * Whether writing is welcome now (see {@link writable$}). A producer with lazy watchers that
-   * finds it false and holds its bytes rather than writing them calls {@link writableChanged},
-   * so that its watchers hold `false` and hear when writing is welcome again.
-   */
   get writable(): boolean {
-    return this.#writable();
+    return !this.#finished && !this.#localEnded && !this.#remotePaused.value && this.#unsent === 0;
   }
 
-  /**
-   * Emits each time writing becomes welcome again after it was not (see {@link write}).
-   * Completes when the client finishes.
-   */
   get drain$(): Observable<void> {
     return this.writable$.pipe(
       skip(1),
@@ -281,115 +192,87 @@ export class Client {
     );
   }
 
-  /** Emits once when the client is finished on both sides, then completes. Replays. */
   get closed$(): Observable<ClientClosed> {
     return this.#closed.asObservable();
   }
 
-  /** The error the client failed with once {@link closed}; undefined for a clean end. */
   get errored(): Error | undefined {
     return this.#closeError;
   }
 
-  /** True once the client is finished (ended both ways, destroyed, or failed). */
   get closed(): boolean {
     return this.#finished;
   }
 
-  /** Inbound bytes queued here, not yet taken by a `data$` subscriber. */
   get queuedBytes(): number {
     return this.#queued;
   }
 
-  /**
-   * Sends bytes to the remote. Returns false when writing is no longer welcome (see
-   * {@link writable$}: the remote paused this client, the tunnel is congested, or others wait
-   * for their turn): the caller should stop producing until {@link drain$} emits (the bytes
-   * given are still sent). Bytes written after {@link end} or once the client is closed are
-   * dropped, and false is returned.
-   */
-  write(chunk: Uint8Array): boolean {
-    if (this.#finished || this.#localEnded) return false;
-    this.#bytesWritten += chunk.length;
-    if (this.#holdsRoom) {
-      // What was held is now in the queue (or on its way there, just below).
-      this.#holdsRoom = false;
-      this.#host.releaseRoom(this, false);
-    }
-    const limit = this.#host.options.maxFrameSize;
-    // A remote with the default limit must accept every frame we send.
-    for (let at = 0; at < chunk.length; at += limit) {
-      this.#host.send(this.#frame('data', at === 0 && chunk.length <= limit ? chunk : chunk.subarray(at, at + limit)));
-    }
-    if (this.#writable()) return true;
-    // A lazy watcher that was not told of the congestion learns of it now, so that the drain
-    // which follows is a change it hears.
-    this.writableChanged();
-    return false;
-  }
-
-  /**
-   * Bytes given to {@link write} so far, not counting those dropped after the end (counted as
-   * given, even if the tunnel's transport has closed meanwhile and they go nowhere).
-   */
   get bytesWritten(): number {
     return this.#bytesWritten;
   }
 
-  #writable(): boolean {
-    return !this.#remotePaused.value && this.#host.mayWrite(this);
+  write(chunk: Uint8Array): boolean {
+    if (this.#finished || this.#localEnded) return false;
+    this.#bytesWritten += chunk.length;
+    this.#unsent += chunk.length;
+    const limit = this.#host.options.maxFrameSize;
+    // A remote with the default limit must accept every frame we send.
+    for (let at = 0; at < chunk.length; at += limit) {
+      this.#send('data', at === 0 && chunk.length <= limit ? chunk : chunk.subarray(at, at + limit));
+    }
+    this.#writableChanged();
+    return this.writable;
   }
 
-  /** Ends this side: sends `end`. The client is finished once the remote has ended too. */
   end(): void {
     if (this.#finished || this.#localEnded) return;
     this.#localEnded = true;
-    this.#host.send(this.#frame('end'));
+    this.#send('end');
+    this.#writableChanged();
     this.#maybeFinish();
   }
 
-  /**
-   * Finishes the client at once. With an error, the remote is sent `error` with its
-   * `{message, code}` and `data$` errors with it; without, the remote is sent `end` and `data$`
-   * completes. Queued inbound bytes are dropped.
-   */
   destroy(error?: Error): void {
     if (this.#finished) return;
     if (!this.#remoteDone?.error) {
       if (error) {
         const code = (error as { code?: unknown }).code;
-        this.#host.send(
-          this.#frame('error', encodeErrorBody({ message: error.message, code: typeof code === 'string' ? code : undefined })),
-        );
+        this.#send('error', encodeErrorBody({ message: error.message, code: typeof code === 'string' ? code : undefined }));
       } else if (!this.#localEnded) {
-        this.#host.send(this.#frame('end'));
+        this.#send('end');
       }
     }
     this.#localEnded = true;
     this.#finish(error);
   }
 
-  /**
-   * Tells the client how many inbound bytes its consumer holds but has not finished with (for
-   * example a socket's `writableLength`). Counted with the queued bytes against the
-   * watermarks, this is what makes a slow consumer pause the remote.
-   */
   setConsumerBacklog(bytes: number): void {
     this.#backlog = bytes;
     this.#checkFlow();
   }
 
-  /** @internal The tunnel hands over a frame of this client (data, connection, pause, resume). */
+  /** Sends the client's `connection` frame (a client this side opens). */
+  open(): void {
+    this.#send('connection');
+  }
+
+  /** The tunnel's merge let `bytes` of this client's data leave for the transport. */
+  sent(bytes: number): void {
+    this.#unsent -= bytes;
+    if (this.#unsent === 0) this.#writableChanged();
+  }
+
+  /** The tunnel hands over a frame of this client (data, connection, pause, resume). */
   receive(kind: string, data: Uint8Array): void {
     if (this.#finished) return;
     if (kind === 'pause' || kind === 'resume') {
       this.#remotePaused.next(kind === 'pause');
-      this.writableChanged();
-    }
-    else if (data.length > 0 && !this.#remoteDone) this.#receiveData(data);
+      this.#writableChanged();
+    } else if (data.length > 0 && !this.#remoteDone) this.#receiveData(data);
   }
 
-  /** @internal The remote ended its side (`error` given: it failed, or the tunnel went away). */
+  /** The remote ended its side (`error` given: it failed, or the tunnel went away). */
   remoteEnded(error?: Error): void {
     if (this.#finished) return;
     if (this.#remoteDone) {
@@ -404,14 +287,43 @@ export class Client {
     // that will never come.
     if (error) this.#localEnded = true;
     this.#remotePaused.next(false);
-    this.writableChanged();
+    this.#writableChanged();
     this.#flush();
     this.#maybeFinish();
   }
 
+  #send(kind: FrameInit['kind'], data?: Uint8Array): void {
+    if (!this.#lane) {
+      const items$ = new Observable<ClientFrame>((subscriber) => {
+        this.#lane = subscriber;
+      });
+      this.#host.addLane({ items$, paused$: this.#remotePaused });
+    }
+    const m = this.meta;
+    const frame: ClientFrame = {
+      kind,
+      family: m.family,
+      address: m.address,
+      port: m.port,
+      service: m.service,
+      serviceport: m.serviceport,
+      name: m.name,
+      data,
+      owner: kind === 'data' ? this : undefined,
+    };
+    this.#lane?.next(frame);
+  }
+
+  #writableChanged(): void {
+    const subject = this.#writable$;
+    if (!subject) return;
+    const now = this.writable;
+    if (subject.value !== now) subject.next(now);
+  }
+
   #receiveData(data: Uint8Array): void {
     const sink = this.#sink;
-    if (sink && this.#queued === 0) {
+    if (sink && this.#sinkReady && this.#queued === 0) {
       sink.next(data);
       return;
     }
@@ -431,7 +343,7 @@ export class Client {
   }
 
   #flush(): void {
-    while (this.#queue.length > 0 && this.#sink && !this.#sink.closed) {
+    while (this.#queue.length > 0 && this.#sink && this.#sinkReady && !this.#sink.closed) {
       const chunk = this.#queue.shift() as Uint8Array;
       this.#queued -= chunk.length;
       this.#host.adjustQueued(-chunk.length);
@@ -463,10 +375,10 @@ export class Client {
       );
     } else if (!this.#pausedRemote && backlog > highWaterMark && !this.#remoteDone) {
       this.#pausedRemote = true;
-      this.#host.send(this.#frame('pause'));
+      this.#host.sendUrgent(this.#frameOf('pause'));
     } else if (this.#pausedRemote && backlog <= lowWaterMark) {
       this.#pausedRemote = false;
-      if (!this.#remoteDone) this.#host.send(this.#frame('resume'));
+      if (!this.#remoteDone) this.#host.sendUrgent(this.#frameOf('resume'));
     }
   }
 
@@ -487,27 +399,25 @@ export class Client {
       if (error) sink.error(error);
       else sink.complete();
     }
+    // What is still in the lane leaves (a paused remote must still hear the end): unpaused,
+    // then the lane completes once its last frame is out.
+    this.#remotePaused.next(false);
     this.#remotePaused.complete();
-    const watchers = this.#watchers;
-    this.#watchers = undefined;
-    if (watchers) for (const watcher of watchers) watcher.onDone?.();
+    this.#lane?.complete();
+    const writable = this.#writable$;
+    this.#writable$ = undefined;
+    if (writable) {
+      if (writable.value) writable.next(false);
+      writable.complete();
+    }
     this.#closed.next(error ? { error } : {});
     this.#closed.complete();
     this.#host.release(this);
   }
 
-  #frame(kind: FrameInit['kind'], data?: Uint8Array): FrameInit {
+  #frameOf(kind: FrameInit['kind']): FrameInit {
     const m = this.meta;
-    return {
-      kind,
-      family: m.family,
-      address: m.address,
-      port: m.port,
-      service: m.service,
-      serviceport: m.serviceport,
-      name: m.name,
-      data,
-    };
+    return { kind, family: m.family, address: m.address, port: m.port, service: m.service, serviceport: m.serviceport, name: m.name };
   }
 }
 
@@ -515,4 +425,3 @@ export class Client {
 export function isRemoteError(error: unknown): error is RemoteError {
   return error instanceof RemoteError;
 }
-

@@ -6,32 +6,32 @@ import type { FrameInit } from '../codec/frame.js';
 export const COALESCE_LIMIT = 16 * 1024;
 
 /**
- * {@link FrameInit}s → byte chunks: the packing operator through which every client's frames
+ * {@link FrameInit}s → the bytes of each frame, as the parts to write together (for example
+ * with `transport.writev(parts)`): the packing operator through which every client's frames
  * merge back onto the wire.
  *
- * A frame with a body of up to 16 KiB becomes one chunk (copying a small body is cheaper than
- * a second write); a larger body follows its header as a chunk of its own, never copied.
+ * A frame with a body of up to 16 KiB is one part (copying a small body is cheaper than a
+ * second write); a larger body follows its header as a part of its own, never copied.
  * A frame that cannot be encoded errors the stream with the codec's `InvalidFrameError`.
  */
-export function encodeFrames(): OperatorFunction<FrameInit, Uint8Array> {
+export function encodeFrames(): OperatorFunction<FrameInit, readonly Uint8Array[]> {
   return (source) =>
-    new Observable<Uint8Array>((subscriber) =>
+    new Observable<readonly Uint8Array[]>((subscriber) =>
       source.subscribe({
         next(frame) {
-          let chunks: Uint8Array[];
+          let parts: Uint8Array[];
           try {
-            // A small body is copied behind its header by encodeFrame; a large one is not copied.
             if ((frame.data?.length ?? 0) > COALESCE_LIMIT) {
               const { header, body } = encodeFrameParts(frame);
-              chunks = [header, body];
+              parts = [header, body];
             } else {
-              chunks = [encodeFrame(frame)];
+              parts = [encodeFrame(frame)];
             }
           } catch (error) {
             subscriber.error(error);
             return;
           }
-          for (const chunk of chunks) subscriber.next(chunk);
+          subscriber.next(parts);
         },
         error(error) {
           subscriber.error(error);

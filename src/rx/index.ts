@@ -1,7 +1,13 @@
 export { decodeFrames } from './decode-frames.js';
 export { encodeFrames, COALESCE_LIMIT } from './encode-frames.js';
 export { groupByClient, type GroupByClientOptions } from './group-by-client.js';
-export { Client, type ClientClosed, isRemoteError } from './client.js';
+export { fairMerge, DEFAULT_QUANTUM, type FairMergeOptions, type Lane } from './fair-merge.js';
+export { fromReadable } from './from-readable.js';
+export { fromClient } from './from-client.js';
+export { toClient } from './to-client.js';
+export { toWritable } from './to-writable.js';
+export { pull } from './pull.js';
+export { type Client, type ClientClosed, isRemoteError } from './client.js';
 export { createTunnel, type Tunnel, type TunnelState, type OpenClientMeta } from './tunnel.js';
 export { connectSocket, pipeSocket, type ConnectableSocket } from './connect-socket.js';
 export { TunnelError, RemoteError, type TunnelErrorCode } from './errors.js';

@@ -3,40 +3,27 @@ import {
   BehaviorSubject,
   Observable,
   Subject,
+  map,
   share,
+  startWith,
   tap,
   type GroupedObservable,
+  type Subscriber,
   type Subscription,
 } from 'rxjs';
 import { asBuffer } from '../codec/bytes.js';
-import { encodeFrameParts, headerOf, type EncodedFrame } from '../codec/encode.js';
+import { encodeFrameParts, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
 import { encodeErrorBody } from '../codec/error-body.js';
 import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
-import { Client, type ClientHost } from './client.js';
+import { MproxyClient, type Client, type ClientFrame, type ClientHost } from './client.js';
 import { decodeFrames } from './decode-frames.js';
+import { encodeFrames } from './encode-frames.js';
+import { fairMerge, type Lane } from './fair-merge.js';
 import { RemoteError, TunnelError } from './errors.js';
 import { groupByClient } from './group-by-client.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
-
-/**
- * What a client served may write, across congestions, before those waiting behind it go
- * first (see Tunnel#serve); also what a client writing without a turn may write while others
- * wait (see Tunnel#mayWrite). Small enough that no one waits long behind a bulk
- * transfer, large enough that a client is not cut into many turns: between two turns, the
- * chunk its socket read last waits a whole round, and with a thousand clients such waits cost
- * V8 far more than the turns are worth (at 64 KiB, the 1000-visitor bench spent half again as
- * much CPU).
- */
-const TURN_BYTES = 1024 * 1024;
-/**
- * Clients waiting at once, during a congestion, from which the tunnel asks the producers of
- * all the others to stop reading ahead (see #stopProducers): that many in line is a burst, and
- * each other client still flowing would read a chunk only to hold it back as well. A few
- * clients waiting is the ordinary case, and costs less than stopping everyone.
- */
-const BURST_WAITERS = 16;
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -99,31 +86,12 @@ export function createTunnel(transport: Transport, options?: TunnelOptions): Tun
 class MproxyTunnel implements Tunnel, ClientHost {
   readonly options: ResolvedTunnelOptions;
   readonly #transport: Transport;
-  readonly #clients = new Map<string, Client>();
-  /**
-   * The clients in the middle of a turn they were given when served (see #serve), with their
-   * `bytesWritten` when it began.
-   */
-  readonly #turns = new Map<Client, number>();
-  /**
-   * The clients that write without a turn while others wait, with their `bytesWritten` when
-   * that was first seen: past TURN_BYTES they give way (see mayWrite). Unlike a turn, this gives
-   * no place ahead of anyone. Forgotten once nobody waits.
-   */
-  readonly #quotas = new Map<Client, number>();
-  /** Those of #turns waiting to be served (a watcher of theirs holds `false`). */
-  readonly #turnsWaiting = new Set<Client>();
-  /** The other clients waiting to be served, in the order they began to wait. */
-  readonly #waiting = new Set<Client>();
-  /** Clients with an eager watcher (`writable$`): told of every congestion. */
-  readonly #eager = new Set<Client>();
-  /** Queue size up to which waiting clients are served (see #hasRoom). */
-  readonly #serveRoom: number;
-  /** Room held for producers served after a stop, until they write (see reserveRoom). */
-  readonly #reservations = new Map<Client, number>();
-  #reserved = 0;
-  /** The producers were asked to stop for the line as it is (see awaitTurn). */
-  #burstStopped = false;
+  readonly #clients = new Map<string, MproxyClient>();
+  readonly #clientsView: ReadonlyMap<string, Client> = new ReadonlyMapView(this.#clients);
+  /** Every client's outbound lane, as it is made; completed when the tunnel closes. */
+  readonly #lanes = new Subject<Lane<ClientFrame>>();
+  /** The lane of the tunnel's own frames (control, pause, resume, refusals). */
+  #urgent: Subscriber<FrameInit> | undefined;
   readonly #tombstones = new Map<string, true>();
   readonly #newClients = new Subject<Client>();
   readonly #control = new Subject<unknown>();
@@ -131,7 +99,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #state = new BehaviorSubject<TunnelState>('open');
   readonly #closedWith = new AsyncSubject<{ readonly error?: Error }>();
   readonly #release = new Subject<string>();
-  readonly #congested = new BehaviorSubject<boolean>(false);
   readonly #subscriptions: Subscription[] = [];
   #queued = 0;
   #inputEnded = false;
@@ -154,24 +121,29 @@ class MproxyTunnel implements Tunnel, ClientHost {
   constructor(transport: Transport, options: ResolvedTunnelOptions) {
     this.options = options;
     this.#transport = transport;
-    const { flushed$, lowWaterMark } = transport;
-    this.#serveRoom = flushed$ !== undefined && lowWaterMark !== undefined ? lowWaterMark : Infinity;
-    this.#subscriptions.push(transport.congested$.subscribe(this.#congested));
-    // One subscription for all clients: a flip reaches the clients it concerns by a plain call,
-    // not by one RxJS subscription per client.
+    // The one way out: every lane, merged fairly while the transport takes more, packed.
+    const urgent: Lane<ClientFrame> = { items$: new Observable<ClientFrame>((subscriber) => void (this.#urgent = subscriber)) };
     this.#subscriptions.push(
-      this.#congested.subscribe((congested) => {
-        if (congested) this.#congestionBegins();
-        else this.#congestionEnds();
-      }),
-    );
-    if (transport.flushed$) {
-      this.#subscriptions.push(
-        transport.flushed$.subscribe(() => {
-          if (this.#turnsWaiting.size > 0 || this.#waiting.size > 0) this.#serve();
+      this.#lanes
+        .pipe(
+          startWith(urgent),
+          fairMerge({ ready$: transport.congested$.pipe(map((congested) => !congested)), size: frameCost }),
+          // Credit comes back to the client as its bytes leave, before the transport has them:
+          // a producer that writes at once queues behind them, in the merge.
+          tap((frame: ClientFrame) => frame.owner?.sent(frameCost(frame))),
+          encodeFrames(),
+        )
+        .subscribe({
+          next: (parts) => {
+            if (transport.isOpen) transport.writev(parts);
+          },
+          // Every frame was checked when its client was made: a failure here is a bug, and the
+          // tunnel cannot go on without a way out.
+          error: (error: unknown) => this.destroy(asError(error)),
+          // Closed, and everything queued has left: the transport may close now.
+          complete: () => transport.close(),
         }),
-      );
-    }
+    );
     // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
     transport.closed$.subscribe(() => {
       this.#transportClosed = true;
@@ -201,7 +173,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   get clients(): ReadonlyMap<string, Client> {
-    return this.#clients;
+    return this.#clientsView;
   }
 
   open(meta: OpenClientMeta): Client {
@@ -218,25 +190,24 @@ class MproxyTunnel implements Tunnel, ClientHost {
     if (this.#clients.has(id)) throw new TunnelError('E_CLIENT_EXISTS', `a client ${id} is already open`);
     // Validated before anything is sent: a bad field throws its own error from the encoder, and
     // a client whose later frames (a full datalen, `resume`) would not fit is refused here.
-    const connection = encodeFrameParts({ kind: 'connection', ...full });
+    encodeFrameParts({ kind: 'connection', ...full });
     if (!this.#fits(full)) {
       throw new InvalidFrameError('E_HEADER_TOO_LONG', `client ${id}: its frames would not fit the 255-byte header`);
     }
-    this.#write(connection);
     this.#tombstones.delete(id);
-    const client = new Client(this, full, id);
+    const client = new MproxyClient(this, full, id);
     this.#clients.set(id, client);
+    client.open();
     return client;
   }
 
   sendControl(message: unknown): void {
-    this.send({ kind: 'control', data: Buffer.from(JSON.stringify(message)) });
+    this.sendUrgent({ kind: 'control', data: Buffer.from(JSON.stringify(message)) });
   }
 
   close(): void {
     if (this.#state.value === 'closed') return;
     for (const client of [...this.#clients.values()]) client.destroy();
-    this.#transport.close();
     this.#shutdown();
   }
 
@@ -248,148 +219,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   // ClientHost
 
-  mayWrite(client: Client): boolean {
-    if (this.#congested.value) return false;
-    // Nobody waits for a turn: the common case, settled without a lookup.
-    if (this.#turnsWaiting.size === 0 && this.#waiting.size === 0) return true;
-    if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return false;
-    // Others wait: this client writes within its turn, or within a quota counted from now if it
-    // has none; otherwise clients that keep the queue busy without ever congesting it (or that
-    // miss the congestions others meet) would starve those waiting.
-    const start = this.#turns.get(client) ?? this.#quotas.get(client);
-    if (start === undefined) {
-      if (this.#clients.get(client.id) === client) this.#quotas.set(client, client.bytesWritten);
-      return true;
-    }
-    return client.bytesWritten - start < TURN_BYTES;
+  addLane(lane: Lane<ClientFrame>): void {
+    this.#lanes.next(lane);
   }
 
-  awaitTurn(client: Client): void {
-    // Not a client of this tunnel (any more): nothing to serve.
-    if (this.#clients.get(client.id) !== client) return;
-    if (this.#turnsWaiting.has(client) || this.#waiting.has(client)) return;
-    const start = this.#turns.get(client);
-    if (start !== undefined && client.bytesWritten - start < TURN_BYTES) {
-      this.#turnsWaiting.add(client);
-    } else {
-      // No turn left (a quota is none): behind everyone already waiting.
-      this.#turns.delete(client);
-      this.#quotas.delete(client);
-      this.#waiting.add(client);
-    }
-    // Once per burst: not again until the line has shortened below it (see #serve).
-    if (!this.#burstStopped && this.#congested.value && this.#turnsWaiting.size + this.#waiting.size >= BURST_WAITERS) {
-      this.#burstStopped = true;
-      this.#stopProducers();
-    }
-  }
-
-  /**
-   * A burst: many clients ran into the same congestion at once, and the others still flowing
-   * are about to read their next chunks into it too (a paused socket reads one chunk ahead, so
-   * each would be read only to be held back until its turn: with 1000 visitors that was 64 MiB
-   * held, promoted by V8 and collected by full GCs). Their producers are asked to stop reading
-   * now; those that can wait in line with nothing held, and start again when served.
-   */
-  #stopProducers(): void {
-    for (const client of this.#clients.values()) {
-      if (!this.#waiting.has(client) && !this.#turnsWaiting.has(client)) client.stopProducing();
-    }
-  }
-
-  reserveRoom(client: Client, bytes: number): void {
-    if (this.#clients.get(client.id) !== client) return;
-    this.#reserved += bytes - (this.#reservations.get(client) ?? 0);
-    this.#reservations.set(client, bytes);
-  }
-
-  releaseRoom(client: Client, expired: boolean): void {
-    this.#dropReservation(client);
-    // Held for nothing (the producer had nothing to read, or its client finished and the room
-    // was forgotten): others are served now, since no flush may come to serve them (the queue
-    // can be empty, every other producer stopped). A release by a write is followed by the
-    // bytes written, whose flush serves them; serving there would nest in that write.
-    if (expired && (this.#turnsWaiting.size > 0 || this.#waiting.size > 0)) this.#serve();
-  }
-
-  watchCongestion(client: Client, eager: boolean): void {
-    if (!eager) this.#eager.delete(client);
-    else if (this.#clients.get(client.id) === client) this.#eager.add(client);
-  }
-
-  /**
-   * Tells the clients with eager watchers that writing must wait. The others learn of it when
-   * they next try to write (see `Client.watchWritable`): a congestion costs the clients that
-   * are busy, not all of them.
-   */
-  #congestionBegins(): void {
-    // Each hands itself to awaitTurn (writableChanged), holding `false`.
-    for (const client of [...this.#eager]) client.writableChanged();
-  }
-
-  /**
-   * Tells the waiting clients that they may write again, one after the other, while the
-   * transport has room for them (see #hasRoom): the rest have heard nothing and wait for the
-   * next flush. Serving so costs the clients it serves, however many are waiting (a producer
-   * told `true` hands over what it holds at once: see connectSocket).
-   *
-   * The order: a client served begins a turn of TURN_BYTES, and while the turn lasts (and the
-   * client keeps running into congestions) it is told before the others; then it waits behind
-   * those that were waiting already. Within each group, the order they began to wait. Without
-   * turns, the clients that came first kept the front, and with more busy clients than a drain
-   * has room for, the others never wrote at all; with one chunk per turn, each waiting
-   * socket's chunk would wait a whole round.
-   */
-  #serve(): void {
-    serving: {
-      for (const client of this.#turnsWaiting) {
-        if (!this.#hasRoom()) break serving;
-        this.#turnsWaiting.delete(client);
-        client.writableChanged();
-      }
-      for (const client of this.#waiting) {
-        if (!this.#hasRoom()) break serving;
-        this.#waiting.delete(client);
-        this.#turns.set(client, client.bytesWritten);
-        client.writableChanged();
-      }
-    }
-    const waiting = this.#turnsWaiting.size + this.#waiting.size;
-    if (waiting === 0) this.#quotas.clear();
-    if (waiting < BURST_WAITERS) this.#burstStopped = false;
-  }
-
-  /** A drain: the turns of clients that wrote all they had without meeting it are over. */
-  #congestionEnds(): void {
-    for (const client of this.#turns.keys()) {
-      if (!this.#turnsWaiting.has(client)) this.#turns.delete(client);
-    }
-    this.#serve();
-  }
-
-  /**
-   * Whether a waiting client may be served now: while the transport's queue is at or below its
-   * low watermark. Not up to the high watermark: the clients already writing (their sockets
-   * flowing) read their next chunks before the queue is flushed, and a queue the served ones
-   * filled turned every such read into a chunk held back and a socket paused again (with 1000
-   * busy visitors, every chunk was held back once). The room above the low watermark is
-   * theirs, and the next flush serves more. A transport without flushed$ is served until it
-   * congests again, since its next drain is the next chance.
-   */
-  #hasRoom(): boolean {
-    return !this.#congested.value && this.#transport.bufferedAmount + this.#reserved <= this.#serveRoom;
-  }
-
-  send(frame: FrameInit): void {
-    this.#write(encodeFrameParts(frame));
-  }
-
-  #write({ header, body }: EncodedFrame): void {
-    if (!this.#transport.isOpen) return;
-    // Header and body go as they are: the transport joins them its own way (one corked
-    // syscall on a socket, one message on a WebSocket) without a copy made here first.
-    if (body.length === 0) this.#transport.write(header);
-    else this.#transport.writev([header, body]);
+  sendUrgent(frame: FrameInit): void {
+    this.#urgent?.next(frame);
   }
 
   adjustQueued(delta: number): number {
@@ -397,31 +232,14 @@ class MproxyTunnel implements Tunnel, ClientHost {
     return this.#queued;
   }
 
-  release(client: Client): void {
+  release(client: MproxyClient): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
-    this.#forget(client);
     this.#tombstones.set(client.id, true);
     if (this.#tombstones.size > TOMBSTONES) {
       this.#tombstones.delete(this.#tombstones.keys().next().value as string);
     }
     this.#release.next(client.id);
-  }
-
-  #forget(client: Client): void {
-    this.#turns.delete(client);
-    this.#quotas.delete(client);
-    this.#turnsWaiting.delete(client);
-    this.#waiting.delete(client);
-    this.#eager.delete(client);
-    this.#dropReservation(client);
-  }
-
-  #dropReservation(client: Client): void {
-    const bytes = this.#reservations.get(client);
-    if (bytes === undefined) return;
-    this.#reservations.delete(client);
-    this.#reserved -= bytes;
   }
 
   #attach(group: GroupedObservable<string, Frame>): void {
@@ -444,7 +262,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     });
   }
 
-  #accept(frame: Frame): Client | undefined {
+  #accept(frame: Frame): MproxyClient | undefined {
     const id = frame.id;
     if (frame.kind === 'data') {
       if (this.#tombstones.has(id)) return undefined;
@@ -465,7 +283,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
       return undefined;
     }
     this.#tombstones.delete(id);
-    const client = new Client(this, meta, id);
+    const client = new MproxyClient(this, meta, id);
     this.#clients.set(id, client);
     this.#newClients.next(client);
     return client;
@@ -490,7 +308,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
    */
   #refuse(frame: Frame, code: string, message: string): void {
     try {
-      this.send({
+      this.sendUrgent({
         kind: 'error',
         family: frame.family,
         address: frame.address,
@@ -522,17 +340,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const reason = closedBy(error);
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
     this.#clients.clear();
-    this.#turns.clear();
-    this.#quotas.clear();
-    this.#turnsWaiting.clear();
-    this.#waiting.clear();
-    this.#eager.clear();
-    this.#reservations.clear();
-    this.#reserved = 0;
-    this.#burstStopped = false;
-    if (this.#transport.isOpen) {
-      if (error) this.#transport.destroy(error);
-      else this.#transport.close();
+    if (error) {
+      if (this.#transport.isOpen) this.#transport.destroy(error);
+    } else {
+      // The merge completes once what is queued has left, and closes the transport then.
+      this.#urgent?.complete();
+      this.#lanes.complete();
     }
     // A closing transport must go on reading until it has closed: it sees the remote's end (a
     // WebSocket's closing handshake, a FIN behind unread bytes) only through incoming$. What
@@ -555,4 +368,50 @@ function closedBy(cause?: unknown): TunnelError {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** What a frame costs against a lane's quantum: its body. */
+function frameCost(frame: FrameInit): number {
+  return frame.data?.length ?? 0;
+}
+
+/** A live, read-only view of a map: what `tunnel.clients` hands out. */
+class ReadonlyMapView<K, V> implements ReadonlyMap<K, V> {
+  readonly #map: ReadonlyMap<K, V>;
+
+  constructor(map: ReadonlyMap<K, V>) {
+    this.#map = map;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: K): V | undefined {
+    return this.#map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+
+  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
+    this.#map.forEach((value, key) => callback.call(thisArg, value, key, this));
+  }
+
+  keys(): MapIterator<K> {
+    return this.#map.keys();
+  }
+
+  values(): MapIterator<V> {
+    return this.#map.values();
+  }
+
+  entries(): MapIterator<[K, V]> {
+    return this.#map.entries();
+  }
+
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.#map.entries();
+  }
 }

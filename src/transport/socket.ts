@@ -2,7 +2,7 @@
  * A transport over a TCP or TLS socket.
  */
 import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { StreamTransport } from './stream.js';
 import type { Transport, TransportOptions } from './transport.js';
@@ -18,7 +18,7 @@ class SocketTransport extends StreamTransport {
  * nothing is left unread, which the peer takes for a clean end (a truncated reply would pass for
  * a whole one). TLS sockets cannot be reset through their TLS handle; other streams are destroyed.
  */
-export function abortStream(stream: Duplex): void {
+export function abortStream(stream: Readable | Writable): void {
   if (isPlainTcpSocket(stream) && !stream.destroyed) stream.resetAndDestroy();
   else stream.destroy();
 }
@@ -27,7 +27,7 @@ export function abortStream(stream: Duplex): void {
  * A `net.Socket` that is not TLS: its handle is the TCP connection itself (a TLS socket's
  * decrypts), so what is done to the handle (a reset, a stop of its reads) is done to TCP.
  */
-export function isPlainTcpSocket(stream: Duplex): stream is Socket {
+export function isPlainTcpSocket(stream: Readable | Writable): stream is Socket {
   return stream instanceof Socket && !(stream instanceof TLSSocket);
 }
 

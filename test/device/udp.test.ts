@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type * as Dgram from 'node:dgram';
 import { forwardUdp } from '../../src/device/udp.js';
 import { createTunnel } from '../../src/rx/tunnel.js';
-import { A, scriptedTransport } from '../rx/helpers.js';
+import { A, scriptedTransport, internal } from '../rx/helpers.js';
 import { within } from '../support/index.js';
 
 vi.mock('node:dgram', async (importOriginal) => {
@@ -40,11 +40,11 @@ describe('forwardUdp', () => {
     const tunnel = createTunnel(transport);
     const client = tunnel.open({ ...A, service: 'udp' });
     forwardUdp(client, { host: UNREACHABLE, port: 53 }, 60_000);
-    client.receive('data', Buffer.from('held while connecting'));
+    internal(client).receive('data', Buffer.from('held while connecting'));
     const closed = await within(firstValueFrom(client.closed$), 5000, 'the client failing');
     expect(closed.error?.message).toMatch(/ENOTFOUND unreachable\.test/);
     // A datagram after the failure goes nowhere, and throws nothing.
-    client.receive('data', Buffer.from('late'));
+    internal(client).receive('data', Buffer.from('late'));
     tunnel.destroy();
   });
 });

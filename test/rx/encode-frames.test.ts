@@ -7,10 +7,10 @@ const small: FrameInit = { kind: 'data', ...A, data: text('hi') };
 const end: FrameInit = { kind: 'end', ...A };
 
 describe('encodeFrames', () => {
-  it('should emit one chunk per frame with a small body, byte-identical to encodeFrame', () => {
+  it('should emit one part per frame with a small body, byte-identical to encodeFrame', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-a-e-|', { a: small, e: end });
-      expectObservable(source.pipe(encodeFrames(), map(hex))).toBe('-x-y-|', {
+      expectObservable(source.pipe(encodeFrames(), map((parts) => (parts.length === 1 ? hex(parts[0] as Uint8Array) : 'parts')))).toBe('-x-y-|', {
         x: hex(encodeFrame(small)),
         y: hex(encodeFrame(end)),
       });
@@ -24,7 +24,7 @@ describe('encodeFrames', () => {
     testScheduler().run(({ cold }) => {
       cold('-a-|', { a: { kind: 'data', ...A, data: body } as FrameInit })
         .pipe(encodeFrames())
-        .subscribe((chunk) => chunks.push(chunk));
+        .subscribe((parts) => chunks.push(...parts));
     });
     expect(chunks).toHaveLength(2);
     expect(chunks[1]).toBe(body);

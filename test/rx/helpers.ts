@@ -1,7 +1,11 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { expect } from 'vitest';
-import { FrameDecoder, encodeFrame, type Frame, type FrameInit, type Transport } from '../../src/index.js';
+import { FrameDecoder, encodeFrame, type Client, type Frame, type FrameInit, type Transport } from '../../src/index.js';
+import type { MproxyClient } from '../../src/rx/client.js';
+
+/** The tunnel's side of a client: what a test drives to play the remote (`receive`, `remoteEnded`). */
+export const internal = (client: Client | undefined): MproxyClient => client as MproxyClient;
 
 export function testScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
