@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', compat: 'src/compat/index.ts' },
+    entry: { index: 'src/index.ts', compat: 'src/compat/index.ts', transport: 'src/transport/public.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

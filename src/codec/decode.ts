@@ -21,9 +21,8 @@ const enum State {
 const EMPTY = new Uint8Array(0);
 
 /**
- * The state machine without an opinion on what a frame becomes; `FrameDecoder` builds
- * {@link Frame}s, the compat layer builds proxy-packer messages from the raw fields.
- * @internal
+ * The decoding state machine, without an opinion on what a frame becomes: {@link FrameDecoder}
+ * builds {@link Frame}s from it, the compat layer proxy-packer messages. Use `FrameDecoder`.
  */
 export class FrameScanner<T> {
   readonly #maxFrameSize: number;

@@ -7,9 +7,10 @@ import type { Client } from './client.js';
  * paused). Feed that back to the source (see {@link pull}) and a busy tunnel holds at most one
  * write per client.
  *
- * The source's completion ends the client (`end`); the source's error destroys it with that
- * error (the remote gets its `{message, code}`), then errors the output. The output completes
- * when the client finishes. Unsubscribing leaves the client open.
+ * The source's completion ends the client (`end`) and completes the output; the source's error
+ * errors the output and destroys the client with that error (the remote gets its
+ * `{message, code}`). The output also completes when the client finishes. Unsubscribing leaves
+ * the client open.
  */
 export function toClient(client: Client): OperatorFunction<Uint8Array, boolean> {
   return (source) =>
@@ -19,10 +20,14 @@ export function toClient(client: Client): OperatorFunction<Uint8Array, boolean> 
         source.subscribe({
           next: (chunk) => client.write(chunk),
           error(error: unknown) {
-            client.destroy(error instanceof Error ? error : new Error(String(error)));
+            // The output fails first: the client's finishing must not complete it.
             subscriber.error(error);
+            client.destroy(error instanceof Error ? error : new Error(String(error)));
           },
-          complete: () => client.end(),
+          complete() {
+            client.end();
+            subscriber.complete();
+          },
         }),
       );
       return subscription;

@@ -26,7 +26,6 @@ export abstract class TransportBase implements Transport {
   readonly incoming$: Observable<Uint8Array>;
   readonly drain$: Observable<void>;
   readonly congested$: Observable<boolean>;
-  readonly flushed$: Observable<void>;
   readonly closed$: Observable<TransportClosed>;
 
   /** The validated watermarks. */
@@ -48,15 +47,10 @@ export abstract class TransportBase implements Transport {
     this.incoming$ = this.#incoming.incoming$;
     this.drain$ = this.#flow.drain$;
     this.congested$ = this.#flow.congested$;
-    this.flushed$ = this.#flow.flushed$;
     this.closed$ = this.#closed.asObservable();
   }
 
   abstract get bufferedAmount(): number;
-
-  get lowWaterMark(): number {
-    return this.options.lowWaterMark;
-  }
 
   get isOpen(): boolean {
     return this.#phase === Phase.Open;
@@ -142,7 +136,7 @@ export abstract class TransportBase implements Transport {
 
   /**
    * The transport is closed, cleanly without `error`. Ends `incoming$` (unless it already
-   * ended), `drain$`, `congested$` and `flushed$`, and emits `closed$`. Later calls are ignored.
+   * ended), `drain$` and `congested$`, and emits `closed$`. Later calls are ignored.
    */
   protected finish(error?: Error): void {
     if (this.#phase === Phase.Closed) return;

@@ -20,17 +20,10 @@ export class WriteFlow {
   readonly #highWaterMark: number;
   readonly #lowWaterMark: number;
   readonly #drain = new Subject<void>();
-  readonly #flushed = new Subject<void>();
   readonly #congested = new BehaviorSubject<boolean>(false);
 
   /** Emits each time the queue falls to `lowWaterMark` after a write returned false. */
   readonly drain$: Observable<void> = this.#drain.asObservable();
-
-  /**
-   * Emits each time the carrier reports that bytes left the queue (after `drain$` when that
-   * report is a drain). What a scheduler listens to when it hands out room outside congestions.
-   */
-  readonly flushed$: Observable<void> = this.#flushed.asObservable();
 
   /**
    * `true` from a write that returned false until the next drain; replays the current state.
@@ -72,13 +65,11 @@ export class WriteFlow {
       // A congested$ subscriber may have filled the queue again: then this was no drain.
       if (!this.#congested.value) this.#drain.next();
     }
-    this.#flushed.next();
   }
 
   /** Completes the observables: a closed transport never drains. */
   close(): void {
     this.#drain.complete();
-    this.#flushed.complete();
     this.#congested.complete();
   }
 }

@@ -50,18 +50,6 @@ export interface Transport {
   readonly drain$: Observable<void>;
 
   /**
-   * Emits each time bytes left the queue (a write reached the operating system, or the peer of
-   * an in-memory pair took it), drains included. Completes when the transport closes.
-   * Optional for transports written from scratch, as is {@link lowWaterMark} (`TransportBase`
-   * has both): with both, a tunnel serves clients waiting for their turn whenever the queue is
-   * at or below the low watermark; without, at drains only.
-   */
-  readonly flushed$?: Observable<void>;
-
-  /** The queue size at or below which `drain$` emits (see {@link TransportOptions}). */
-  readonly lowWaterMark?: number;
-
-  /**
    * Emits `true` when a write returns false (the queue passed the high watermark) and `false`
    * when it drains (fell to the low watermark); replays the current state to new subscribers.
    * Completes when the transport closes.

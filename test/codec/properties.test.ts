@@ -3,13 +3,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   FrameDecoder,
-  SIGNAL_KINDS,
   decodeErrorBody,
   encodeErrorBody,
   encodeFrame,
   type Frame,
   type FrameKind,
 } from '../../src/index.js';
+import { SIGNAL_KINDS } from '../../src/codec/frame.js';
 import { cutUp } from '../support/index.js';
 
 interface ReferenceMessage {

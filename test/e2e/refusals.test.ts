@@ -9,7 +9,6 @@ import { firstValueFrom, NEVER, toArray, takeWhile } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
-  answerHello,
   connectSocket,
   ControlError,
   createControlChannel,
@@ -25,6 +24,7 @@ import {
   type RelayOptions,
   type Tunnel,
 } from '../../src/index.js';
+import { answerHello } from '../../src/control/hello.js';
 import { captureClientHello, freePort, httpGet, listen, memoryLogger, tryUpgrade, until, type LogEntry } from '../support/index.js';
 
 const SECRET = 'refusals-secret';

@@ -14,7 +14,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   CLOSE_NO_TOKEN,
-  answerHello,
   connectSocket,
   createControlChannel,
   createTunnel,
@@ -24,6 +23,7 @@ import {
   type Device,
   type Relay,
 } from '../../src/index.js';
+import { answerHello } from '../../src/control/hello.js';
 import {
   KiB,
   SECRET,

@@ -30,18 +30,12 @@ export const seen = (frame: Frame): Seen => ({ kind: frame.kind, id: frame.id, d
 
 /**
  * A transport driven by a test: `incoming$` is whatever the test gives (marbles or a Subject),
- * writes are decoded back into frames, congestion is set by hand. With `flushes`, it also has
- * `flushed$` (emitted by the test through `flushed`) and a queue that grows by what is written
- * (`queue.buffered`, also set by hand); without, it is a transport written from scratch that
- * has none, and its queue always reads 0.
+ * writes are decoded back into frames, congestion is set by hand, and the queue reads
+ * `queue.buffered` (0 unless a test sets it).
  */
-export function scriptedTransport(incoming$: Observable<Uint8Array>, { flushes = false } = {}) {
+export function scriptedTransport(incoming$: Observable<Uint8Array>) {
   const written: Frame[] = [];
   const queue = { buffered: 0 };
-  const flushed = new Subject<void>();
-  const grow = (chunk: Uint8Array): void => {
-    if (flushes) queue.buffered += chunk.length;
-  };
   const decoder = new FrameDecoder();
   const congested = new BehaviorSubject(false);
   const closed = new Subject<{ error?: Error }>();
@@ -51,20 +45,17 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>, { flushes =
     incoming$,
     write(chunk) {
       written.push(...decoder.push(chunk));
-      grow(chunk);
       return !congested.value;
     },
     writev(chunks) {
       for (const chunk of chunks) {
         written.push(...decoder.push(chunk));
-        grow(chunk);
-      }
+        }
       return !congested.value;
     },
     get bufferedAmount() {
       return queue.buffered;
     },
-    ...(flushes ? { flushed$: flushed.asObservable(), lowWaterMark: 128 * 1024 } : {}),
     drain$: drain.asObservable(),
     congested$: congested.asObservable(),
     closed$: closed.asObservable(),
@@ -82,5 +73,5 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>, { flushes =
       closed.next(error ? { error } : {});
     },
   };
-  return { transport, written, congested, state, queue, flushed };
+  return { transport, written, congested, state, queue };
 }

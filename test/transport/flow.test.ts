@@ -91,20 +91,6 @@ describe('WriteFlow', () => {
     expect(events).toEqual(['clear', 'congested']);
   });
 
-  it('tells flushed$ of every flush, congested or not, after the drain when it is one', () => {
-    const flow = new WriteFlow({ highWaterMark: 10, lowWaterMark: 4 });
-    const events = record(flow);
-    flow.flushed$.subscribe({ next: () => events.push('flushed'), complete: () => events.push('flushed done') });
-    flow.written(8);
-    flow.flushed(3);
-    flow.written(20);
-    flow.flushed(9);
-    flow.flushed(0);
-    flow.close();
-    flow.flushed(0);
-    expect(events).toEqual(['clear', 'flushed', 'congested', 'flushed', 'clear', 'drain', 'flushed', 'done', 'flushed done']);
-  });
-
   it('completes both streams on close and ignores later reports', () => {
     const flow = new WriteFlow({ highWaterMark: 10, lowWaterMark: 4 });
     const events = record(flow);

@@ -166,24 +166,6 @@ export function describeTransport(kind: Kind): void {
       expect(reader.length).toBe(written);
     });
 
-    it('tells flushed$ when bytes leave the queue, down to an empty queue', async () => {
-      // A tunnel serves clients waiting for their turn on these reports: one missing when the
-      // queue shrinks would leave them waiting on an idle transport (the test would time out).
-      const { a, b } = await open(SMALL);
-      expect(a.lowWaterMark).toBe(SMALL.lowWaterMark);
-      const emptied = new Promise<void>((resolve) => {
-        a.flushed$?.subscribe(() => {
-          if (a.bufferedAmount === 0) resolve();
-        });
-      });
-      const chunk = randomBytes(64 * 1024);
-      for (let i = 0; i < 64; i++) a.write(chunk);
-      expect(a.bufferedAmount).toBeGreaterThan(0);
-      const reader = new Reader(b);
-      await emptied;
-      await reader.atLeast(64 * chunk.length);
-    });
-
     it('pauses while incoming$ is unsubscribed and loses nothing', async () => {
       const { a, b } = await open(SMALL);
       const data = randomBytes(2 * 1024 * 1024);

@@ -1,0 +1,98 @@
+/**
+ * The package as a library user sees it: the shipped declarations hold no internals, the root
+ * export is the API that docs/reactive.md lists, `mproxy/transport` carries what a transport of
+ * one's own needs, `import 'mproxy'` loads none of the CLI's modules, and a tunnel's clients
+ * cannot be changed from outside. Needs `npm run build` first (done by `npm test`).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { createTunnel, memoryPair, type Client, type Tunnel } from '../../src/index.js';
+
+const require = createRequire(import.meta.url);
+const dist = (file: string): string => readFileSync(new URL(`../../dist/${file}`, import.meta.url), 'utf8');
+
+/** Every chunk a built entry imports, followed from the entry itself. */
+function closure(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const [, spec] of dist(file).matchAll(/from\s+["']\.\/([^"']+)["']/g)) {
+      // A declaration names its neighbour by the module it describes: x.js → x.d.ts, x.cjs → x.d.cts.
+      if (file.endsWith('.d.ts')) visit((spec as string).replace(/\.js$/, '.d.ts'));
+      else if (file.endsWith('.d.cts')) visit((spec as string).replace(/\.c?js$/, '.d.cts'));
+      else visit(spec as string);
+    }
+  };
+  visit(entry);
+  return [...seen];
+}
+
+describe('the public API', () => {
+  it('ships declarations without the tunnel internals', () => {
+    for (const file of ['index.d.ts', 'index.d.cts']) {
+      const types = closure(file)
+        .map(dist)
+        .join('\n');
+      for (const name of ['ClientHost', 'watchWritable', 'stopProducing', 'reserveRoom', 'releaseRoom', 'remoteEnded', 'MproxyClient', '@internal']) {
+        expect(types, `${file} mentions ${name}`).not.toContain(name);
+      }
+    }
+  });
+
+  it('lists in docs/reactive.md every value the root exports', async () => {
+    const api = readFileSync(new URL('../../docs/reactive.md', import.meta.url), 'utf8');
+    const section = api.slice(api.indexOf('## API'));
+    const root = Object.keys(await import('mproxy'));
+    expect(root.length).toBeLessThan(70);
+    for (const name of root) expect(section, `docs/reactive.md "API" lists ${name}`).toContain(`\`${name}\``);
+  });
+
+  it('keeps the building blocks of a transport in mproxy/transport', async () => {
+    const root = await import('mproxy');
+    const transport = await import('mproxy/transport');
+    expect(Object.keys(transport).sort()).toEqual(['DEFAULT_HIGH_WATER_MARK', 'DEFAULT_LOW_WATER_MARK', 'TransportBase', 'TransportError']);
+    expect(root).not.toHaveProperty('TransportBase');
+    expect(root).not.toHaveProperty('WriteFlow');
+    expect(root).not.toHaveProperty('IncomingQueue');
+    expect(root).not.toHaveProperty('clientMetaOf');
+    expect(root).not.toHaveProperty('SIGNAL_KINDS');
+    expect(typeof (require('mproxy/transport') as { TransportBase: unknown }).TransportBase).toBe('function');
+  });
+
+  it('loads none of the CLI modules with the library', () => {
+    for (const entry of ['index.js', 'index.cjs']) {
+      const code = closure(entry).map(dist).join('\n');
+      for (const module of ['commander', 'pino', 'pino-pretty', 'selfsigned']) {
+        expect(code, `${entry} imports ${module}`).not.toMatch(new RegExp(`(from|require\\()\\s*["']${module}["']`));
+      }
+    }
+  });
+});
+
+describe('tunnel.clients', () => {
+  it('is a read-only view by its type', () => {
+    expectTypeOf<Tunnel['clients']>().toEqualTypeOf<ReadonlyMap<string, Client>>();
+    expectTypeOf<Tunnel['clients']>().not.toHaveProperty('set');
+    expectTypeOf<Tunnel['clients']>().not.toHaveProperty('delete');
+  });
+
+  it('cannot be changed by a caller at run time, and follows the tunnel', () => {
+    const [a, b] = memoryPair();
+    const tunnel = createTunnel(a);
+    createTunnel(b).clients$.subscribe();
+    const client = tunnel.open({ family: 'IPv4', address: '192.0.2.1', port: 1 });
+    const view = tunnel.clients as unknown as Map<string, Client>;
+    expect(view.get(client.id)).toBe(client);
+    expect(view.size).toBe(1);
+    expect(typeof view.set).toBe('undefined');
+    expect(typeof view.delete).toBe('undefined');
+    expect(typeof view.clear).toBe('undefined');
+    expect(() => view.set('x', client)).toThrow(TypeError);
+    expect([...tunnel.clients.keys()]).toEqual([client.id]);
+    client.destroy();
+    expect(tunnel.clients.size).toBe(0);
+    tunnel.destroy();
+  });
+});
