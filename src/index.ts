@@ -44,7 +44,7 @@ export { CLOSE_NO_TOKEN } from './relay/session.js';
 export { createDevice, type Device, type DeviceOptions, type DeviceState, type TokenTransport } from './device/device.js';
 export { parseForward, type Forward, type ForwardService } from './device/forwards.js';
 export { DeviceError, type DeviceErrorCode } from './device/errors.js';
-export { createControlChannel, type ControlChannel, type ControlHandler, type ControlPort, type ControlRequest } from './control/channel.js';
+export { NO_ANSWER, createControlChannel, type ControlChannel, type ControlHandler, type ControlPort, type ControlRequest } from './control/channel.js';
 export { ControlError, type ControlErrorCode, type ControlErrorOptions } from './control/errors.js';
 export { DEFAULT_CONTROL_TIMEOUT, type ControlChannelOptions } from './control/options.js';
 export { type Logger, type LogFn, silentLogger } from './logger.js';

@@ -40,7 +40,8 @@ export function forwardUdp(client: Client, target: { host: string; port: number 
   });
   socket.on('message', (datagram) => {
     touch();
-    client.write(datagram);
+    // Dropped when the tunnel cannot take it now (see the relay's UDP ports).
+    if (client.writable) client.write(datagram);
   });
   socket.on('error', (error) => {
     close();

@@ -72,7 +72,9 @@ export class UdpPort {
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => this.#forget(key, entry.client, true), idleTimeout);
     entry.timer.unref();
-    entry.client.write(datagram);
+    // A datagram the tunnel cannot take now is dropped, as a congested network drops it: queued,
+    // a flood into a full tunnel would grow without bound.
+    if (entry.client.writable) entry.client.write(datagram);
   }
 
   #forget(key: string, client: Client, end: boolean): void {
