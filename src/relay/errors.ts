@@ -7,6 +7,7 @@ export type RelayErrorCode =
   | 'E_NO_DEVICE'
   | 'E_PORT_UNAVAILABLE'
   | 'E_NO_TOKEN'
+  | 'E_WEAK_SECRET'
   | 'E_RELAY_CLOSED';
 
 /** A failure of the relay role. */

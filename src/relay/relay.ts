@@ -16,7 +16,7 @@ import { connectSocket } from '../rx/connect-socket.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
 import { DeviceSession } from './session.js';
 import { RelayError } from './errors.js';
-import { checkRelayOptions, parseListen, type RelayOptions } from './options.js';
+import { checkRelayOptions, MIN_SECRET_BYTES, parseListen, type RelayOptions } from './options.js';
 import { badGatewayResponse } from './pages.js';
 import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
@@ -85,6 +85,13 @@ class MproxyRelay implements Relay {
   constructor(options: RelayOptions) {
     if (options.secret === undefined || options.secret.length === 0) {
       throw new InvalidOptionError('the relay needs a secret to check device tokens');
+    }
+    const secretBytes = typeof options.secret === 'string' ? Buffer.byteLength(options.secret) : options.secret.byteLength;
+    if (secretBytes < MIN_SECRET_BYTES && options.allowWeakSecret !== true) {
+      throw new RelayError(
+        'E_WEAK_SECRET',
+        `the secret is ${secretBytes} bytes long; it takes at least ${MIN_SECRET_BYTES} (make one with \`mproxy secret\`)`,
+      );
     }
     checkRelayOptions(options);
     this.#options = options;

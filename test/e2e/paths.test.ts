@@ -47,7 +47,7 @@ vi.mock('../../src/rx/tunnel.js', async (importOriginal) => {
   };
 });
 
-const SECRET = 'paths-test-secret';
+const SECRET = 'paths-test-secret-of-32-bytes-or-more';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 

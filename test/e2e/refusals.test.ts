@@ -27,7 +27,7 @@ import {
 } from '../../src/index.js';
 import { captureClientHello, freePort, httpGet, listen, memoryLogger, tryUpgrade, until, type LogEntry } from '../support/index.js';
 
-const SECRET = 'refusals-secret';
+const SECRET = 'refusals-secret-of-32-bytes-or-more';
 const cleanup: (() => Promise<void> | void)[] = [];
 const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
 afterEach(async () => {

@@ -13,7 +13,7 @@ import { CLOSE_NO_TOKEN, createDevice, createRelay, issueToken, type Client, typ
 import { freePort, selfSignedCertificate } from '../support/index.js';
 import { TelebitDevice, TelebitRelay, UpgradeRefused, type PackerAddr, type RelayPeer, type WireMode } from './telebit-peers.js';
 
-const SECRET = 'telebit-interop-secret';
+const SECRET = 'telebit-interop-secret-of-32-bytes';
 const HELLO = [1, 'hello', [1], ['add_token', 'delete_token', 'auth', 'authn', 'authz']];
 
 const cleanup: (() => Promise<void> | void)[] = [];

@@ -4,7 +4,7 @@ import { createRelay } from '../../relay/relay.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { readFlagFile, readSecret } from '../secret.js';
+import { checkSecretStrength, readFlagFile, readSecret } from '../secret.js';
 
 interface RelayFlags extends LogFlags {
   listen: string;
@@ -18,6 +18,7 @@ interface RelayFlags extends LogFlags {
   tunnelKey?: string;
   sniffTimeout: string;
   tokenGrace: string;
+  allowWeakSecret?: boolean;
 }
 
 export function registerRelay(program: Command): void {
@@ -34,9 +35,12 @@ export function registerRelay(program: Command): void {
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
+    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
     .action(async (flags: RelayFlags) => {
       const secret = readSecret(flags);
+      const weak = checkSecretStrength(secret, flags.allowWeakSecret);
       const log = createCliLogger(flags);
+      if (weak) log.warn({ code: 'E_WEAK_SECRET' }, weak);
       if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
       }
@@ -44,6 +48,7 @@ export function registerRelay(program: Command): void {
         listen: flags.listen,
         tunnel: flags.tunnel,
         secret,
+        allowWeakSecret: flags.allowWeakSecret,
         tcpPorts: flags.tcpPorts,
         udpPorts: flags.udpPorts,
         portHost: flags.portHost,
