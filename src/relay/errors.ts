@@ -6,6 +6,7 @@ export type RelayErrorCode =
   | 'E_SNIFF_TIMEOUT'
   | 'E_NO_DEVICE'
   | 'E_PORT_UNAVAILABLE'
+  | 'E_PORT_NOT_ALLOWED'
   | 'E_NO_TOKEN'
   | 'E_WEAK_SECRET'
   | 'E_RELAY_CLOSED';

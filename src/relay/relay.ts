@@ -224,7 +224,7 @@ class MproxyRelay implements Relay {
         portsOf: (granted) => grantedPorts(granted, this.#policy),
       });
       this.#sessions.set(sessionId, session);
-      log.info({ subject: grant?.subject }, 'device connected');
+      log.info({ subject: grant?.subject, names: grant?.domains, ports: grant?.ports }, 'device connected');
       if (grant) session.granted(grant);
       session.start(grant !== undefined);
       void session.closed.then(({ error }) => {
@@ -261,6 +261,13 @@ class MproxyRelay implements Relay {
   #withinPolicy(grant: Grant, who: string): Grant {
     const ports = grantedPorts(grant, this.#policy);
     if (ports.refused.length > 0) {
+      // A token left with nothing to serve is refused, so that its device hears why at once.
+      if (grant.domains.length === 0 && ports.tcp.length === 0 && ports.udp.length === 0) {
+        throw new RelayError(
+          'E_PORT_NOT_ALLOWED',
+          `the relay opens none of the token's ports (${ports.refused.join(', ')}) to devices: they are outside its --tcp-ports and --udp-ports`,
+        );
+      }
       this.#log.warn({ who, ports: ports.refused, code: 'E_PORT_NOT_ALLOWED' }, 'token claims ports outside --tcp-ports/--udp-ports');
     }
     return { ...grant, ports: [...new Set([...ports.tcp, ...ports.udp])] };

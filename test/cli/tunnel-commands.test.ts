@@ -123,7 +123,7 @@ describe('mproxy relay and device', () => {
     const localPort = (local.address() as AddressInfo).port;
     await startUntil(
       ['device', '--relay', relay.match[1] as string, '--token', token, '--forward', `http:app.localhost=127.0.0.1:${localPort}`, '--json'],
-      /relay granted/,
+      /serving http:\/\/app\.localhost → 127\.0\.0\.1:\d+/,
     );
     // fetch() would not send our Host header: it is a forbidden header name there.
     const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -144,7 +144,10 @@ describe('mproxy relay and device', () => {
     cleanup.push(() => relay.close());
     const token = (await run(['token', '--secret', 'another-secret-of-32-bytes-or-more', '--domain', 'app.localhost'])).stdout.trim();
     const result = await run(['device', '--relay', relay.tunnelUrl, '--token', token, '--forward', 'http:app.localhost=3000', '--json']);
-    expectOneLineError(result, 'E_AUTH_REFUSED');
+    expectOneLineError(result, 'E_TOKEN_SIGNATURE');
+    // One line for one failure: the device logs nothing more about it.
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^mproxy: the relay refused the token: it is not signed with this relay's secret/);
   });
 
   it('refuses bad flags with one line', async () => {

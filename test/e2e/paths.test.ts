@@ -356,7 +356,7 @@ describe('HTTP by Host', () => {
 
     const missing = await request(relay, 'nobody.localhost');
     expect(missing.status).toBe(502);
-    expect(missing.body.toString()).toContain('nobody.localhost is served by a device that is not connected');
+    expect(missing.body.toString()).toContain('No device serves nobody.localhost on this relay.');
     // The wildcard does not cover its own apex.
     expect((await request(relay, 'apps.localhost')).status).toBe(502);
 
