@@ -20,8 +20,11 @@ export interface ListenAddress {
 
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
-  /** Where visitors come (TLS by SNI, HTTP by Host). Default `127.0.0.1:8443`. */
-  listen?: string | ListenAddress;
+  /**
+   * Where visitors come (TLS by SNI, HTTP by Host): one address or several (e.g. `:80` and
+   * `:443`), each sniffed the same way. Default `127.0.0.1:8443`.
+   */
+  listen?: string | ListenAddress | readonly (string | ListenAddress)[];
   /** Where devices connect (WebSocket). Default `127.0.0.1:8080`. */
   tunnel?: string | ListenAddress;
   /** Key and certificate to serve the device endpoint as `wss://`. Default: plain `ws://`. */

@@ -361,6 +361,14 @@ describe('HTTP by Host', () => {
     expect((await request(relay, 'apps.localhost')).status).toBe(502);
 
     await expectNoClients(device);
+    // Once its device has left, a name it served is "not connected now", not unknown.
+    await device.close();
+    await until(() => relay.deviceCount === 0, 'the relay to see the device leave');
+    const gone = await request(relay, 'x.apps.localhost');
+    expect(gone.status).toBe(502);
+    expect(gone.body.toString()).toContain('x.apps.localhost is served by a device that is not connected now.');
+    expect((await request(relay, 'nobody.localhost')).body.toString()).toContain('No device serves nobody.localhost');
+
   });
 });
 
