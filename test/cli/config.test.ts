@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createRelay, issueToken } from '../../src/index.js';
-import { freePort, httpGet } from '../support/index.js';
+import { freePort, httpGet, until } from '../support/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'config-test-secret-of-32-bytes-or-more';
@@ -144,24 +144,36 @@ describe('mproxy device: --config, --token-file', () => {
     const local = await localService();
     const dir = tempDir();
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, `${await issueToken(SECRET, { domains: ['yaml.localhost'] })}\n`);
+    writeFileSync(tokenFile, `${await issueToken(SECRET, { domains: ['same.localhost'], sub: 'same' })}\n`);
+    const forward = `http:same.localhost=127.0.0.1:${local}`;
     const config = join(dir, 'device.yaml');
-    writeFileSync(
-      config,
-      [`relay: ${relay.tunnelUrl}`, `token-file: ${tokenFile}`, 'forward:', `  - http:yaml.localhost=127.0.0.1:${local}`, 'json: true', ''].join('\n'),
-    );
-    const fromFile = await startUntil(['device', '--config', config], /serving http:\/\/yaml\.localhost → 127\.0\.0\.1:\d+/);
-    expect(fromFile.output()).not.toMatch(/gets no visitors/);
-    expect(await httpGet(relay.addresses.public.port, 'yaml.localhost')).toContain('served yaml.localhost');
+    writeFileSync(config, [`relay: ${relay.tunnelUrl}`, `token-file: ${tokenFile}`, 'forward:', `  - ${forward}`, 'json: true', ''].join('\n'));
+    const flags = ['device', '--relay', relay.tunnelUrl, '--token-file', tokenFile, '--forward', forward, '--json'];
 
-    // The same device from flags serves the same name the same way (a second device of it).
-    const token = await issueToken(SECRET, { domains: ['flags.localhost'] });
-    await startUntil(['device', '--relay', relay.tunnelUrl, '--token', token, '--forward', `http:flags.localhost=127.0.0.1:${local}`, '--json'], /serving http:/);
-    expect(await httpGet(relay.addresses.public.port, 'flags.localhost')).toContain('served flags.localhost');
+    // The same resolved configuration...
+    const fromFileConfig = parse((await run(['device', '--config', config, '--print-config'])).stdout) as Record<string, unknown>;
+    const fromFlagsConfig = parse((await run([...flags, '--print-config'])).stdout) as Record<string, unknown>;
+    expect(fromFileConfig).toEqual(fromFlagsConfig);
+
+    // ...serves the same: the same lines, and the same answers (one device at a time).
+    const serving = /serving [^\n"]+/;
+    const viaFlags = await startUntil(flags, serving);
+    expect(await httpGet(relay.addresses.public.port, 'same.localhost')).toContain('served same.localhost');
+    const flagsChild = children.pop() as ChildProcess;
+    await new Promise((resolve) => {
+      flagsChild.once('exit', resolve);
+      flagsChild.kill('SIGINT');
+    });
+    await until(() => relay.deviceCount === 0, 'the first device to leave');
+    const viaFile = await startUntil(['device', '--config', config], serving);
+    expect(viaFile.match[0]).toBe(viaFlags.match[0]);
+    expect(viaFile.match[0]).toBe(`serving http://same.localhost → 127.0.0.1:${local}`);
+    expect(viaFile.output()).not.toMatch(/gets no visitors/);
+    expect(await httpGet(relay.addresses.public.port, 'same.localhost')).toContain('served same.localhost');
 
     const printed = await run(['device', '--config', config, '--token', 'secret-token-value', '--print-config']);
     expect(printed.stdout).not.toContain('secret-token-value');
-    expect(parse(printed.stdout)).toMatchObject({ relay: relay.tunnelUrl, 'token-file': [tokenFile], forward: [`http:yaml.localhost=127.0.0.1:${local}`] });
+    expect(parse(printed.stdout)).toMatchObject({ relay: relay.tunnelUrl, 'token-file': [tokenFile], forward: [forward] });
   });
 
   it('says "could not connect" and asks about the --tunnel port when pointed at the visitor port', async () => {

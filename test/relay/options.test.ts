@@ -97,4 +97,25 @@ describe('createRelay options', () => {
     const allowed = await createRelay({ secret: weak, allowWeakSecret: true, listen: '127.0.0.1:0', tunnel: '127.0.0.1:0' });
     await allowed.close();
   });
+
+  it('listens on every address of a listen list, and refuses an empty list', async () => {
+    const relay = await createRelay({ secret: SECRET, listen: ['127.0.0.1:0', '127.0.0.1:0'], tunnel: '127.0.0.1:0' });
+    try {
+      expect(relay.addresses.visitors).toHaveLength(2);
+      expect(relay.addresses.public).toBe(relay.addresses.visitors[0]);
+      expect(relay.addresses.visitors[0]?.port).not.toBe(relay.addresses.visitors[1]?.port);
+      // A taken address fails with a ListenError naming the option and the address.
+      const taken = `127.0.0.1:${relay.addresses.visitors[1]?.port}`;
+      await expect(createRelay({ secret: SECRET, listen: ['127.0.0.1:0', taken], tunnel: '127.0.0.1:0' })).rejects.toMatchObject({
+        name: 'ListenError',
+        code: 'EADDRINUSE',
+        option: 'listen',
+        address: taken,
+        message: `listen ${taken}: address already in use`,
+      });
+    } finally {
+      await relay.close();
+    }
+    await expect(createRelay({ secret: SECRET, listen: [], tunnel: '127.0.0.1:0' })).rejects.toThrow(InvalidOptionError);
+  });
 });
