@@ -42,6 +42,8 @@ export function registerRelay(program: Command): void {
     .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
     .action(async (_flags: RelayFlags, command: Command) => {
       applyConfig(command, new Set(['listen']));
+      // Not a commander default: a repeatable flag would add to it instead of replacing it.
+      if (command.getOptionValue('listen') === undefined) command.setOptionValueWithSource('listen', ['127.0.0.1:8443'], 'default');
       const flags = command.opts<RelayFlags>();
       if (flags.printConfig) {
         process.stdout.write(printConfig(command, new Set(['secret'])));
