@@ -24,7 +24,7 @@ import { selfSignedCertificate } from '../../test/support/certificate.mjs';
 
 const require = createRequire(import.meta.url);
 
-export const SECRET = 'e2e-bench-secret';
+export const SECRET = 'e2e-bench-secret-of-32-bytes-or-more';
 export const NAME = 'app.localhost';
 const HOST = '127.0.0.1';
 

@@ -6,6 +6,7 @@ export type AuthErrorCode =
   | 'E_TOKEN_MALFORMED'
   | 'E_TOKEN_SIGNATURE'
   | 'E_TOKEN_EXPIRED'
+  | 'E_TOKEN_NOT_YET_VALID'
   | 'E_TOKEN_CLAIMS'
   | 'E_NAME_TAKEN'
   | 'E_PORT_TAKEN';

@@ -141,7 +141,7 @@ export async function issueToken(secret: TokenSecret, claims: TokenClaims, optio
  * Refused, in this order: no token (`E_TOKEN_MISSING`); not three base64url parts with a JSON
  * header, or longer than {@link MAX_TOKEN_LENGTH} (`E_TOKEN_MALFORMED`); an algorithm other than
  * HS256, `none` included, or a signature that does not match the secret (`E_TOKEN_SIGNATURE`);
- * an `exp` at or before `now`, or an `nbf` after it (`E_TOKEN_EXPIRED`); claims that are not as
+ * an `exp` at or before `now` (`E_TOKEN_EXPIRED`), or an `nbf` after it (`E_TOKEN_NOT_YET_VALID`); claims that are not as
  * described in {@link Grant}, or grant no name and no port (`E_TOKEN_CLAIMS`). `exp` is checked
  * only where present: telebit's tokens have none.
  *
@@ -196,10 +196,12 @@ function checkShape(token: string): void {
 
 function fromJose(err: unknown): AuthError {
   if (err instanceof AuthError) return err;
-  if (err instanceof errors.JWTExpired) return new AuthError('E_TOKEN_EXPIRED', 'token has expired', { cause: err });
+  if (err instanceof errors.JWTExpired) {
+    return new AuthError('E_TOKEN_EXPIRED', `token expired${atTime(err.payload.exp)}`, { cause: err });
+  }
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' && err.reason === 'check_failed') {
-      return new AuthError('E_TOKEN_EXPIRED', 'token is not valid yet (nbf)', { cause: err });
+      return new AuthError('E_TOKEN_NOT_YET_VALID', `token is not valid before${atTime(err.payload.nbf).slice(3)}`, { cause: err });
     }
     return new AuthError('E_TOKEN_CLAIMS', `token claim "${err.claim}" is invalid`, { cause: err });
   }
@@ -207,6 +209,13 @@ function fromJose(err: unknown): AuthError {
     return new AuthError('E_TOKEN_SIGNATURE', 'token signature does not match the secret', { cause: err });
   }
   return new AuthError('E_TOKEN_MALFORMED', 'token could not be decoded', { cause: err });
+}
+
+/** ` at <ISO time>` for a JWT time claim, or nothing when it cannot be shown as a time. */
+function atTime(seconds: unknown): string {
+  if (typeof seconds !== 'number') return '';
+  const date = new Date(seconds * 1000);
+  return Number.isFinite(date.getTime()) ? ` at ${date.toISOString()}` : '';
 }
 
 function grantFromClaims(payload: JWTPayload, token: string): Grant {

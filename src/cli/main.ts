@@ -8,6 +8,7 @@ import { registerDevice } from './commands/device.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPack } from './commands/pack.js';
 import { registerRelay } from './commands/relay.js';
+import { registerSecret } from './commands/secret.js';
 import { registerToken } from './commands/token.js';
 import { fail } from './fail.js';
 
@@ -56,6 +57,7 @@ registerInspect(program);
 registerRelay(program);
 registerDevice(program);
 registerToken(program);
+registerSecret(program);
 registerDemo(program);
 
 try {

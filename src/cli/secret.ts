@@ -1,5 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { MproxyError } from '../codec/errors.js';
+import { MIN_SECRET_BYTES } from '../relay/options.js';
 import { cliError } from './fail.js';
+
+/**
+ * Refuses a secret shorter than {@link MIN_SECRET_BYTES} unless `allowWeak`; returns the warning
+ * to show when a weak secret is let through, or `undefined`.
+ */
+export function checkSecretStrength(secret: string, allowWeak: boolean | undefined): string | undefined {
+  const bytes = Buffer.byteLength(secret);
+  if (bytes >= MIN_SECRET_BYTES) return undefined;
+  const what = `the secret is ${bytes} bytes long, under ${MIN_SECRET_BYTES}`;
+  if (!allowWeak) {
+    throw new MproxyError('E_WEAK_SECRET', `${what}: make one with \`mproxy secret\` (or keep this one with --allow-weak-secret)`);
+  }
+  return `${what}: anyone with one token can guess it offline; replace it with one from \`mproxy secret\``;
+}
 
 /**
  * The relay secret from `--secret`, `--secret-file` or `MPROXY_SECRET`, in that order. A file's

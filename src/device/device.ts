@@ -14,7 +14,8 @@ import {
 import { WebSocket } from 'ws';
 import { InvalidOptionError, MproxyError } from '../codec/errors.js';
 import { NO_ANSWER, answerHello, createControlChannel } from '../control/index.js';
-import { checkDelay, checkKeepaliveOption } from '../control/options.js';
+import { checkDelay, checkKeepaliveOption, MAX_TIMER } from '../control/options.js';
+import { errorPageResponse } from '../pages/error-page.js';
 import { childLogger, silentLogger, type Logger } from '../logger.js';
 import { connectSocket } from '../rx/connect-socket.js';
 import type { Client } from '../rx/client.js';
@@ -24,7 +25,11 @@ import { keepAlive } from '../transport/keepalive.js';
 import { fromWebSocket, type CorkableSocket } from '../transport/websocket.js';
 import { backoffDelay, checkBackoffOptions, type BackoffOptions } from './backoff.js';
 import { DeviceError } from './errors.js';
+import { FailureLimiter } from './failure-log.js';
 import { findForward, parseForward, type Forward } from './forwards.js';
+import { parseRefusal, refusalReason, TokenRefusedError } from './refusal.js';
+import { addGrantPush, emptyGranted, reportForwards, type Granted } from './serving.js';
+import { expiryWarningAt, readTokenClaims, type TokenClaims } from './token-claims.js';
 import { forwardUdp } from './udp.js';
 
 /** Where a device is in its life. */
@@ -100,6 +105,10 @@ class MproxyDevice implements Device {
   readonly #options: DeviceOptions;
   readonly #forwards: readonly Forward[];
   readonly #tokens: readonly string[];
+  /** The tokens' own claims, read without the secret (`undefined` for one that cannot be read). */
+  readonly #claims: readonly (TokenClaims | undefined)[];
+  readonly #localFailures = new FailureLimiter<Forward>();
+  readonly #timers = new Set<NodeJS.Timeout>();
   readonly #log: Logger;
   readonly #state = new BehaviorSubject<DeviceState>('connecting');
   readonly #closed = new BehaviorSubject<{ error?: Error } | undefined>(undefined);
@@ -113,6 +122,7 @@ class MproxyDevice implements Device {
     this.#forwards = options.forwards.map((forward) => (typeof forward === 'string' ? parseForward(forward) : forward));
     this.#tokens = options.tokens ?? (options.token ? [options.token] : []);
     if (this.#tokens.length === 0) throw new DeviceError('E_NO_TOKEN', 'a device needs at least one token');
+    this.#claims = this.#tokens.map(readTokenClaims);
     let url: URL;
     try {
       url = new URL(options.relay);
@@ -132,7 +142,12 @@ class MproxyDevice implements Device {
             if (reconnect === false || this.#closing || isFatal(error)) return throwError(() => error);
             const wait = backoffDelay(attempt, reconnect);
             this.#state.next('offline');
-            this.#log.warn({ err: describe(error), attempt, retryInMs: wait }, 'relay connection lost; reconnecting');
+            // A tunnel that was open and closed is a lost connection; anything else never connected.
+            const lost = error instanceof DeviceError && error.code === 'E_RELAY_CLOSED';
+            this.#log.warn(
+              { err: describe(error), attempt, retryInMs: wait },
+              lost ? 'relay connection lost; reconnecting' : 'could not connect to the relay; retrying',
+            );
             return timer(wait);
           },
         }),
@@ -141,6 +156,7 @@ class MproxyDevice implements Device {
         error: (error: unknown) => this.#stop(error instanceof Error ? error : new Error(String(error))),
         complete: () => this.#stop(),
       });
+    this.#watchExpiry();
   }
 
   get state$(): Observable<DeviceState> {
@@ -193,23 +209,50 @@ class MproxyDevice implements Device {
       });
       let stopKeepAlive: (() => void) | undefined;
       let tunnel: Tunnel | undefined;
+      // What the relay's `grant` pushes said on this connection; none from a relay that sends none.
+      let granted: Granted | undefined;
       // Before the transport's own listener (added with the tunnel), which closes the tunnel
       // synchronously: the code must be known when closed$ fires.
       let closeCode = 0;
-      ws.once('close', (code) => (closeCode = code));
+      let closeReason = '';
+      ws.once('close', (code, reason) => {
+        closeCode = code;
+        closeReason = reason.toString('utf8');
+      });
       // The socket under the WebSocket, for the transport to cork (one writev per turn).
       let socket: CorkableSocket | undefined;
       ws.once('upgrade', (response) => (socket = response.socket));
 
       ws.on('unexpected-response', (_request, response) => {
         const status = response.statusCode ?? 0;
-        response.resume();
-        ws.terminate();
-        subscriber.error(
-          status === 401 || status === 403
-            ? new DeviceError('E_AUTH_REFUSED', `the relay refused the token (HTTP ${status})`)
-            : new DeviceError('E_RELAY_UNREACHABLE', `the relay answered HTTP ${status} instead of a WebSocket upgrade`),
-        );
+        if (status !== 401 && status !== 403) {
+          response.resume();
+          ws.terminate();
+          subscriber.error(
+            new DeviceError(
+              'E_RELAY_UNREACHABLE',
+              `${url.origin} answered HTTP ${status} instead of a WebSocket upgrade: is this the relay's --tunnel port?`,
+            ),
+          );
+          return;
+        }
+        // The refusal's {message, code} is in the body: read a little of it, then stop.
+        const chunks: Buffer[] = [];
+        let length = 0;
+        const done = (): void => {
+          response.removeAllListeners('data');
+          ws.terminate();
+          const { code, message } = parseRefusal(Buffer.concat(chunks).toString('utf8'));
+          const claims = this.#claims[0];
+          subscriber.error(new TokenRefusedError(code ?? 'E_AUTH_REFUSED', code || message ? refusalReason(code, message, claims) : `HTTP ${status}`));
+        };
+        response.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          length += chunk.length;
+          if (length > 4096) done();
+        });
+        response.once('end', done);
+        response.once('error', done);
       });
       ws.on('error', (error) => {
         if (!tunnel) {
@@ -228,7 +271,9 @@ class MproxyDevice implements Device {
         session.closed$.subscribe(({ error }) => {
           if (this.#tunnel === session) this.#tunnel = undefined;
           if (closeCode === 4401) {
-            subscriber.error(new DeviceError('E_AUTH_REFUSED', 'the relay closed the tunnel: no valid token'));
+            const { code, message } = parseRefusal(closeReason);
+            const claims = this.#claims.find((c) => c?.expiresAt !== undefined) ?? this.#claims[0];
+            subscriber.error(new TokenRefusedError(code ?? 'E_AUTH_REFUSED', refusalReason(code ?? 'E_NO_TOKEN', message, claims)));
           } else {
             subscriber.error(new DeviceError('E_RELAY_CLOSED', `the relay connection closed${error ? `: ${error.message}` : ''}`, { cause: error }));
           }
@@ -244,12 +289,16 @@ class MproxyDevice implements Device {
                 // only a channel that closed or timed out is worth a reconnect.
                 const lost = error instanceof MproxyError && (error.code === 'E_CONTROL_CLOSED' || error.code === 'E_CONTROL_TIMEOUT');
                 if (lost) throw error;
-                throw new DeviceError('E_AUTH_REFUSED', `the relay refused a token: ${describe(error)}`, { cause: error });
+                const code = error instanceof MproxyError && error.code !== 'E_UNKNOWN_ERR' ? error.code : undefined;
+                const message = error instanceof Error ? error.message : undefined;
+                const claims = this.#claims[this.#tokens.indexOf(token)];
+                throw new TokenRefusedError(code ?? 'E_AUTH_REFUSED', refusalReason(code, message, claims), { cause: error });
               });
             }
           },
         }).subscribe({
           next: () => {
+            this.#reportForwards(granted, url.hostname);
             this.#state.next('online');
             subscriber.next('online');
           },
@@ -258,7 +307,9 @@ class MproxyDevice implements Device {
         channel.notices$.subscribe((notice) => this.#log.warn({ code: notice.code }, `relay: ${notice.message}`));
         // Pushes the telebit device never answers: answering nothing is what relays expect.
         channel.handle('grant', (args) => {
-          this.#log.info({ grants: args[0] }, 'relay granted');
+          this.#log.debug({ grants: args[0] }, 'relay granted');
+          if (!granted) granted = emptyGranted();
+          addGrantPush(granted, args[0]);
           return NO_ANSWER;
         });
         channel.handle('access_token', () => {
@@ -289,17 +340,92 @@ class MproxyDevice implements Device {
       forwardUdp(client, forward.target, this.#options.udpIdleTimeout ?? 60_000);
       return;
     }
-    // Bytes that arrive before the local socket connects are written into it while it
-    // connects (Node queues them): one socket per client, never a duplicate.
+    // The client's bytes wait in it (bounded, see maxClientBuffer) until the local service
+    // answers: a service that is down must fail the visitor cleanly, not with a reset.
     const socket = tcpConnect({ host: forward.target.host, port: forward.target.port, allowHalfOpen: true });
     socket.setNoDelay(true);
-    connectSocket(client, socket);
+    const failedToConnect = (error: NodeJS.ErrnoException): void => {
+      socket.off('connect', connected);
+      this.#localFailed(forward, error);
+      refuseClient(client, forward);
+    };
+    const connected = (): void => {
+      socket.off('error', failedToConnect);
+      socket.on('error', (error: NodeJS.ErrnoException) => this.#localFailed(forward, error));
+      connectSocket(client, socket);
+    };
+    socket.once('error', failedToConnect);
+    socket.once('connect', connected);
+    // A client closed before the service answered takes its socket with it.
+    void firstValueFrom(client.closed$)
+      .catch(() => undefined)
+      .then(() => {
+        if (socket.connecting) socket.destroy();
+      });
+  }
+
+  /** A local service failed: one warning per forward per burst, with the target and the system code. */
+  #localFailed(forward: Forward, error: NodeJS.ErrnoException): void {
+    const note = this.#localFailures.failed(forward);
+    if (!note) return;
+    const target = `${forward.target.host}:${forward.target.port}`;
+    const what = forward.name ?? `port ${forward.port}`;
+    this.#log.warn(
+      { target, code: error.code ?? 'E_LOCAL_SERVICE', ...(note.suppressed > 0 ? { suppressed: note.suppressed } : {}) },
+      `local service ${target} for ${forward.service} ${what} failed: ${error.message}` +
+        (note.suppressed > 0 ? ` (${note.suppressed} more failures since the last warning)` : ''),
+    );
+  }
+
+  /** Says, once connected, what each forward serves, and why a forward gets no visitors. */
+  #reportForwards(granted: Granted | undefined, relayHost: string): void {
+    const claims = this.#claims.filter((c): c is TokenClaims => c !== undefined);
+    for (const report of reportForwards(this.#forwards, granted, claims, relayHost)) {
+      if (report.served) this.#log.info(report.line);
+      else this.#log.warn({ code: report.code }, report.line);
+    }
+  }
+
+  /** Warns before each token expires (a tenth of its life ahead, at most a day), and when it does. */
+  #watchExpiry(): void {
+    for (const claims of this.#claims) {
+      const expiresAt = claims?.expiresAt;
+      // One already expired is the relay's to refuse: that refusal is the one line about it.
+      if (!expiresAt || expiresAt.getTime() <= Date.now()) continue;
+      const warnAt = expiryWarningAt(claims, new Date());
+      const at = expiresAt.toISOString();
+      if (warnAt && warnAt.getTime() < expiresAt.getTime()) {
+        this.#at(warnAt, () => this.#log.warn({ expiresAt: at }, `the token expires at ${at}: give the device a new one before then`));
+      }
+      this.#at(expiresAt, () =>
+        this.#log.warn({ expiresAt: at, code: 'E_TOKEN_EXPIRED' }, `the token expired at ${at}: the relay no longer routes its names and ports`),
+      );
+    }
+  }
+
+  /** Runs `fn` at `when` (at once if past), in steps a timer can wait; unref'd, cancelled by `#stop`. */
+  #at(when: Date, fn: () => void): void {
+    const wait = when.getTime() - Date.now();
+    const handle = setTimeout(
+      () => {
+        this.#timers.delete(handle);
+        if (this.#state.value === 'closed') return;
+        if (wait > MAX_TIMER) this.#at(when, fn);
+        else fn();
+      },
+      Math.min(Math.max(0, wait), MAX_TIMER),
+    );
+    handle.unref();
+    this.#timers.add(handle);
   }
 
   #stop(error?: Error): void {
     if (this.#state.value === 'closed') return;
     this.#closing = true;
-    if (error) this.#log.error({ err: describe(error) }, 'device stopped');
+    for (const handle of this.#timers) clearTimeout(handle);
+    this.#timers.clear();
+    // The error goes to closed$: whoever runs the device says it (the CLI in one line).
+    if (error) this.#log.debug({ err: describe(error) }, 'device stopped');
     this.#tunnel?.close();
     this.#tunnel = undefined;
     this.#closed.next(error ? { error } : {});
@@ -320,7 +446,21 @@ function checkDeviceOptions(options: DeviceOptions): void {
 }
 
 function isFatal(error: unknown): boolean {
-  return error instanceof DeviceError && (error.code === 'E_AUTH_REFUSED' || error.code === 'E_NO_TOKEN');
+  return error instanceof TokenRefusedError || (error instanceof DeviceError && error.code === 'E_NO_TOKEN');
+}
+
+/**
+ * A client whose local service could not be reached: an HTTP visitor gets a 502 page naming
+ * the name (never the local address); TLS and TCP visitors a clean close.
+ */
+function refuseClient(client: Client, forward: Forward): void {
+  // What the visitor sent is not wanted: read and dropped, so that nothing waits on it.
+  client.data$.subscribe({ error: () => undefined });
+  if (forward.service === 'http' && !client.closed) {
+    const name = client.meta.name || forward.name || 'This name';
+    client.write(Buffer.from(errorPageResponse('502 Bad Gateway', `The service behind ${name} is not answering.`)));
+  }
+  if (!client.closed) client.end();
 }
 
 function describe(error: unknown): string {

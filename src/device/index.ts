@@ -2,3 +2,4 @@ export { createDevice, type Device, type DeviceOptions, type DeviceState, type T
 export { parseForward, findForward, type Forward, type ForwardService } from './forwards.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { DeviceError, type DeviceErrorCode } from './errors.js';
+export { TokenRefusedError } from './refusal.js';

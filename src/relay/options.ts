@@ -6,6 +6,12 @@ import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
 
+/**
+ * The shortest secret a relay takes: 32 bytes, the size of the HS256 hash. A shorter one can be
+ * found offline from any token it signed, by trying guesses.
+ */
+export const MIN_SECRET_BYTES = 32;
+
 /** A host and a port to listen on. `port: 0` picks a free port. */
 export interface ListenAddress {
   readonly host: string;
@@ -14,14 +20,25 @@ export interface ListenAddress {
 
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
-  /** Where visitors come (TLS by SNI, HTTP by Host). Default `127.0.0.1:8443`. */
-  listen?: string | ListenAddress;
+  /**
+   * Where visitors come (TLS by SNI, HTTP by Host): one address or several (e.g. `:80` and
+   * `:443`), each sniffed the same way. Default `127.0.0.1:8443`.
+   */
+  listen?: string | ListenAddress | readonly (string | ListenAddress)[];
   /** Where devices connect (WebSocket). Default `127.0.0.1:8080`. */
   tunnel?: string | ListenAddress;
   /** Key and certificate to serve the device endpoint as `wss://`. Default: plain `ws://`. */
   tunnelTls?: SecureContextOptions;
-  /** The shared secret that signs device tokens (HS256). Required. */
+  /**
+   * The shared secret that signs device tokens (HS256). Required, and at least
+   * {@link MIN_SECRET_BYTES} bytes long unless `allowWeakSecret` is set.
+   */
   secret: string | Uint8Array;
+  /**
+   * Accept a secret shorter than {@link MIN_SECRET_BYTES} bytes (an existing telebit
+   * deployment's). Such a secret can be guessed offline from any token it signed.
+   */
+  allowWeakSecret?: boolean;
   /** TCP ports tokens may claim, e.g. `5000-5100,6000`. Default: none. */
   tcpPorts?: string;
   /** UDP ports tokens may claim. Default: none. */

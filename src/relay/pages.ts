@@ -1,17 +1,18 @@
-/** The page an HTTP visitor gets when no device serves the name it asked for. */
-export function badGatewayResponse(name: string): string {
-  const body =
-    `<!doctype html><title>502 Bad Gateway</title><h1>502 Bad Gateway</h1>` +
-    `<p>${escapeHtml(name || 'This name')} is served by a device that is not connected.</p>\n`;
-  return (
-    'HTTP/1.1 502 Bad Gateway\r\n' +
-    'Content-Type: text/html; charset=utf-8\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Connection: close\r\n\r\n' +
-    body
-  );
-}
+import { errorPageResponse } from '../pages/error-page.js';
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Why the relay cannot route an HTTP visitor's name. */
+export type UnroutedReason = 'unknown' | 'disconnected';
+
+/**
+ * The page an HTTP visitor gets when no connected device serves the name it asked for: either
+ * no device serves it at all, or the device that served it is not connected now.
+ */
+export function badGatewayResponse(name: string, reason: UnroutedReason = 'unknown'): string {
+  const shown = name || 'This name';
+  return errorPageResponse(
+    '502 Bad Gateway',
+    reason === 'disconnected'
+      ? `${shown} is served by a device that is not connected now.`
+      : `No device serves ${shown} on this relay.`,
+  );
 }

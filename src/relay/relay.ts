@@ -15,8 +15,9 @@ import type { Client } from '../rx/client.js';
 import { connectSocket } from '../rx/connect-socket.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
 import { DeviceSession } from './session.js';
-import { RelayError } from './errors.js';
-import { checkRelayOptions, parseListen, type RelayOptions } from './options.js';
+import { ListenError, RelayError } from './errors.js';
+import { matchesName } from '../auth/names.js';
+import { checkRelayOptions, MIN_SECRET_BYTES, parseListen, type ListenAddress, type RelayOptions } from './options.js';
 import { badGatewayResponse } from './pages.js';
 import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
@@ -25,8 +26,10 @@ import { sniffVisitor } from './visitor.js';
 
 /** The addresses a relay listens on. */
 export interface RelayAddresses {
-  /** Visitors (TLS by SNI, HTTP by Host). */
+  /** Visitors (TLS by SNI, HTTP by Host): the first `listen` address. */
   readonly public: AddressInfo;
+  /** Every visitor address, in the order of `listen`. */
+  readonly visitors: readonly AddressInfo[];
   /** Devices (WebSocket). */
   readonly tunnel: AddressInfo;
 }
@@ -58,6 +61,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 }
 
 const DEFAULT_PUBLIC = { host: '127.0.0.1', port: 8443 };
+/** How many names of devices that left are remembered, for the 502 page's wording. */
+const MAX_GONE_NAMES = 1024;
 const DEFAULT_TUNNEL = { host: '127.0.0.1', port: 8080 };
 
 class MproxyRelay implements Relay {
@@ -71,7 +76,9 @@ class MproxyRelay implements Relay {
   #expiryTimer: NodeJS.Timeout | undefined;
   #reconcileQueued = false;
   readonly #sessions = new Map<string, DeviceSession>();
-  readonly #publicServer: TcpServer;
+  readonly #publicServers: TcpServer[];
+  /** Names whose devices left, most recent last: their visitors hear "not connected now". */
+  readonly #goneNames = new Set<string>();
   readonly #tunnelServer: HttpServer;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   readonly #tcpPorts: PortListeners<TcpServer>;
@@ -85,6 +92,13 @@ class MproxyRelay implements Relay {
   constructor(options: RelayOptions) {
     if (options.secret === undefined || options.secret.length === 0) {
       throw new InvalidOptionError('the relay needs a secret to check device tokens');
+    }
+    const secretBytes = typeof options.secret === 'string' ? Buffer.byteLength(options.secret) : options.secret.byteLength;
+    if (secretBytes < MIN_SECRET_BYTES && options.allowWeakSecret !== true) {
+      throw new RelayError(
+        'E_WEAK_SECRET',
+        `the secret is ${secretBytes} bytes long; it takes at least ${MIN_SECRET_BYTES} (make one with \`mproxy secret\`)`,
+      );
     }
     checkRelayOptions(options);
     this.#options = options;
@@ -107,7 +121,11 @@ class MproxyRelay implements Relay {
       (udp) => udp.close(),
       this.#log,
     );
-    this.#publicServer = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visit(socket));
+    const listens = Array.isArray(options.listen) ? options.listen : [options.listen];
+    if (listens.length === 0) throw new InvalidOptionError('listen needs at least one address');
+    this.#publicServers = listens.map(() =>
+      createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visit(socket)),
+    );
     this.#tunnelServer = options.tunnelTls ? createHttpsServer(options.tunnelTls) : createHttpServer();
     this.#tunnelServer.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'application/json', connection: 'close' });
@@ -140,20 +158,30 @@ class MproxyRelay implements Relay {
   }
 
   async listen(): Promise<void> {
-    const publicAt = parseListen(this.#options.listen, DEFAULT_PUBLIC, 'listen');
+    const listens = Array.isArray(this.#options.listen) ? this.#options.listen : [this.#options.listen];
+    const publicAts = listens.map((listen: string | ListenAddress | undefined) => parseListen(listen, DEFAULT_PUBLIC, 'listen'));
     const tunnelAt = parseListen(this.#options.tunnel, DEFAULT_TUNNEL, 'tunnel');
-    const listening = await Promise.allSettled([listenOn(this.#publicServer, publicAt, this.#log), listenOn(this.#tunnelServer, tunnelAt, this.#log)]);
+    const bind = (server: TcpServer | HttpServer, at: ListenAddress, option: 'listen' | 'tunnel'): Promise<void> =>
+      listenOn(server, at, this.#log).catch((error: NodeJS.ErrnoException) => {
+        throw new ListenError(option, describeAddress({ address: at.host, port: at.port, family: at.host.includes(':') ? 'IPv6' : 'IPv4' }), error);
+      });
+    const listening = await Promise.allSettled([
+      ...this.#publicServers.map((server, i) => bind(server, publicAts[i] as ListenAddress, 'listen')),
+      bind(this.#tunnelServer, tunnelAt, 'tunnel'),
+    ]);
     const failed = listening.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) {
-      // Half a relay is no relay: close the listener that did start, so the process can exit.
-      await Promise.all([closeServer(this.#publicServer), closeServer(this.#tunnelServer)]);
+      // Half a relay is no relay: close the listeners that did start, so the process can exit.
+      await Promise.all([...this.#publicServers.map(closeServer), closeServer(this.#tunnelServer)]);
       throw failed.reason;
     }
+    const visitors = this.#publicServers.map((server) => server.address() as AddressInfo);
     this.#addresses = {
-      public: this.#publicServer.address() as AddressInfo,
+      public: visitors[0] as AddressInfo,
+      visitors,
       tunnel: this.#tunnelServer.address() as AddressInfo,
     };
-    this.#log.info({ address: describeAddress(this.#addresses.public) }, 'visitors listener ready');
+    for (const address of visitors) this.#log.info({ address: describeAddress(address) }, 'visitors listener ready');
     this.#log.info({ address: describeAddress(this.#addresses.tunnel), url: this.tunnelUrl }, 'device endpoint ready');
   }
 
@@ -167,7 +195,7 @@ class MproxyRelay implements Relay {
     for (const client of this.#wss.clients) client.terminate();
     await Promise.all([this.#tcpPorts.closeAll(), this.#udpPorts.closeAll()]);
     this.#tunnelServer.closeAllConnections?.();
-    await Promise.all([closeServer(this.#publicServer), closeServer(this.#tunnelServer)]);
+    await Promise.all([...this.#publicServers.map(closeServer), closeServer(this.#tunnelServer)]);
     await Promise.all(sessions.map((session) => session.closed));
     this.#log.info('relay closed');
   }
@@ -217,13 +245,14 @@ class MproxyRelay implements Relay {
         portsOf: (granted) => grantedPorts(granted, this.#policy),
       });
       this.#sessions.set(sessionId, session);
-      log.info({ subject: grant?.subject }, 'device connected');
+      log.info({ subject: grant?.subject, names: grant?.domains, ports: grant?.ports }, 'device connected');
       if (grant) session.granted(grant);
       session.start(grant !== undefined);
       void session.closed.then(({ error }) => {
         this.#sessions.delete(sessionId);
         // Holder sets that included this device are gone for good.
         this.#roundRobin.clear();
+        this.#rememberGone(this.#registry.grantsOf(sessionId));
         this.#registry.removeSession(sessionId);
         const code = (error as { code?: unknown } | undefined)?.code;
         if (error) log.info({ code: typeof code === 'string' ? code : undefined, err: error.message }, 'device disconnected');
@@ -254,6 +283,13 @@ class MproxyRelay implements Relay {
   #withinPolicy(grant: Grant, who: string): Grant {
     const ports = grantedPorts(grant, this.#policy);
     if (ports.refused.length > 0) {
+      // A token left with nothing to serve is refused, so that its device hears why at once.
+      if (grant.domains.length === 0 && ports.tcp.length === 0 && ports.udp.length === 0) {
+        throw new RelayError(
+          'E_PORT_NOT_ALLOWED',
+          `the relay opens none of the token's ports (${ports.refused.join(', ')}) to devices: they are outside its --tcp-ports and --udp-ports`,
+        );
+      }
       this.#log.warn({ who, ports: ports.refused, code: 'E_PORT_NOT_ALLOWED' }, 'token claims ports outside --tcp-ports/--udp-ports');
     }
     return { ...grant, ports: [...new Set([...ports.tcp, ...ports.udp])] };
@@ -289,9 +325,13 @@ class MproxyRelay implements Relay {
     const service = outcome.kind === 'tls' ? 'https' : 'http';
     const session = this.#pick(outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
     if (!session) {
-      this.#log.info({ remote, name: outcome.name, service, code: 'E_NO_DEVICE' }, 'no device serves this name');
+      const gone = this.#wasServed(outcome.name);
+      this.#log.info(
+        { remote, name: outcome.name, service, code: 'E_NO_DEVICE' },
+        gone ? 'the device of this name is not connected' : 'no device serves this name',
+      );
       // TLS cannot be answered without a certificate for the name: close it.
-      if (service === 'http') socket.end(badGatewayResponse(outcome.name));
+      if (service === 'http') socket.end(badGatewayResponse(outcome.name, gone ? 'disconnected' : 'unknown'));
       else socket.destroy();
       return;
     }
@@ -325,6 +365,27 @@ class MproxyRelay implements Relay {
       socket.destroy();
       return undefined;
     }
+  }
+
+  /** Keeps the names of a device that left (bounded: the oldest are forgotten first). */
+  #rememberGone(grants: readonly Grant[]): void {
+    for (const grant of grants) {
+      for (const name of grant.domains) {
+        this.#goneNames.delete(name);
+        this.#goneNames.add(name);
+      }
+    }
+    for (const name of this.#goneNames) {
+      if (this.#goneNames.size <= MAX_GONE_NAMES) break;
+      this.#goneNames.delete(name);
+    }
+  }
+
+  /** Whether a device that left served `name` (exactly or under a wildcard). */
+  #wasServed(name: string): boolean {
+    if (!name) return false;
+    for (const held of this.#goneNames) if (matchesName(held, name)) return true;
+    return false;
   }
 
   #portHost(): string {

@@ -114,18 +114,21 @@ export class DeviceSession {
 
   /** The device's last token expired: it gets the grace to add a fresh one. */
   tokensGone(): void {
-    this.#armGrace();
+    this.#armGrace('E_TOKEN_EXPIRED: its token expired');
   }
 
-  /** Closes the device if it still holds no valid token after `tokenGrace`. */
-  #armGrace(): void {
+  /**
+   * Closes the device if it still holds no valid token after `tokenGrace`, with code 4401 and
+   * the reason `E_CODE: message` (a close reason holds at most 123 bytes).
+   */
+  #armGrace(reason = 'E_NO_TOKEN: no valid token'): void {
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     const grace = this.#host.options.tokenGrace ?? 30_000;
     this.#graceTimer = setTimeout(() => {
       this.#graceTimer = undefined;
       if (this.#host.grantsOf().length > 0) return;
       this.#host.log.warn({ code: 'E_NO_TOKEN' }, `no valid token within ${grace} ms: closing`);
-      this.#host.ws.close(CLOSE_NO_TOKEN, 'no valid token');
+      this.#host.ws.close(CLOSE_NO_TOKEN, reason);
     }, grace);
     this.#graceTimer.unref();
   }

@@ -138,11 +138,13 @@ describe('verifyToken: refusals', () => {
     await expect(verifyToken(token, SECRET, { now: at(3599) })).resolves.toMatchObject({ expiresAt: at(3600) });
     expect(await codeOf(verifyToken(token, SECRET, { now: at(3600) }))).toBe('E_TOKEN_EXPIRED');
     expect(await codeOf(verifyToken(token, SECRET, { now: at(86_400 * 365) }))).toBe('E_TOKEN_EXPIRED');
+    await expect(verifyToken(token, SECRET, { now: at(3600) })).rejects.toThrow(`token expired at ${at(3600).toISOString()}`);
   });
 
-  it('E_TOKEN_EXPIRED for a token whose nbf is still ahead', async () => {
+  it('E_TOKEN_NOT_YET_VALID for a token whose nbf is still ahead, with the time', async () => {
     const token = craft({ alg: 'HS256' }, { ports: [22], nbf: T0.getTime() / 1000 + 10 });
-    expect(await codeOf(verifyToken(token, SECRET, { now: T0 }))).toBe('E_TOKEN_EXPIRED');
+    expect(await codeOf(verifyToken(token, SECRET, { now: T0 }))).toBe('E_TOKEN_NOT_YET_VALID');
+    await expect(verifyToken(token, SECRET, { now: T0 })).rejects.toThrow(`token is not valid before ${at(10).toISOString()}`);
     await expect(verifyToken(token, SECRET, { now: at(10) })).resolves.toMatchObject({ ports: [22] });
   });
 

@@ -60,9 +60,9 @@ afterEach(async () => {
 
 describe('mproxy token', () => {
   it('prints a JWT that the relay accepts, with the names, ports and expiry asked for', async () => {
-    const result = await run(['token', '--secret', 's3cret', '--domain', 'app.localhost', '--port', '5050', '--expires', '24h']);
+    const result = await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'app.localhost', '--port', '5050', '--expires', '24h']);
     expect(result.code).toBe(0);
-    const grant = await verifyToken(result.stdout.trim(), 's3cret');
+    const grant = await verifyToken(result.stdout.trim(), 'cli-test-secret-of-32-bytes-or-more');
     expect(grant.domains).toEqual(['app.localhost']);
     expect(grant.ports).toEqual([5050]);
     const hours = ((grant.expiresAt?.getTime() ?? 0) - Date.now()) / 3_600_000;
@@ -71,15 +71,41 @@ describe('mproxy token', () => {
   });
 
   it('takes the secret from MPROXY_SECRET', async () => {
-    const result = await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: 'from-env' });
+    const result = await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: 'cli-test-secret-of-32-bytes-or-more' });
     expect(result.code).toBe(0);
-    await expect(verifyToken(result.stdout.trim(), 'from-env')).resolves.toMatchObject({ domains: ['a.localhost'] });
+    await expect(verifyToken(result.stdout.trim(), 'cli-test-secret-of-32-bytes-or-more')).resolves.toMatchObject({ domains: ['a.localhost'] });
   });
 
   it('refuses a missing secret, a bad port and a bad duration with one line', async () => {
     expectOneLineError(await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: '' }), 'E_USAGE');
-    expectOneLineError(await run(['token', '--secret', 's', '--port', '70000']), 'E_USAGE');
-    expectOneLineError(await run(['token', '--secret', 's', '--domain', 'a.localhost', '--expires', 'soon']), 'E_INVALID_OPTION');
+    expectOneLineError(await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--port', '70000']), 'E_USAGE');
+    expectOneLineError(await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'a.localhost', '--expires', 'soon']), 'E_INVALID_OPTION');
+  });
+});
+
+describe('mproxy secret and weak secrets', () => {
+  it('prints a new 32-byte hex secret each time', async () => {
+    const [a, b] = await Promise.all([run(['secret']), run(['secret'])]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(b.stdout).not.toBe(a.stdout);
+  });
+
+  it('refuses a secret under 32 bytes with one E_WEAK_SECRET line; --allow-weak-secret takes it with a warning', async () => {
+    const weak = await run(['relay', '--secret', 'short', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0']);
+    expectOneLineError(weak, 'E_WEAK_SECRET');
+    expect(weak.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(weak.stderr).toContain('mproxy secret');
+    expectOneLineError(await run(['token', '--secret', 'short', '--domain', 'a.localhost']), 'E_WEAK_SECRET');
+    const token = await run(['token', '--secret', 'short', '--allow-weak-secret', '--domain', 'a.localhost']);
+    expect(token.code).toBe(0);
+    expect(token.stderr).toMatch(/^mproxy: warning: the secret is 5 bytes long/);
+    await expect(verifyToken(token.stdout.trim(), 'short')).resolves.toMatchObject({ domains: ['a.localhost'] });
+    const relay = await startUntil(
+      ['relay', '--secret', 'short', '--allow-weak-secret', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--json'],
+      /device endpoint ready/,
+    );
+    expect(relay.output()).toMatch(/"level":40,[^\n]*"code":"E_WEAK_SECRET"/);
   });
 });
 
@@ -89,15 +115,15 @@ describe('mproxy relay and device', () => {
     await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
     const relay = await startUntil(
-      ['relay', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--secret', 'cli-secret', '--json'],
+      ['relay', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--json'],
       /"url":"(ws:\/\/127\.0\.0\.1:\d+)"[^\n]*device endpoint ready/,
     );
     const publicPort = Number(/"address":"127\.0\.0\.1:(\d+)"[^\n]*visitors listener ready/.exec(relay.output())?.[1]);
-    const token = (await run(['token', '--secret', 'cli-secret', '--domain', 'app.localhost'])).stdout.trim();
+    const token = (await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'app.localhost'])).stdout.trim();
     const localPort = (local.address() as AddressInfo).port;
     await startUntil(
       ['device', '--relay', relay.match[1] as string, '--token', token, '--forward', `http:app.localhost=127.0.0.1:${localPort}`, '--json'],
-      /relay granted/,
+      /serving http:\/\/app\.localhost → 127\.0\.0\.1:\d+/,
     );
     // fetch() would not send our Host header: it is a forbidden header name there.
     const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -114,21 +140,24 @@ describe('mproxy relay and device', () => {
   });
 
   it('exits with one line when the relay refuses the token', async () => {
-    const relay: Relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'right' });
+    const relay: Relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'cli-test-secret-of-32-bytes-or-more' });
     cleanup.push(() => relay.close());
-    const token = (await run(['token', '--secret', 'wrong', '--domain', 'app.localhost'])).stdout.trim();
+    const token = (await run(['token', '--secret', 'another-secret-of-32-bytes-or-more', '--domain', 'app.localhost'])).stdout.trim();
     const result = await run(['device', '--relay', relay.tunnelUrl, '--token', token, '--forward', 'http:app.localhost=3000', '--json']);
-    expectOneLineError(result, 'E_AUTH_REFUSED');
+    expectOneLineError(result, 'E_TOKEN_SIGNATURE');
+    // One line for one failure: the device logs nothing more about it.
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^mproxy: the relay refused the token: it is not signed with this relay's secret/);
   });
 
   it('refuses bad flags with one line', async () => {
-    expectOneLineError(await run(['relay', '--secret', 's', '--listen', 'nowhere']), 'E_INVALID_OPTION');
-    expectOneLineError(await run(['relay', '--secret', 's', '--log-level', 'loud']), 'E_USAGE');
+    expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--listen', 'nowhere']), 'E_INVALID_OPTION');
+    expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--log-level', 'loud']), 'E_USAGE');
     // One listener failing must not leave the other one keeping the process alive.
-    const busy = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 's' });
+    const busy = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'cli-test-secret-of-32-bytes-or-more' });
     cleanup.push(() => busy.close());
     const taken = `127.0.0.1:${busy.addresses.public.port}`;
-    expectOneLineError(await run(['relay', '--secret', 's', '--listen', taken, '--tunnel', '127.0.0.1:0', '--log-level', 'silent']), 'EADDRINUSE');
+    expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--listen', taken, '--tunnel', '127.0.0.1:0', '--log-level', 'silent']), 'EADDRINUSE');
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token-file', '/nonexistent/token', '--forward', 'http:a.localhost=1']), 'E_BAD_INPUT');
     expectOneLineError(await run(['device', '--relay', 'http://x', '--token', 't', '--forward', 'http:a.localhost=1']), 'E_INVALID_OPTION');
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token', 't', '--forward', 'ftp:a=1']), 'E_INVALID_OPTION');

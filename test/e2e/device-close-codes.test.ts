@@ -3,6 +3,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, type Device } from '../../src/index.js';
+import { memoryLogger } from '../support/index.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -45,6 +46,7 @@ describe('device keepalive', () => {
         }),
     );
     let connections = 0;
+    const log = memoryLogger();
     server.on('connection', (ws, req) => {
       connections += 1;
       // The first relay connection goes silent: it reads nothing more, so pings get no pong.
@@ -57,6 +59,7 @@ describe('device keepalive', () => {
       forwards: ['http:a.localhost=1'],
       keepalive: { interval: 50, timeout: 100 },
       reconnect: { initialDelay: 5, maxDelay: 10 },
+      logger: log,
     });
     cleanup.push(() => device.close());
     const states: string[] = [];
@@ -65,5 +68,8 @@ describe('device keepalive', () => {
     await new Promise<void>((resolve) => server.once('connection', () => resolve()));
     expect(connections).toBe(2);
     expect(states.slice(0, 3)).toEqual(['connecting', 'offline', 'connecting']);
+    // It had connected: the drop is a lost connection, not a failure to connect.
+    const warnings = log.entries.filter((entry) => entry.level === 'warn').map((entry) => entry.message);
+    expect(warnings[0]).toBe('relay connection lost; reconnecting');
   });
 });

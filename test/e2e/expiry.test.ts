@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
+import { memoryLogger } from '../support/index.js';
 
-const SECRET = 'expiry-secret';
+const SECRET = 'expiry-secret-of-32-bytes-or-more';
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
@@ -30,9 +31,11 @@ describe('token expiry on a connected device', () => {
     cleanup.push(() => relay.close());
     // `exp` is in whole seconds: 2 s from now leaves at least one second of validity.
     const token = await issueToken(SECRET, { domains: ['short.localhost'] }, { expiresIn: 2 });
+    const log = memoryLogger();
     const device: Device = createDevice({
       relay: relay.tunnelUrl,
       token,
+      logger: log,
       forwards: [`http:short.localhost=127.0.0.1:${(local.address() as AddressInfo).port}`],
       reconnect: { initialDelay: 10, maxDelay: 20 },
     });
@@ -40,7 +43,15 @@ describe('token expiry on a connected device', () => {
     await device.online();
     expect(await get(relay.addresses.public.port, 'short.localhost')).toBe(200);
     const closed = await firstValueFrom(device.closed$);
-    expect(closed.error).toMatchObject({ code: 'E_AUTH_REFUSED' });
+    // The device warned before the expiry (a tenth of the life ahead), then said it expired.
+    const said = log.entries.filter((entry) => entry.level === 'warn').map((entry) => entry.message);
+    const expiresAt = new Date(JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).exp * 1000).toISOString();
+    expect(said).toContain(`the token expires at ${expiresAt}: give the device a new one before then`);
+    expect(said).toContain(`the token expired at ${expiresAt}: the relay no longer routes its names and ports`);
+    expect(said.indexOf(`the token expired at ${expiresAt}: the relay no longer routes its names and ports`)).toBeGreaterThan(
+      said.indexOf(`the token expires at ${expiresAt}: give the device a new one before then`),
+    );
+    expect(closed.error).toMatchObject({ code: 'E_TOKEN_EXPIRED', message: expect.stringMatching(/^the relay refused the token: it expired at \d{4}-/) });
     // The device hears the close first; the relay forgets the session when its side closes.
     for (let turns = 0; relay.deviceCount > 0 && turns < 10_000; turns++) await new Promise((resolve) => setImmediate(resolve));
     expect(relay.deviceCount).toBe(0);

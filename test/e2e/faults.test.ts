@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { createDevice, createRelay, issueToken, type Device, type DeviceState, type Relay } from '../../src/index.js';
 import { httpGet, listen, until, within } from '../support/index.js';
 
-const SECRET = 'faults-secret';
+const SECRET = 'faults-secret-of-32-bytes-or-more';
 const cleanup: (() => Promise<void> | void)[] = [];
 const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
 afterEach(async () => {

@@ -47,7 +47,7 @@ vi.mock('../../src/rx/tunnel.js', async (importOriginal) => {
   };
 });
 
-const SECRET = 'paths-test-secret';
+const SECRET = 'paths-test-secret-of-32-bytes-or-more';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -356,11 +356,19 @@ describe('HTTP by Host', () => {
 
     const missing = await request(relay, 'nobody.localhost');
     expect(missing.status).toBe(502);
-    expect(missing.body.toString()).toContain('nobody.localhost is served by a device that is not connected');
+    expect(missing.body.toString()).toContain('No device serves nobody.localhost on this relay.');
     // The wildcard does not cover its own apex.
     expect((await request(relay, 'apps.localhost')).status).toBe(502);
 
     await expectNoClients(device);
+    // Once its device has left, a name it served is "not connected now", not unknown.
+    await device.close();
+    await until(() => relay.deviceCount === 0, 'the relay to see the device leave');
+    const gone = await request(relay, 'x.apps.localhost');
+    expect(gone.status).toBe(502);
+    expect(gone.body.toString()).toContain('x.apps.localhost is served by a device that is not connected now.');
+    expect((await request(relay, 'nobody.localhost')).body.toString()).toContain('No device serves nobody.localhost');
+
   });
 });
 

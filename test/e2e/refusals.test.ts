@@ -27,7 +27,7 @@ import {
 import { answerHello } from '../../src/control/hello.js';
 import { captureClientHello, freePort, httpGet, listen, memoryLogger, tryUpgrade, until, type LogEntry } from '../support/index.js';
 
-const SECRET = 'refusals-secret';
+const SECRET = 'refusals-secret-of-32-bytes-or-more';
 const cleanup: (() => Promise<void> | void)[] = [];
 const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
 afterEach(async () => {
@@ -153,7 +153,7 @@ describe('refusals: tokens on connect', () => {
     expect(answer).toMatchObject({ status: 401, body: { code: 'E_TOKEN_SIGNATURE' } });
     expect(typeof (answer as { body: { message: unknown } }).body.message).toBe('string');
 
-    // The mproxy device: E_AUTH_REFUSED on closed$, and no retry (it would retry within 10 ms).
+    // The mproxy device: the relay's code on closed$, and no retry (it would retry within 10 ms).
     const device = createDevice({
       relay: relay.tunnelUrl,
       token: forged,
@@ -164,8 +164,8 @@ describe('refusals: tokens on connect', () => {
     const states = firstValueFrom(device.state$.pipe(takeWhile((s) => s !== 'closed', true), toArray()));
     const closed = await firstValueFrom(device.closed$);
     expect(closed.error).toBeInstanceOf(MproxyError);
-    expect((closed.error as MproxyError).code).toBe('E_AUTH_REFUSED');
-    await expect(device.online()).rejects.toMatchObject({ code: 'E_AUTH_REFUSED' });
+    expect((closed.error as MproxyError).code).toBe('E_TOKEN_SIGNATURE');
+    await expect(device.online()).rejects.toMatchObject({ code: 'E_TOKEN_SIGNATURE', refused: true });
     expect(await states).toEqual(['connecting', 'closed']);
     expect(relay.deviceCount).toBe(1);
     await healthy();
@@ -187,7 +187,7 @@ describe('refusals: tokens on connect', () => {
     expect(await tryUpgrade(relay.tunnelUrl, expired)).toMatchObject({ status: 401, body: { code: 'E_TOKEN_EXPIRED' } });
     const device = createDevice({ relay: relay.tunnelUrl, token: expired, forwards: ['http:late.localhost=127.0.0.1:1'] });
     cleanup.push(() => device.close());
-    await expect(device.online()).rejects.toMatchObject({ code: 'E_AUTH_REFUSED' });
+    await expect(device.online()).rejects.toMatchObject({ code: 'E_TOKEN_EXPIRED' });
     await healthy();
   });
 
@@ -198,7 +198,7 @@ describe('refusals: tokens on connect', () => {
     const bob = await issueToken(SECRET, { domains: ['shared.localhost'], sub: 'bob' });
     expect(await tryUpgrade(relay.tunnelUrl, bob)).toMatchObject({ status: 401, body: { code: 'E_NAME_TAKEN' } });
     const bobDevice = device(bob, [`http:shared.localhost=127.0.0.1:${localPort}`]);
-    await expect(bobDevice.online()).rejects.toMatchObject({ code: 'E_AUTH_REFUSED' });
+    await expect(bobDevice.online()).rejects.toMatchObject({ code: 'E_NAME_TAKEN' });
     expect(relay.deviceCount).toBe(2);
     expect(await httpGet(relay.addresses.public.port, 'shared.localhost')).toMatch(/^HTTP\/1.1 200/);
     await healthy();

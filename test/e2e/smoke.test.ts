@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
 import { httpGet } from '../support/index.js';
 
-const SECRET = 'test-secret';
+const SECRET = 'test-secret-of-32-bytes-or-more!';
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();

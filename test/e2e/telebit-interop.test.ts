@@ -13,7 +13,7 @@ import { CLOSE_NO_TOKEN, createDevice, createRelay, issueToken, type Client, typ
 import { freePort, selfSignedCertificate } from '../support/index.js';
 import { TelebitDevice, TelebitRelay, UpgradeRefused, type PackerAddr, type RelayPeer, type WireMode } from './telebit-peers.js';
 
-const SECRET = 'telebit-interop-secret';
+const SECRET = 'telebit-interop-secret-of-32-bytes';
 const HELLO = [1, 'hello', [1], ['add_token', 'delete_token', 'auth', 'authn', 'authz']];
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -384,17 +384,22 @@ describe('mproxy device → telebit-style relay', () => {
     expect(device.state).toBe('online');
   });
 
-  it("answers a client whose local service refuses with an error frame {code: 'ECONNREFUSED'}", async () => {
+  it('answers an HTTP client whose local service refuses with a 502 page and an end frame', async () => {
     const relay = await startTelebitRelay();
-    const { device, peer, clients } = await connectDevice(relay, [`http:dead.localhost=127.0.0.1:${await freePort()}`]);
+    const deadPort = await freePort();
+    const { device, peer, clients } = await connectDevice(relay, [`http:dead.localhost=127.0.0.1:${deadPort}`]);
     await peer.helloAnswer;
     const addr = visitor('203.0.113.8', 5555, 'dead.localhost');
     peer.openClient(addr);
     peer.write(addr, get('dead.localhost'));
-    const error = await peer.wire.waitForFrame('error', idOf(addr));
-    expect(error.msg.code).toBe('ECONNREFUSED');
-    expect(typeof error.msg.message).toBe('string');
-    expect(peer.wire.dataOf(idOf(addr)).length).toBe(0);
+    await peer.wire.waitForFrame('end', idOf(addr));
+    const page = peer.wire.dataOf(idOf(addr)).toString();
+    expect(page).toMatch(/^HTTP\/1.1 502 Bad Gateway\r\n/);
+    expect(page).toContain('dead.localhost');
+    // The page names the name, never the local address behind it.
+    expect(page).not.toContain(String(deadPort));
+    // The relay closes its visitor after the page, which ends the client on both sides.
+    peer.end(addr);
     await expectNoLeaks(device, clients);
     expect(device.state).toBe('online');
   });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
 import { selfSignedCertificate } from '../support/index.js';
 
-const SECRET = 'wss-secret';
+const SECRET = 'wss-secret-of-32-bytes-or-more!!';
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();

@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../../src/codec/errors.js';
 import { parseListen } from '../../src/relay/options.js';
 import { createRelay } from '../../src/relay/relay.js';
 
+const SECRET = 'options-test-secret-of-32-bytes-or-more';
 const fallback = Object.freeze({ host: '127.0.0.1', port: 8443 });
 
 describe('parseListen', () => {
@@ -56,19 +57,19 @@ describe('createRelay options', () => {
     [{ keepalive: { timeout: Infinity } }, /keepalive.timeout must be/],
     [{ tunnelOptions: { highWaterMark: -1 } }, /highWaterMark must be/],
   ])('refuses %j before listening', async (bad, message) => {
-    const relay = createRelay({ secret: 's', listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', ...bad });
+    const relay = createRelay({ secret: SECRET, listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', ...bad });
     await expect(relay).rejects.toThrow(InvalidOptionError);
     await expect(relay).rejects.toThrow(message);
   });
 
   it('takes null for keepalive (the defaults), as before', async () => {
-    const relay = await createRelay({ secret: 's', listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', keepalive: null as unknown as undefined });
+    const relay = await createRelay({ secret: SECRET, listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', keepalive: null as unknown as undefined });
     await relay.close();
   });
 
   it('takes the same options when they are sound', async () => {
     const relay = await createRelay({
-      secret: 's',
+      secret: SECRET,
       listen: '127.0.0.1:0',
       tunnel: '127.0.0.1:0',
       sniffMaxBytes: 1024,
@@ -79,5 +80,42 @@ describe('createRelay options', () => {
       tunnelOptions: { highWaterMark: 256 * 1024 },
     });
     await relay.close();
+  });
+
+  it('refuses a secret under 32 bytes with E_WEAK_SECRET, unless allowWeakSecret', async () => {
+    const weak = 'x'.repeat(31);
+    await expect(createRelay({ secret: weak, listen: '127.0.0.1:0', tunnel: '127.0.0.1:0' })).rejects.toMatchObject({
+      code: 'E_WEAK_SECRET',
+      message: expect.stringMatching(/31 bytes.*at least 32.*mproxy secret/),
+    });
+    await expect(createRelay({ secret: new Uint8Array(16), listen: '127.0.0.1:0', tunnel: '127.0.0.1:0' })).rejects.toMatchObject({
+      code: 'E_WEAK_SECRET',
+    });
+    // 32 bytes of UTF-8, fewer characters: bytes count, not characters.
+    const relay = await createRelay({ secret: 'é'.repeat(16), listen: '127.0.0.1:0', tunnel: '127.0.0.1:0' });
+    await relay.close();
+    const allowed = await createRelay({ secret: weak, allowWeakSecret: true, listen: '127.0.0.1:0', tunnel: '127.0.0.1:0' });
+    await allowed.close();
+  });
+
+  it('listens on every address of a listen list, and refuses an empty list', async () => {
+    const relay = await createRelay({ secret: SECRET, listen: ['127.0.0.1:0', '127.0.0.1:0'], tunnel: '127.0.0.1:0' });
+    try {
+      expect(relay.addresses.visitors).toHaveLength(2);
+      expect(relay.addresses.public).toBe(relay.addresses.visitors[0]);
+      expect(relay.addresses.visitors[0]?.port).not.toBe(relay.addresses.visitors[1]?.port);
+      // A taken address fails with a ListenError naming the option and the address.
+      const taken = `127.0.0.1:${relay.addresses.visitors[1]?.port}`;
+      await expect(createRelay({ secret: SECRET, listen: ['127.0.0.1:0', taken], tunnel: '127.0.0.1:0' })).rejects.toMatchObject({
+        name: 'ListenError',
+        code: 'EADDRINUSE',
+        option: 'listen',
+        address: taken,
+        message: `listen ${taken}: address already in use`,
+      });
+    } finally {
+      await relay.close();
+    }
+    await expect(createRelay({ secret: SECRET, listen: [], tunnel: '127.0.0.1:0' })).rejects.toThrow(InvalidOptionError);
   });
 });

@@ -241,9 +241,13 @@ describe('auth attacks', () => {
     // A wildcard over its name: the exact holder shadows it.
     await mallory.request('add_token', await issueToken(SECRET, { domains: ['*.localhost'], sub: 'mallory' }));
     for (let i = 0; i < 10; i++) expect(await httpGet(relay.addresses.public.port, 'legit.localhost')).toContain('hello from legit.localhost');
-    // A port outside tcpPorts: the grant is narrowed, logged E_PORT_NOT_ALLOWED, nothing listens.
+    // A token whose only claim is a port outside tcpPorts grants nothing: refused with
+    // E_PORT_NOT_ALLOWED (logged once), nothing listens.
     const outside = await freePort();
-    await mallory.request('add_token', await issueToken(SECRET, { ports: [outside], sub: 'mallory' }));
+    await expect(mallory.request('add_token', await issueToken(SECRET, { ports: [outside], sub: 'mallory' }))).rejects.toMatchObject({
+      code: 'E_PORT_NOT_ALLOWED',
+      remote: true,
+    });
     expect(countCode(log, 'E_PORT_NOT_ALLOWED')).toBe(1);
     // An allowed port nobody holds: granted, as the policy says.
     await mallory.request('add_token', await issueToken(SECRET, { ports: [freeAllowedPort], sub: 'mallory' }));

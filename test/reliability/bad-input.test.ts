@@ -464,7 +464,7 @@ describe('bad input', () => {
         // HTTP service (its answer), or bytes sent to the TLS echo, passed through untouched.
         let outcome: string;
         if (received.length === 0) outcome = 'closed';
-        else if (received.subarray(0, 12).toString('latin1') === 'HTTP/1.1 502' && received.includes('not connected')) outcome = '502 page';
+        else if (received.subarray(0, 12).toString('latin1') === 'HTTP/1.1 502' && received.includes('No device serves')) outcome = '502 page';
         else if (c.kind === 'http-garbage' && received.subarray(0, 9).toString('latin1') === 'HTTP/1.1 ') {
           outcome = `HTTP ${received.subarray(9, 12).toString('latin1')} from the service`;
         } else {

@@ -33,7 +33,7 @@ export {
   type LogEntry,
 } from '../support/index.js';
 
-export const SECRET = 'reliability-secret';
+export const SECRET = 'reliability-secret-of-32-bytes-or-more';
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 

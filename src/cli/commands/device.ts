@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { firstValueFrom } from 'rxjs';
 import { createDevice, type TokenTransport } from '../../device/device.js';
 import { cliError } from '../fail.js';
@@ -7,21 +8,22 @@ import { runUntilSignal } from '../run-until-signal.js';
 import { collect, readFlagFile } from '../secret.js';
 
 interface DeviceFlags extends LogFlags {
-  relay: string;
+  relay?: string;
   token?: string[];
-  tokenFile?: string;
+  tokenFile?: string[];
   forward?: string[];
   ca?: string;
   tokenIn: string;
   reconnect: boolean;
+  printConfig?: boolean;
 }
 
 export function registerDevice(program: Command): void {
-  withLogOptions(program.command('device'))
+  withConfigOption(withLogOptions(program.command('device')))
     .description('run a device: connect to a relay and forward its clients to local services')
-    .requiredOption('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
+    .option('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
     .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
-    .option('--token-file <path>', 'read the token from a file')
+    .option('--token-file <path>', 'read a token from a file (repeatable)', collect)
     .option(
       '--forward <rule>',
       'https:name=host:port, http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
@@ -30,11 +32,22 @@ export function registerDevice(program: Command): void {
     .option('--ca <path>', 'extra CA certificate (PEM) to trust for a wss:// relay')
     .option('--token-in <where>', 'how the first token is sent: query, header or control', 'query')
     .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting')
-    .action(async (flags: DeviceFlags) => {
+    .action(async (_flags: DeviceFlags, command: Command) => {
+      applyConfig(command, new Set(['token', 'token-file', 'forward']));
+      const flags = command.opts<DeviceFlags>();
+      if (flags.printConfig) {
+        process.stdout.write(printConfig(command, new Set(['token'])));
+        return;
+      }
       const tokens = [...(flags.token ?? [])];
-      if (flags.tokenFile) tokens.push(readFlagFile(flags.tokenFile, '--token-file').toString('utf8').trim());
+      for (const file of flags.tokenFile ?? []) {
+        const token = readFlagFile(file, '--token-file').toString('utf8').trim();
+        if (!token) throw cliError('E_BAD_INPUT', `--token-file ${file} is empty`);
+        tokens.push(token);
+      }
       if (tokens.length === 0 && process.env.MPROXY_TOKEN) tokens.push(process.env.MPROXY_TOKEN);
       if (tokens.length === 0) throw cliError('E_USAGE', 'a token is required: --token, --token-file or MPROXY_TOKEN');
+      if (!flags.relay) throw cliError('E_USAGE', 'give the relay: --relay wss://host:port (or relay: in --config)');
       const forwards = flags.forward ?? [];
       if (forwards.length === 0) throw cliError('E_USAGE', 'give at least one --forward');
       if (!['query', 'header', 'control'].includes(flags.tokenIn)) {
@@ -54,7 +67,7 @@ export function registerDevice(program: Command): void {
       const stopped = firstValueFrom(device.closed$);
       const signalled = runUntilSignal(() => device.close(), (signal) => log.info({ signal }, 'stopping'));
       const result = await Promise.race([stopped, signalled.then(() => ({}))]);
-      // A fatal error (a refused token) already went to the log; the exit line says it once more.
+      // A fatal error (a refused token) is said once, by the exit line.
       if ('error' in result && result.error) throw result.error;
     });
 }

@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
+import { MproxyError } from '../../codec/errors.js';
+import { ListenError } from '../../relay/errors.js';
+import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { readFlagFile, readSecret } from '../secret.js';
+import { checkSecretStrength, collect, readFlagFile, readSecret } from '../secret.js';
 
 interface RelayFlags extends LogFlags {
-  listen: string;
+  listen?: string[];
   tunnel: string;
   secret?: string;
   secretFile?: string;
@@ -18,12 +21,14 @@ interface RelayFlags extends LogFlags {
   tunnelKey?: string;
   sniffTimeout: string;
   tokenGrace: string;
+  allowWeakSecret?: boolean;
+  printConfig?: boolean;
 }
 
 export function registerRelay(program: Command): void {
-  withLogOptions(program.command('relay'))
+  withConfigOption(withLogOptions(program.command('relay')))
     .description('run a relay: visitors on --listen (TLS by SNI, HTTP by Host), devices on --tunnel')
-    .option('--listen <host:port>', 'where visitors connect', '127.0.0.1:8443')
+    .option('--listen <host:port>', 'where visitors connect (repeatable, e.g. :80 and :443; default: 127.0.0.1:8443)', collect)
     .option('--tunnel <host:port>', 'where devices connect (WebSocket)', '127.0.0.1:8080')
     .option('--secret <secret>', 'the secret that signs device tokens (or --secret-file, or MPROXY_SECRET)')
     .option('--secret-file <path>', 'read the secret from a file')
@@ -34,16 +39,28 @@ export function registerRelay(program: Command): void {
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
-    .action(async (flags: RelayFlags) => {
+    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
+    .action(async (_flags: RelayFlags, command: Command) => {
+      applyConfig(command, new Set(['listen']));
+      // Not a commander default: a repeatable flag would add to it instead of replacing it.
+      if (command.getOptionValue('listen') === undefined) command.setOptionValueWithSource('listen', ['127.0.0.1:8443'], 'default');
+      const flags = command.opts<RelayFlags>();
+      if (flags.printConfig) {
+        process.stdout.write(printConfig(command, new Set(['secret'])));
+        return;
+      }
       const secret = readSecret(flags);
+      const weak = checkSecretStrength(secret, flags.allowWeakSecret);
       const log = createCliLogger(flags);
+      if (weak) log.warn({ code: 'E_WEAK_SECRET' }, weak);
       if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
       }
       const relay = await createRelay({
-        listen: flags.listen,
+        listen: flags.listen ?? '127.0.0.1:8443',
         tunnel: flags.tunnel,
         secret,
+        allowWeakSecret: flags.allowWeakSecret,
         tcpPorts: flags.tcpPorts,
         udpPorts: flags.udpPorts,
         portHost: flags.portHost,
@@ -53,6 +70,10 @@ export function registerRelay(program: Command): void {
         sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
         tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
         logger: log,
+      }).catch((error: unknown) => {
+        // The flag whose address could not be bound: `--listen 0.0.0.0:443: address already in use`.
+        if (error instanceof ListenError) throw new MproxyError(error.code, `--${error.message}`, { cause: error });
+        throw error;
       });
       await runUntilSignal(() => relay.close(), (signal) => log.info({ signal }, 'stopping'));
     });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { portOfText } from '../../auth/policy.js';
 import { issueToken } from '../../auth/token.js';
 import { cliError } from '../fail.js';
-import { collect, readSecret } from '../secret.js';
+import { checkSecretStrength, collect, readSecret } from '../secret.js';
 
 interface TokenFlags {
   secret?: string;
@@ -11,6 +11,7 @@ interface TokenFlags {
   port?: string[];
   expires?: string;
   sub?: string;
+  allowWeakSecret?: boolean;
 }
 
 export function registerToken(program: Command): void {
@@ -23,8 +24,11 @@ export function registerToken(program: Command): void {
     .option('--port <port>', 'a TCP/UDP port the device may claim (repeatable)', collect)
     .option('--expires <duration>', 'lifetime, e.g. 30m, 24h, 7d (default: no expiry)')
     .option('--sub <subject>', 'the device identity; devices with the same subject share names')
+    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
     .action(async (flags: TokenFlags) => {
       const secret = readSecret(flags);
+      const warning = checkSecretStrength(secret, flags.allowWeakSecret);
+      if (warning) process.stderr.write(`mproxy: warning: ${warning}\n`);
       const ports = (flags.port ?? []).map((text) => {
         const port = portOfText(text);
         if (port === undefined) throw cliError('E_USAGE', `--port ${text} is not a port 1-65535`);
