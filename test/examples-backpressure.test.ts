@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from './support/index.js';
 import { connectSocket, createTunnel, fromSocket } from '../src/index.js';
 
 const MiB = 1024 * 1024;
@@ -53,15 +54,10 @@ function rss(pid: number): number {
 }
 
 describe('examples/operators.mjs against a slow reader', () => {
-  const cleanups: Array<() => void> = [];
-  afterEach(() => {
-    for (const cleanup of cleanups.splice(0)) cleanup();
-  });
-
   it('holds less than 8 MiB more than at the start while 64 MiB are offered and 1 MiB/s is read', async () => {
     const file = fileURLToPath(new URL('../examples/operators.mjs', import.meta.url));
     const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', file, '--listen', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(() => child.kill('SIGKILL'));
+    defer(() => child.kill('SIGKILL'));
     let stderr = '';
     const inspectorUrl = new Promise<string>((resolve) =>
       child.stderr.on('data', (data: Buffer) => {
@@ -71,7 +67,7 @@ describe('examples/operators.mjs against a slow reader', () => {
       }),
     );
     const inspector = new WebSocket(await inspectorUrl);
-    cleanups.push(() => inspector.terminate());
+    defer(() => inspector.terminate());
     await once(inspector, 'open');
     const [line] = (await once(child.stdout, 'data')) as [Buffer];
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(line.toString())?.[1]);
@@ -80,17 +76,17 @@ describe('examples/operators.mjs against a slow reader', () => {
     const socket = net.connect(port, '127.0.0.1');
     await once(socket, 'connect');
     const tunnel = createTunnel(fromSocket(socket));
-    cleanups.push(() => tunnel.destroy());
+    defer(() => tunnel.destroy());
     const client = tunnel.open({ family: 'IPv4', address: '198.51.100.9', port: 50000, service: 'tcp', serviceport: 7 });
     const pid = child.pid as number;
 
     // A visitor joined to the client, as a relay joins one: it uploads 64 MiB as fast as it may
     // (write until false, wait for 'drain') and reads the answers at READ_RATE.
     const local = net.createServer((accepted) => connectSocket(client, accepted));
-    cleanups.push(() => local.close());
+    defer(() => local.close());
     await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
     const visitor = net.connect((local.address() as net.AddressInfo).port, '127.0.0.1');
-    cleanups.push(() => visitor.destroy());
+    defer(() => visitor.destroy());
     await once(visitor, 'connect');
     // One answer first, so that both measures start from a process that has run the pipeline.
     visitor.write('warm up');
@@ -120,11 +116,11 @@ describe('examples/operators.mjs against a slow reader', () => {
       budget += READ_RATE / 10;
       if (budget > 0) visitor.resume();
     }, 100);
-    cleanups.push(() => clearInterval(reader));
+    defer(() => clearInterval(reader));
 
     let peak = start;
     const sample = setInterval(() => (peak = Math.max(peak, rss(pid))), 50);
-    cleanups.push(() => clearInterval(sample));
+    defer(() => clearInterval(sample));
     await new Promise((resolve) => setTimeout(resolve, RUN_MS));
     peak = Math.max(peak, rss(pid));
     const endHeld = await held(inspector);

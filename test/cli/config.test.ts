@@ -9,29 +9,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer, freePort, httpGet, until, stopChild } from '../support/index.js';
 import { parse } from 'yaml';
 import { createRelay, issueToken } from '../../src/index.js';
-import { freePort, httpGet, until } from '../support/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'config-test-secret-of-32-bytes-or-more';
 
 const children: ChildProcess[] = [];
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT');
-    await exited;
-  }
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'mproxy-config-test-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -48,6 +38,7 @@ function startUntil(args: string[], pattern: RegExp): Promise<{ output: () => st
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
+    defer(() => stopChild(child));
     let output = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
@@ -61,7 +52,7 @@ function startUntil(args: string[], pattern: RegExp): Promise<{ output: () => st
 async function localService(): Promise<number> {
   const server: Server = createServer((req, res) => res.end(`served ${req.headers.host ?? ''}`));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return (server.address() as AddressInfo).port;
 }
 
@@ -127,7 +118,7 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
 
   it('names the flag whose address is taken', async () => {
     const busy = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
-    cleanup.push(() => busy.close());
+    defer(() => busy.close());
     const taken = `127.0.0.1:${busy.addresses.public.port}`;
     const listen = await run(['relay', '--secret', SECRET, '--listen', taken, '--tunnel', '127.0.0.1:0']);
     expect(listen.stderr).toBe(`mproxy: --listen ${taken}: address already in use (EADDRINUSE)\n`);
@@ -140,7 +131,7 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
 describe('mproxy device: --config, --token-file', () => {
   it('serves the same from a YAML file (token in a file) as from flags', async () => {
     const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     const local = await localService();
     const dir = tempDir();
     const tokenFile = join(dir, 'token');
@@ -178,7 +169,7 @@ describe('mproxy device: --config, --token-file', () => {
 
   it('says "could not connect" and asks about the --tunnel port when pointed at the visitor port', async () => {
     const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     const token = await issueToken(SECRET, { domains: ['a.localhost'] });
     const url = `ws://127.0.0.1:${relay.addresses.public.port}`;
     const device = await startUntil(['device', '--relay', url, '--token', token, '--forward', 'http:a.localhost=1', '--json'], /could not connect[^\n]*\n/);

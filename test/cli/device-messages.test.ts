@@ -2,24 +2,19 @@
  * What `mproxy device` tells its owner on stderr: why the relay refused its token (one line,
  * the relay's code), and, once connected, what each forward serves or why it gets no visitors.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { SignJWT } from 'jose';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer, freePort, stopChild } from '../support/index.js';
 import { createDevice, createRelay, issueToken, type Relay, type RelayOptions } from '../../src/index.js';
-import { freePort } from '../support/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'device-messages-secret-of-32-bytes-or-more';
 
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 async function relay(options: Partial<RelayOptions> = {}): Promise<Relay> {
   const r = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, ...options });
-  cleanup.push(() => r.close());
+  defer(() => r.close());
   return r;
 }
 
@@ -70,7 +65,7 @@ describe('mproxy device: refusals name their reason and code', () => {
   it('name taken: E_NAME_TAKEN, naming the name', async () => {
     const r = await relay();
     const alice = createDevice({ relay: r.tunnelUrl, token: await issueToken(SECRET, { domains: ['shared.localhost'], sub: 'alice' }), forwards: ['http:shared.localhost=1'] });
-    cleanup.push(() => alice.close());
+    defer(() => alice.close());
     await alice.online();
     const bob = await issueToken(SECRET, { domains: ['shared.localhost'], sub: 'bob' });
     expectRefusal(await device(r.tunnelUrl, bob, ['http:shared.localhost=1']), /name "shared\.localhost" is held by another device.*/, 'E_NAME_TAKEN');
@@ -91,15 +86,6 @@ describe('mproxy device: refusals name their reason and code', () => {
 });
 
 describe('mproxy device: what it serves', () => {
-  const children: ChildProcess[] = [];
-  afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGINT');
-      await exited;
-    }
-  });
 
   it('prints one serving line per routed forward, and a warning with the reason for each other', async () => {
     const [allowed, outside, unclaimed] = [await freePort(), await freePort(), await freePort()];
@@ -116,7 +102,7 @@ describe('mproxy device: what it serves', () => {
       args.push('--forward', forward);
     }
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
+    defer(() => stopChild(child));
     let output = '';
     await new Promise<void>((resolve, reject) => {
       child.stderr?.on('data', (chunk: Buffer) => {

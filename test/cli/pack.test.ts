@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { FrameDecoder } from '../../src/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -45,9 +46,8 @@ beforeAll(() => {
 });
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'mproxy-cli-pack-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  const made = dir;
+  defer(() => rm(made, { recursive: true, force: true }));
 });
 
 async function packInput(name: string, address: PackerMeta, data: Buffer | string, extra: PackerMeta = {}): Promise<string> {

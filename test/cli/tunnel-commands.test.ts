@@ -2,7 +2,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer, stopChild } from '../support/index.js';
 import { createRelay, verifyToken, type Relay } from '../../src/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -32,7 +33,7 @@ function expectOneLineError(result: Run, code: string): void {
 function startUntil(args: string[], pattern: RegExp): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
+    defer(() => stopChild(child));
     let output = '';
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
@@ -45,18 +46,6 @@ function startUntil(args: string[], pattern: RegExp): Promise<{ child: ChildProc
   });
 }
 
-const children: ChildProcess[] = [];
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGINT');
-      await exited;
-    }
-  }
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
 
 describe('mproxy token', () => {
   it('prints a JWT that the relay accepts, with the names, ports and expiry asked for', async () => {
@@ -113,7 +102,7 @@ describe('mproxy relay and device', () => {
   it('runs a relay that logs its listeners, and a device that serves through it', async () => {
     const local: Server = createServer((_req, res) => res.end('served by the device'));
     await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => local.close(() => resolve())));
     const relay = await startUntil(
       ['relay', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--json'],
       /"url":"(ws:\/\/127\.0\.0\.1:\d+)"[^\n]*device endpoint ready/,
@@ -141,7 +130,7 @@ describe('mproxy relay and device', () => {
 
   it('exits with one line when the relay refuses the token', async () => {
     const relay: Relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'cli-test-secret-of-32-bytes-or-more' });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     const token = (await run(['token', '--secret', 'another-secret-of-32-bytes-or-more', '--domain', 'app.localhost'])).stdout.trim();
     const result = await run(['device', '--relay', relay.tunnelUrl, '--token', token, '--forward', 'http:app.localhost=3000', '--json']);
     expectOneLineError(result, 'E_TOKEN_SIGNATURE');
@@ -155,7 +144,7 @@ describe('mproxy relay and device', () => {
     expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--log-level', 'loud']), 'E_USAGE');
     // One listener failing must not leave the other one keeping the process alive.
     const busy = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'cli-test-secret-of-32-bytes-or-more' });
-    cleanup.push(() => busy.close());
+    defer(() => busy.close());
     const taken = `127.0.0.1:${busy.addresses.public.port}`;
     expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--listen', taken, '--tunnel', '127.0.0.1:0', '--log-level', 'silent']), 'EADDRINUSE');
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token-file', '/nonexistent/token', '--forward', 'http:a.localhost=1']), 'E_BAD_INPUT');

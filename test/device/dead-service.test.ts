@@ -3,18 +3,13 @@
  * the local address), TLS and TCP visitors a clean close, and the device warns once per burst.
  */
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken } from '../../src/index.js';
 import { FailureLimiter } from '../../src/device/failure-log.js';
 import { expiryWarningAt } from '../../src/device/token-claims.js';
-import { captureClientHello, freePort, httpGet, memoryLogger } from '../support/index.js';
+import { defer, captureClientHello, freePort, httpGet, memoryLogger } from '../support/index.js';
 
 const SECRET = 'dead-service-secret-of-32-bytes-or-more';
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 /** Sends `bytes`, then resolves with what came back and whether the socket closed with a reset. */
 function visit(port: number, bytes: Buffer): Promise<{ received: Buffer; reset: boolean }> {
   return new Promise((resolve) => {
@@ -31,7 +26,7 @@ describe('a dead local service', () => {
   it('gives HTTP visitors a 502 page naming the name, TLS and TCP visitors a clean close, and logs one warning per burst', async () => {
     const tcpPort = await freePort();
     const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, tcpPorts: String(tcpPort) });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     const dead = await freePort();
     const log = memoryLogger();
     const token = await issueToken(SECRET, { domains: ['dead.localhost', 'tls.localhost'], ports: [tcpPort] });
@@ -41,7 +36,7 @@ describe('a dead local service', () => {
       forwards: [`http:dead.localhost=127.0.0.1:${dead}`, `https:tls.localhost=127.0.0.1:${dead}`, `tcp:${tcpPort}=127.0.0.1:${dead}`],
       logger: log,
     });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     await device.online();
     const port = relay.addresses.public.port;
 

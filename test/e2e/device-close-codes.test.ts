@@ -1,20 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import { filter, firstValueFrom } from 'rxjs';
 import { WebSocketServer } from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { createDevice, type Device } from '../../src/index.js';
 import { memoryLogger } from '../support/index.js';
-
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
 
 describe('device and the relay close code', () => {
   it('stops with E_AUTH_REFUSED, without reconnecting, when the relay closes with 4401', async () => {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
     let connections = 0;
     server.on('connection', (ws) => {
       connections += 1;
@@ -26,7 +22,7 @@ describe('device and the relay close code', () => {
       forwards: ['http:a.localhost=1'],
       reconnect: { initialDelay: 5, maxDelay: 10 },
     });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     const closed = await firstValueFrom(device.closed$);
     expect(closed.error).toMatchObject({ code: 'E_AUTH_REFUSED' });
     expect(connections).toBe(1);
@@ -37,7 +33,7 @@ describe('device keepalive', () => {
   it('drops a relay that stops answering pings, and reconnects', async () => {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    cleanup.push(
+    defer(
       () =>
         new Promise<void>((resolve) => {
           // The silent connection would keep the server from closing.
@@ -61,7 +57,7 @@ describe('device keepalive', () => {
       reconnect: { initialDelay: 5, maxDelay: 10 },
       logger: log,
     });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     const states: string[] = [];
     device.state$.subscribe((state) => states.push(state));
     await firstValueFrom(device.state$.pipe(filter((state) => state === 'offline')));

@@ -1,16 +1,11 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
-import { memoryLogger } from '../support/index.js';
+import { defer, memoryLogger } from '../support/index.js';
 
 const SECRET = 'expiry-secret-of-32-bytes-or-more';
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 function get(port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, headers: { host }, agent: false }, (res) => {
@@ -26,9 +21,9 @@ describe('token expiry on a connected device', () => {
   it('releases the name when the token expires, then closes the device after the grace (4401, not retried)', async () => {
     const local: Server = createServer((_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => local.close(() => resolve())));
     const relay: Relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, tokenGrace: 100 });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     // `exp` is in whole seconds: 2 s from now leaves at least one second of validity.
     const token = await issueToken(SECRET, { domains: ['short.localhost'] }, { expiresIn: 2 });
     const log = memoryLogger();
@@ -39,7 +34,7 @@ describe('token expiry on a connected device', () => {
       forwards: [`http:short.localhost=127.0.0.1:${(local.address() as AddressInfo).port}`],
       reconnect: { initialDelay: 10, maxDelay: 20 },
     });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     await device.online();
     expect(await get(relay.addresses.public.port, 'short.localhost')).toBe(200);
     const closed = await firstValueFrom(device.closed$);

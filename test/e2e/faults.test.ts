@@ -5,18 +5,12 @@
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createDevice, createRelay, issueToken, type Device, type DeviceState, type Relay } from '../../src/index.js';
-import { httpGet, listen, until, within } from '../support/index.js';
+import { defer, httpGet, listen, until, within } from '../support/index.js';
 
 const SECRET = 'faults-secret-of-32-bytes-or-more';
-const cleanup: (() => Promise<void> | void)[] = [];
-const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 // Helpers
 
 /**
@@ -41,7 +35,7 @@ async function localService(): Promise<number> {
 function download(port: number, host: string): { started: Promise<void>; closed: Promise<number>; socket: Socket } {
   const socket = connect(port, '127.0.0.1', () => socket.write(`GET /big HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
   socket.on('error', () => undefined);
-  cleanup.push(() => void socket.destroy());
+  defer(() => void socket.destroy());
   let received = 0;
   const started = new Promise<void>((resolve) => {
     socket.on('data', (chunk: Buffer) => {
@@ -72,7 +66,7 @@ async function cuttable(targetPort: number): Promise<{ url: string; cut(): void;
     outbound.on('close', forget);
   });
   const port = await listen(server, defer);
-  cleanup.push(() => {
+  defer(() => {
     for (const [a, b] of pairs) a.destroy(), b.destroy();
   });
   return {
@@ -90,7 +84,7 @@ async function cuttable(targetPort: number): Promise<{ url: string; cut(): void;
 function record(device: Device): DeviceState[] {
   const states: DeviceState[] = [];
   const subscription = device.state$.subscribe((state) => states.push(state));
-  cleanup.push(() => subscription.unsubscribe());
+  defer(() => subscription.unsubscribe());
   return states;
 }
 
@@ -101,7 +95,7 @@ function backOnline(device: Device): Promise<void> {
 
 async function startRelay(options: Partial<Parameters<typeof createRelay>[0]> = {}): Promise<Relay> {
   const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, ...options });
-  cleanup.push(() => relay.close());
+  defer(() => relay.close());
   return relay;
 }
 
@@ -113,7 +107,7 @@ function startDevice(relayUrl: string, token: string, localPort: number, extra: 
     reconnect: { initialDelay: 50, maxDelay: 200 },
     ...extra,
   });
-  cleanup.push(() => device.close());
+  defer(() => device.close());
   return device;
 }
 
@@ -222,7 +216,7 @@ describe('faults: keepalive', () => {
     target.searchParams.set('access_token', await issueToken(SECRET, { domains: ['mute.localhost'] }));
     const ws = new WebSocket(target, { perMessageDeflate: false });
     ws.on('error', () => undefined);
-    cleanup.push(() => ws.terminate());
+    defer(() => ws.terminate());
     await new Promise<void>((resolve) => ws.once('open', () => resolve()));
     expect(relay.deviceCount).toBe(2);
     // Stop reading: pings go unread, so no pong comes back (nor an answer to hello).

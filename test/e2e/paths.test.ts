@@ -16,7 +16,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Tunnel, TunnelOptions } from '../../src/rx/index.js';
 import {
   createDevice,
@@ -27,7 +27,7 @@ import {
   type Relay,
   type RelayOptions,
 } from '../../src/index.js';
-import { freePort, selfSignedCertificate, sha256, until } from '../support/index.js';
+import { defer, freePort, selfSignedCertificate, sha256, until } from '../support/index.js';
 
 // The relay keeps its device tunnels to itself: record them as they are made (the relay's
 // are the ones that refuse data for unknown clients), to check that they end up empty.
@@ -51,11 +51,6 @@ const SECRET = 'paths-test-secret-of-32-bytes-or-more';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 // One certificate for the whole file: `app.localhost`, self-signed, trusted by the visitors.
 let pems: { key: string; cert: string; fingerprint256: string };
 beforeAll(async () => {
@@ -74,7 +69,7 @@ async function serve(server: net.Server): Promise<number> {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  cleanup.push(async () => {
+  defer(async () => {
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
@@ -83,13 +78,13 @@ async function serve(server: net.Server): Promise<number> {
 
 async function startRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
   const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, ...options });
-  cleanup.push(() => relay.close());
+  defer(() => relay.close());
   return relay;
 }
 
 async function startDevice(relay: Relay, options: Omit<DeviceOptions, 'relay'>): Promise<Device> {
   const device = createDevice({ relay: relay.tunnelUrl, reconnect: false, ...options });
-  cleanup.push(() => device.close());
+  defer(() => device.close());
   await device.online();
   return device;
 }
@@ -115,7 +110,7 @@ function tlsVisitor(relay: Relay): tls.TLSSocket {
     ca: [pems.cert],
     rejectUnauthorized: true,
   });
-  cleanup.push(() => void socket.destroy());
+  defer(() => void socket.destroy());
   return socket;
 }
 
@@ -269,7 +264,7 @@ describe('HTTPS by SNI, TLS passed through', () => {
     const device = await startDevice(relay, { token, forwards: [`https:app.localhost=127.0.0.1:${local}`] });
 
     const agent = new https.Agent({ ca: [pems.cert], keepAlive: false });
-    cleanup.push(() => agent.destroy());
+    defer(() => agent.destroy());
     const { status, body, authorized } = await new Promise<{ status: number; body: string; authorized: boolean }>((resolve, reject) => {
       https
         .get(
@@ -383,7 +378,7 @@ describe('TCP and UDP by port', () => {
 
     const data = randomBytes(4 * MiB);
     const visitor = net.connect({ host: '127.0.0.1', port });
-    cleanup.push(() => void visitor.destroy());
+    defer(() => void visitor.destroy());
     const back = await exchange(visitor, data, 'connect');
     expect(back.length).toBe(data.length);
     expect(sha256(back)).toBe(sha256(data));
@@ -400,7 +395,7 @@ describe('TCP and UDP by port', () => {
     await until(() => relay.ports.tcp.includes(port), `the relay listening on TCP ${port}`);
 
     const visitor = net.connect({ host: '127.0.0.1', port });
-    cleanup.push(() => void visitor.destroy());
+    defer(() => void visitor.destroy());
     const chunks: Buffer[] = [];
     visitor.on('data', (chunk: Buffer) => chunks.push(chunk));
     await once(visitor, 'end');
@@ -424,7 +419,7 @@ describe('TCP and UDP by port', () => {
       local.send(Buffer.concat([Buffer.from('echo:'), datagram]), from.port, from.address);
     });
     await new Promise<void>((resolve) => local.bind(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => local.close(resolve)));
+    defer(() => new Promise<void>((resolve) => local.close(resolve)));
     const token = await issueToken(SECRET, { ports: [port] });
     const device = await startDevice(relay, { token, forwards: [`udp:${port}=127.0.0.1:${local.address().port}`] });
     await until(() => relay.ports.udp.includes(port), `the relay bound to UDP ${port}`);
@@ -434,7 +429,7 @@ describe('TCP and UDP by port', () => {
     const visit = async (who: 'A' | 'B'): Promise<{ sent: Buffer[]; got: Buffer[] }> => {
       const socket: UdpSocket = createSocket('udp4');
       await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-      cleanup.push(() => new Promise<void>((resolve) => socket.close(resolve)));
+      defer(() => new Promise<void>((resolve) => socket.close(resolve)));
       const sent = sizes.map((size) => Buffer.concat([Buffer.from(who), randomBytes(size - 1)]));
       const got: Buffer[] = [];
       const all = new Promise<void>((resolve) => {
@@ -470,7 +465,7 @@ describe('TCP and UDP by port', () => {
     const local = createSocket('udp4');
     local.on('message', (datagram, from) => local.send(Buffer.concat([Buffer.from('re:'), datagram]), from.port, from.address));
     await new Promise<void>((resolve) => local.bind(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => local.close(resolve)));
+    defer(() => new Promise<void>((resolve) => local.close(resolve)));
     const token = await issueToken(SECRET, { ports: [port] });
     const device = await startDevice(relay, {
       token,
@@ -480,7 +475,7 @@ describe('TCP and UDP by port', () => {
     await until(() => relay.ports.udp.includes(port), `the relay bound to UDP ${port}`);
     const visitor: UdpSocket = createSocket('udp4');
     await new Promise<void>((resolve) => visitor.bind(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => visitor.close(resolve)));
+    defer(() => new Promise<void>((resolve) => visitor.close(resolve)));
     const ask = (text: string): Promise<string> =>
       new Promise((resolve) => {
         visitor.once('message', (reply) => resolve(reply.toString()));

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { firstValueFrom, NEVER, toArray, takeWhile } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   connectSocket,
@@ -25,15 +25,9 @@ import {
   type Tunnel,
 } from '../../src/index.js';
 import { answerHello } from '../../src/control/hello.js';
-import { captureClientHello, freePort, httpGet, listen, memoryLogger, tryUpgrade, until, type LogEntry } from '../support/index.js';
+import { defer, captureClientHello, freePort, httpGet, listen, memoryLogger, tryUpgrade, until, type LogEntry } from '../support/index.js';
 
 const SECRET = 'refusals-secret-of-32-bytes-or-more';
-const cleanup: (() => Promise<void> | void)[] = [];
-const defer = (fn: () => Promise<void>): void => void cleanup.push(fn);
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 // Helpers
 
 /** A local HTTP service that says which name it was asked for. */
@@ -60,7 +54,7 @@ function visit(port: number, parts: readonly Buffer[]): Promise<{ received: Buff
       if (error.code !== 'ECONNRESET') reject(error);
     });
     socket.once('connect', () => void writeParts(socket, parts));
-    cleanup.push(() => void socket.destroy());
+    defer(() => void socket.destroy());
   });
 }
 
@@ -96,7 +90,7 @@ function rawDevice(url: string, token: string, localPort: number): RawDevice {
     const socket = connect(localPort, '127.0.0.1');
     connectSocket(client, socket);
   });
-  cleanup.push(() => {
+  defer(() => {
     tunnel.destroy();
     ws.terminate();
   });
@@ -116,11 +110,11 @@ interface Setup {
 async function setup(options: Partial<RelayOptions> = {}): Promise<Setup> {
   const log = memoryLogger();
   const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, logger: log, ...options });
-  cleanup.push(() => relay.close());
+  defer(() => relay.close());
   const localPort = await helloServer();
   const device = (token: string, forwards: string[], extra = {}): Device => {
     const d = createDevice({ relay: relay.tunnelUrl, token, forwards, reconnect: false, ...extra });
-    cleanup.push(() => d.close());
+    defer(() => d.close());
     return d;
   };
   const okToken = await issueToken(SECRET, { domains: ['ok.localhost'], sub: 'healthy' });
@@ -160,7 +154,7 @@ describe('refusals: tokens on connect', () => {
       forwards: ['http:evil.localhost=127.0.0.1:1'],
       reconnect: { initialDelay: 10, maxDelay: 10 },
     });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     const states = firstValueFrom(device.state$.pipe(takeWhile((s) => s !== 'closed', true), toArray()));
     const closed = await firstValueFrom(device.closed$);
     expect(closed.error).toBeInstanceOf(MproxyError);
@@ -186,7 +180,7 @@ describe('refusals: tokens on connect', () => {
     const expired = await issueToken(SECRET, { domains: ['late.localhost'] }, { expiresIn: 1, now: new Date(Date.now() - 3_600_000) });
     expect(await tryUpgrade(relay.tunnelUrl, expired)).toMatchObject({ status: 401, body: { code: 'E_TOKEN_EXPIRED' } });
     const device = createDevice({ relay: relay.tunnelUrl, token: expired, forwards: ['http:late.localhost=127.0.0.1:1'] });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     await expect(device.online()).rejects.toMatchObject({ code: 'E_TOKEN_EXPIRED' });
     await healthy();
   });
@@ -325,7 +319,7 @@ describe('refusals: garbage', () => {
     target.searchParams.set('access_token', await issueToken(SECRET, { domains: ['garbage.localhost'] }));
     const ws = new WebSocket(target, { perMessageDeflate: false });
     ws.on('error', () => undefined);
-    cleanup.push(() => ws.terminate());
+    defer(() => ws.terminate());
     await new Promise<void>((resolve) => ws.once('open', () => resolve()));
     expect(relay.deviceCount).toBe(2);
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
@@ -386,7 +380,7 @@ describe('refusals: garbage', () => {
     const socket = connect(relay.addresses.public.port, '127.0.0.1');
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
-    cleanup.push(() => void socket.destroy());
+    defer(() => void socket.destroy());
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     await writeParts(socket, parts);
     await arrived;

@@ -8,18 +8,14 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { firstValueFrom } from 'rxjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { CLOSE_NO_TOKEN, createDevice, createRelay, issueToken, type Client, type Device, type Relay, type RelayOptions } from '../../src/index.js';
 import { freePort, selfSignedCertificate } from '../support/index.js';
 import { TelebitDevice, TelebitRelay, UpgradeRefused, type PackerAddr, type RelayPeer, type WireMode } from './telebit-peers.js';
 
 const SECRET = 'telebit-interop-secret-of-32-bytes';
 const HELLO = [1, 'hello', [1], ['add_token', 'delete_token', 'auth', 'authn', 'authz']];
-
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
 
 let pems: { key: string; cert: string };
 beforeAll(async () => {
@@ -32,7 +28,7 @@ function portOf(server: { address(): AddressInfo | string | null }): number {
 
 async function listen<S extends HttpServer>(server: S): Promise<S> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(() => {
+  defer(() => {
     server.closeAllConnections();
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
@@ -51,7 +47,7 @@ function localHttps(): Promise<HttpServer> {
 
 async function startRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
   const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, ...options });
-  cleanup.push(() => relay.close());
+  defer(() => relay.close());
   return relay;
 }
 
@@ -87,7 +83,7 @@ function httpsVisit(port: number, name: string): Promise<{ reply: string; author
 
 async function telebitDevice(options: Parameters<typeof TelebitDevice.connect>[0]): Promise<TelebitDevice> {
   const device = await TelebitDevice.connect(options);
-  cleanup.push(() => device.close());
+  defer(() => device.close());
   return device;
 }
 
@@ -247,7 +243,7 @@ describe('telebit-style device → mproxy relay', () => {
     // A local service that hangs up at once: the device's first frame for the client is `end`.
     const rude = createTcpServer((socket) => socket.resume().end());
     await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => rude.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => rude.close(() => resolve())));
     const device = await telebitDevice({ url: relay.tunnelUrl, token, route: () => ({ host: '127.0.0.1', port: portOf(rude) }) });
     await device.tokenAnswer;
     expect(await httpVisit(relay.addresses.public.port, 'app.localhost', '/hangup')).toBe('');
@@ -310,7 +306,7 @@ describe('mproxy device → telebit-style relay', () => {
 
   async function startTelebitRelay(hello: 'list' | 'byte' = 'list', mode: WireMode = 'split'): Promise<TelebitRelay> {
     const relay = await TelebitRelay.start({ secret: SECRET, hello, mode });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     return relay;
   }
 
@@ -321,7 +317,7 @@ describe('mproxy device → telebit-style relay', () => {
   ): Promise<{ device: Device; peer: RelayPeer; clients: Client[] }> {
     const token = await issueToken(SECRET, { domains: ['app.localhost', 'big.localhost', 'dead.localhost'] });
     const device = createDevice({ relay: relay.url, token, forwards, reconnect: false, ...extra });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     const peer = await relay.nextDevice();
     await device.online();
     const clients: Client[] = [];
@@ -468,7 +464,7 @@ describe('mproxy device → telebit-style relay', () => {
     const good = await issueToken(SECRET, { domains: ['app.localhost'] });
     const forged = await issueToken('another-secret', { domains: ['evil.localhost'] });
     const device = createDevice({ relay: relay.url, tokens: [good, forged], forwards: ['http:app.localhost=127.0.0.1:1'], reconnect: false });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     const peer = await relay.nextDevice();
     const closed = await firstValueFrom(device.closed$);
     expect(closed.error).toBeInstanceOf(Error);

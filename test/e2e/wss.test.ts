@@ -1,39 +1,34 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken, type Device, type Relay } from '../../src/index.js';
-import { selfSignedCertificate } from '../support/index.js';
+import { defer, selfSignedCertificate } from '../support/index.js';
 
 const SECRET = 'wss-secret-of-32-bytes-or-more!!';
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 describe('a relay whose device endpoint is wss://', () => {
   it('serves a device that trusts the relay certificate through `ca`, and refuses one that does not', async () => {
     // The relay's own certificate, for the IP the device dials: a private CA as far as Node knows.
     const pems = await selfSignedCertificate('127.0.0.1', { ip: true });
     const local: Server = createServer((_req, res) => res.end('over wss'));
     await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => local.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => local.close(() => resolve())));
     const relay: Relay = await createRelay({
       listen: '127.0.0.1:0',
       tunnel: '127.0.0.1:0',
       secret: SECRET,
       tunnelTls: { key: pems.key, cert: pems.cert },
     });
-    cleanup.push(() => relay.close());
+    defer(() => relay.close());
     expect(relay.tunnelUrl).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
     const token = await issueToken(SECRET, { domains: ['secure.localhost'] });
     const forwards = [`http:secure.localhost=127.0.0.1:${(local.address() as AddressInfo).port}`];
 
     const untrusting: Device = createDevice({ relay: relay.tunnelUrl, token, forwards, reconnect: false });
-    cleanup.push(() => untrusting.close());
+    defer(() => untrusting.close());
     await expect(untrusting.online()).rejects.toMatchObject({ code: 'E_RELAY_UNREACHABLE' });
 
     const device: Device = createDevice({ relay: relay.tunnelUrl, token, forwards, ca: pems.cert, reconnect: false });
-    cleanup.push(() => device.close());
+    defer(() => device.close());
     await device.online();
     const body = await new Promise<string>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: relay.addresses.public.port, headers: { host: 'secure.localhost' }, agent: false }, (res) => {

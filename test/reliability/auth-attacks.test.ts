@@ -10,7 +10,7 @@ import { createServer as createHttpServer } from 'node:http';
 import net from 'node:net';
 import { SignJWT, type JWTPayload } from 'jose';
 import { NEVER, firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   CLOSE_NO_TOKEN,
@@ -36,7 +36,6 @@ import {
   memoryLogger,
   pool,
   report,
-  runCleanup,
   serve,
   startDevice,
   startRelay,
@@ -45,7 +44,6 @@ import {
   within,
 } from './helpers.js';
 
-afterEach(runCleanup);
 
 /** Attempts of each kind; they run CONCURRENCY at a time. */
 const ATTEMPTS = 20;

@@ -12,7 +12,7 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -39,7 +39,6 @@ import {
   pseudoBytes,
   report,
   resourceCount,
-  runCleanup,
   serve,
   startDevice,
   startRelay,
@@ -47,7 +46,6 @@ import {
   within,
 } from './helpers.js';
 
-afterEach(runCleanup);
 
 const CASES = 200;
 const BATCH = 25;

@@ -11,10 +11,10 @@
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectSocket, createTunnel, type Client } from '../../src/rx/index.js';
 import { memoryPair } from '../../src/transport/index.js';
-import { SEED, between, defer, prng, runCleanup, within } from './helpers.js';
+import { SEED, between, defer, prng, within } from './helpers.js';
 
 const VISITORS = 40;
 const PER_VISITOR = 600_000;
@@ -66,7 +66,6 @@ function lateEcho(random: () => number): Duplex {
 }
 
 describe('congestions with every kind of producer', () => {
-  afterEach(runCleanup);
 
   it(`echoes ${VISITORS} visitors x ${PER_VISITOR} bytes intact (seed ${SEED})`, async () => {
     const random = prng(SEED);

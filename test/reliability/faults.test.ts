@@ -27,7 +27,6 @@ import {
   echoServer,
   freePort,
   report,
-  runCleanup,
   startDevice,
   startRelay,
   until,
@@ -62,7 +61,6 @@ vi.mock('../../src/rx/connect-socket.js', async (importOriginal) => {
 });
 
 afterEach(async () => {
-  await runCleanup();
   seen.websockets.length = 0;
   seen.joined.length = 0;
 });

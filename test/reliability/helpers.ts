@@ -1,26 +1,17 @@
 /**
- * Shared by the reliability suites (`test/reliability/*.test.ts`): servers on 127.0.0.1:0, a
- * relay and a device, deterministic data, and counters of what the process holds (bounded
- * waits, free ports and the remembering logger come from test/support, re-exported here).
- * Every helper that opens something registers its cleanup with {@link defer}; each test file
- * runs {@link runCleanup} after each test.
+ * Shared by the reliability suites (`test/reliability/*.test.ts`): deterministic data and
+ * counters of what the process holds. Servers, the relay and the device, bounded waits, free
+ * ports, the remembering logger and the clean-up come from test/support, re-exported here.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import {
-  createDevice,
-  createRelay,
-  type Device,
-  type DeviceOptions,
-  type Relay,
-  type RelayOptions,
-} from '../../src/index.js';
 
+export { SECRET, echoServer, echoVisit, serve, startDevice, startRelay } from '../support/servers.js';
 export {
   captureClientHello,
+  defer,
+  runCleanup,
   countCode,
   freePort,
   httpGet,
@@ -33,23 +24,8 @@ export {
   type LogEntry,
 } from '../support/index.js';
 
-export const SECRET = 'reliability-secret-of-32-bytes-or-more';
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
-
-// Cleanup
-
-const cleanups: (() => Promise<void> | void)[] = [];
-
-/** Runs `fn` after the current test (last registered, first run). */
-export function defer(fn: () => Promise<void> | void): void {
-  cleanups.push(fn);
-}
-
-/** Runs what {@link defer} registered; call it from `afterEach`. */
-export async function runCleanup(): Promise<void> {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-}
 
 // Waiting, bounded
 
@@ -144,75 +120,7 @@ export class PrefixChecker {
   }
 }
 
-// Servers
 
-/** Listens on 127.0.0.1:`port`; at cleanup destroys every connection it took and closes. */
-export async function serve(server: net.Server, port = 0): Promise<{ port: number; sockets: Set<net.Socket> }> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  defer(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { port: (server.address() as AddressInfo).port, sockets };
-}
-
-/** A TCP echo service (half-close aware); `received()` counts the bytes of all its connections. */
-export async function echoServer(): Promise<{ port: number; sockets: Set<net.Socket>; received(): number }> {
-  let received = 0;
-  const served = await serve(
-    net.createServer({ allowHalfOpen: true }, (socket) => {
-      socket.on('error', () => undefined);
-      socket.on('data', (chunk: Buffer) => (received += chunk.length));
-      socket.pipe(socket);
-    }),
-  );
-  return { ...served, received: () => received };
-}
-
-export async function startRelay(options: Partial<RelayOptions> = {}): Promise<Relay> {
-  const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, ...options });
-  defer(() => relay.close());
-  return relay;
-}
-
-export async function startDevice(relay: Relay | string, options: Omit<DeviceOptions, 'relay'>): Promise<Device> {
-  const device = createDevice({ relay: typeof relay === 'string' ? relay : relay.tunnelUrl, reconnect: false, ...options });
-  defer(() => device.close());
-  await device.online();
-  return device;
-}
-
-// Visitors
-
-/**
- * A visitor that writes `data`, ends, and reads everything back; resolves with the sha256 of
- * what came back once its socket has closed.
- */
-export function echoVisit(port: number, data: Buffer): Promise<{ hash: string; length: number }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const hash = createHash('sha256');
-    let length = 0;
-    let ended = false;
-    socket.on('connect', () => socket.end(data));
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      length += chunk.length;
-    });
-    socket.on('end', () => (ended = true));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      if (ended) resolve({ hash: hash.digest('hex'), length });
-      else reject(new Error(`echo visitor closed before the end (${length} of ${data.length} bytes back)`));
-    });
-  });
-}
 
 // What the process holds
 

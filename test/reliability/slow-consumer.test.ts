@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { issueToken } from '../../src/index.js';
 import {
   MiB,
@@ -22,7 +22,6 @@ import {
   freePort,
   memory,
   report,
-  runCleanup,
   serve,
   startDevice,
   startRelay,
@@ -30,7 +29,6 @@ import {
   within,
 } from './helpers.js';
 
-afterEach(runCleanup);
 
 const SLOW_BYTES = 500 * MiB;
 const FAST_VISITORS = 5;

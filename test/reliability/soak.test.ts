@@ -5,7 +5,7 @@
  * left behind: no client on either side of the tunnel, no socket, no timer, and the heap
  * after a full GC is where it was.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { issueToken } from '../../src/index.js';
 import {
   KiB,
@@ -23,14 +23,12 @@ import {
   prng,
   report,
   resources,
-  runCleanup,
   sha256,
   startDevice,
   startRelay,
   until,
 } from './helpers.js';
 
-afterEach(runCleanup);
 
 const VISITORS = Number(process.env['SOAK_VISITORS'] ?? 10_000);
 const CONCURRENCY = 200;

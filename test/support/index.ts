@@ -5,6 +5,7 @@
  * logger that remembers. Nothing here keeps cleanups of its own: a helper that opens something
  * takes the suite's `defer`.
  */
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
@@ -14,6 +15,9 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import type { Logger } from '../../src/index.js';
+
+export { defer, runCleanup, type Defer } from './cleanup.js';
+export { SECRET, echoServer, echoVisit, serve, startDevice, startRelay } from './servers.js';
 
 // Waiting, bounded
 
@@ -245,4 +249,12 @@ export function memoryLogger(entries: LogEntry[] = [], bindings: Record<string, 
 /** How many entries carry `code`. */
 export function countCode(log: { entries: LogEntry[] }, code: string): number {
   return log.entries.filter((entry) => entry.context['code'] === code).length;
+}
+
+/** Stops a child process as Ctrl-C does (SIGINT) and waits for it to exit; nothing if it has. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await exited;
 }

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Duplex, PassThrough } from 'node:stream';
 import { firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { fromDuplex } from '../../src/transport/index.js';
 import { describeTransport, expectTransportError, failureOf, pump, Reader, sha256 } from './harness.js';
 
@@ -26,17 +27,12 @@ describeTransport({
 });
 
 describe('fromDuplex', () => {
-  let cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    cleanups = [];
-  });
 
   it("round-trips through a child process's stdio", async () => {
     const child = spawn(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    cleanups.push(() => child.kill());
+    defer(() => child.kill());
     const transport = fromDuplex(Duplex.from({ readable: child.stdout, writable: child.stdin }));
     const reader = new Reader(transport);
     const data = randomBytes(2 * 1024 * 1024);
@@ -69,7 +65,8 @@ describe('fromDuplex', () => {
 
   it('ends its own side when the remote ends, even on a half-open duplex', async () => {
     const [left, right] = crossedDuplexes();
-    cleanups.push(() => left.destroy(), () => right.destroy());
+    defer(() => left.destroy());
+    defer(() => right.destroy());
     expect(right.allowHalfOpen).toBe(true);
     const transport = fromDuplex(right);
     const reader = new Reader(transport);

@@ -4,7 +4,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { firstValueFrom, type Subscription } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import {
   TransportError,
   type Transport,
@@ -103,15 +104,7 @@ const SMALL = { highWaterMark: 64 * 1024, lowWaterMark: 16 * 1024 };
 /** The behaviour every transport shares. */
 export function describeTransport(kind: Kind): void {
   describe(`${kind.name} transport`, () => {
-    let cleanups: (() => unknown)[] = [];
-    const defer = (cleanup: () => unknown): void => void cleanups.push(cleanup);
     const open = (options: TransportOptions = {}): Promise<Pair> => kind.open(options, defer);
-
-    afterEach(async () => {
-      const pending = cleanups.reverse();
-      cleanups = [];
-      for (const cleanup of pending) await cleanup();
-    });
 
     it('carries 8 MiB each way in order', { timeout: 15_000 }, async () => {
       const { a, b } = await open();

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { fromSocket } from '../../src/transport/index.js';
 import { describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
 
@@ -34,12 +35,6 @@ describeTransport({
 });
 
 describe('fromSocket', () => {
-  let cleanups: (() => unknown)[] = [];
-  const defer = (cleanup: () => unknown): void => void cleanups.push(cleanup);
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    cleanups = [];
-  });
 
   it('accepts writes while the socket is still connecting', async () => {
     const listener = createServer();

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { fromWebSocket } from '../../src/transport/index.js';
 import { describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
@@ -79,12 +80,6 @@ describeTransport({
 });
 
 describe('fromWebSocket', () => {
-  let cleanups: (() => unknown)[] = [];
-  const defer: Defer = (cleanup) => void cleanups.push(cleanup);
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    cleanups = [];
-  });
 
   it('fails with E_TEXT_MESSAGE on a text message and closes with 1003', async () => {
     const { client, server } = await wsPair(defer);

@@ -6,9 +6,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { Subject, filter, type Subscription } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { TUNNEL_DEFAULTS, connectSocket, type Client } from '../../src/rx/index.js';
-import { Cleanups, MiB, closedOf, dialLocal, listen, onClose, publicServer, readSocket, tcp, visit, type Defer } from './harness.js';
+import { MiB, closedOf, dialLocal, listen, onClose, publicServer, readSocket, tcp, visit, type Defer } from './harness.js';
 
 /**
  * The device's local service: reads an 8-byte request (id, size), then streams `size` freshly
@@ -74,8 +75,6 @@ function request(socket: Socket, id: number, size: number): void {
 }
 
 describe('tunnel backpressure over TCP', () => {
-  const cleanups = new Cleanups();
-  afterEach(() => cleanups.run());
 
   it('pauses a slow client end to end while 5 others finish, with every byte intact and memory bounded', { timeout: 40_000 }, async () => {
     const SLOW = 200 * MiB;
@@ -85,11 +84,11 @@ describe('tunnel backpressure over TCP', () => {
     // Nothing near the 200 MiB may be held at once; 150 MiB leaves room for garbage the
     // collector has not reclaimed yet (every byte is copied through several socket buffers).
     const MEMORY_BOUND = 150 * MiB;
-    const { relay, device } = await tcp.open(cleanups.defer);
-    const source = await sourceServer(cleanups.defer);
+    const { relay, device } = await tcp.open(defer);
+    const source = await sourceServer(defer);
     const hashes = new Map<number, string>();
     const servedSub = source.served.subscribe(({ id, hash }) => hashes.set(id, hash));
-    cleanups.defer(() => servedSub.unsubscribe());
+    defer(() => servedSub.unsubscribe());
 
     const links: Subscription[] = [];
     const deviceClients: Client[] = [];
@@ -98,9 +97,9 @@ describe('tunnel backpressure over TCP', () => {
     device.clients$.subscribe((client) => {
       deviceClients.push(client);
       client.remotePaused$.pipe(filter((paused) => paused)).subscribe(() => pausedSeen.set(client.id, (pausedSeen.get(client.id) ?? 0) + 1));
-      links.push(connectSocket(client, dialLocal(source.port, cleanups.defer)));
+      links.push(connectSocket(client, dialLocal(source.port, defer)));
     });
-    const entry = await publicServer(relay, (client, socket) => links.push(connectSocket(client, socket)), cleanups.defer);
+    const entry = await publicServer(relay, (client, socket) => links.push(connectSocket(client, socket)), defer);
 
     // Memory, sampled on every 'data' event of every visitor.
     const baseline = process.memoryUsage();
@@ -120,7 +119,7 @@ describe('tunnel backpressure over TCP', () => {
     // flow control itself drives: from the moment the relay pauses the remote (a `pause` frame
     // reaches the device) until the relay resumes it (`resume`), and to the end once the
     // service has sent its last byte. Events, not timers, set the pace.
-    const slow = visit(entry.port, cleanups.defer);
+    const slow = visit(entry.port, defer);
     await once(slow, 'connect');
     const slowId = `IPv4,127.0.0.1,${slow.localPort}`;
     const slowReading = readSocket(slow, sample);
@@ -140,12 +139,12 @@ describe('tunnel backpressure over TCP', () => {
       flow.sourceDone = true;
       steer();
     });
-    cleanups.defer(() => sourceSub.unsubscribe());
+    defer(() => sourceSub.unsubscribe());
     request(slow, 0, SLOW);
     const slowDone = slowReading.closed.then(() => finished.push('slow'));
 
     const fasts = Array.from({ length: FASTS }, async (_, i) => {
-      const socket = visit(entry.port, cleanups.defer);
+      const socket = visit(entry.port, defer);
       const reading = readSocket(socket, sample);
       request(socket, i + 1, FAST);
       await reading.closed;

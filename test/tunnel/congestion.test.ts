@@ -7,11 +7,11 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectSocket, createTunnel } from '../../src/rx/index.js';
 import { memoryPair, type Transport } from '../../src/transport/index.js';
-import { Cleanups, MiB, listen, visit } from './harness.js';
-import { until } from '../support/index.js';
+import { MiB, listen, visit } from './harness.js';
+import { defer, until } from '../support/index.js';
 
 const VISITORS = 30;
 const PER_VISITOR = MiB;
@@ -63,8 +63,6 @@ function watched(transport: Transport) {
 }
 
 describe('a congested tunnel', () => {
-  const cleanups = new Cleanups();
-  afterEach(() => cleanups.run());
 
   /**
    * `visitors` visitors each writing `perVisitor` bytes at once through a relay tunnel whose
@@ -80,8 +78,8 @@ describe('a congested tunnel', () => {
     const { transport, seen } = watched(relaySide);
     const relay = createTunnel(transport);
     const device = createTunnel(deviceSide);
-    cleanups.defer(() => relay.destroy());
-    cleanups.defer(() => device.destroy());
+    defer(() => relay.destroy());
+    defer(() => device.destroy());
 
     let received = 0;
     let arrived: () => void = () => {};
@@ -113,8 +111,8 @@ describe('a congested tunnel', () => {
       accepted++;
       join(socket);
     });
-    const port = await listen(server, cleanups.defer);
-    const sockets = Array.from({ length: visitors }, () => visit(port, cleanups.defer));
+    const port = await listen(server, defer);
+    const sockets = Array.from({ length: visitors }, () => visit(port, defer));
     await Promise.all(sockets.map((socket) => once(socket, 'connect')));
     if (burst) {
       await until(() => accepted === visitors, 'every visitor joined');

@@ -4,10 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { firstValueFrom, Subscription } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { connectSocket, type Client } from '../../src/rx/index.js';
 import {
-  Cleanups,
   MiB,
   closedOf,
   dialLocal,
@@ -75,15 +75,13 @@ function echo(client: Client): Subscription {
 }
 
 describe('tunnel echo over real carriers', () => {
-  const cleanups = new Cleanups();
-  afterEach(() => cleanups.run());
 
   for (const carrier of [tcp, ws]) {
     it(`echoes 100 concurrent clients × 1 MiB over ${carrier.name}, then closes every client`, { timeout: 20_000 }, async () => {
       const CLIENTS = 100;
       const SIZE = MiB;
       const seed = randomBytes(4).readUInt32LE();
-      const { relay, device } = await carrier.open(cleanups.defer);
+      const { relay, device } = await carrier.open(defer);
 
       const echoes: Subscription[] = [];
       const deviceClients: Client[] = [];
@@ -131,27 +129,27 @@ describe('tunnel echo over real carriers', () => {
     const VISITORS = 20;
     const SIZE = MiB;
     const seed = randomBytes(4).readUInt32LE();
-    const { relay, device } = await tcp.open(cleanups.defer);
-    const local = await echoServer(cleanups.defer);
+    const { relay, device } = await tcp.open(defer);
+    const local = await echoServer(defer);
 
     // Device: each client the relay opens is joined to a fresh connection to the echo service.
     const links: Subscription[] = [];
     const localClosed: Promise<unknown>[] = [];
     const deviceClients: Client[] = [];
     const accepting = device.clients$.subscribe((client) => {
-      const socket = dialLocal(local.port, cleanups.defer);
+      const socket = dialLocal(local.port, defer);
       localClosed.push(onClose(socket));
       deviceClients.push(client);
       links.push(connectSocket(client, socket));
     });
 
     // Relay: each visitor accepted on the public port becomes a client joined to its socket.
-    const entry = await publicServer(relay, (client, socket) => links.push(connectSocket(client, socket)), cleanups.defer);
+    const entry = await publicServer(relay, (client, socket) => links.push(connectSocket(client, socket)), defer);
 
     const started = performance.now();
     const visitors = Array.from({ length: VISITORS }, async (_, i) => {
       const data = randomBytes(SIZE);
-      const socket = visit(entry.port, cleanups.defer);
+      const socket = visit(entry.port, defer);
       let ownEnd = false;
       let endAfterOwnEnd = false;
       const reading = readSocket(socket);

@@ -4,9 +4,10 @@
  * sent a byte).
  */
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { connectSocket } from '../../src/rx/index.js';
-import { Cleanups, MiB, publicServer, tcp, visit, ws } from './harness.js';
+import { MiB, publicServer, tcp, visit, ws } from './harness.js';
 
 const VISITORS = 40;
 const PER_VISITOR = 3 * MiB;
@@ -27,12 +28,10 @@ function stream(socket: Socket, chunk: Buffer): { stop(): void } {
 }
 
 describe('fair turns after a congestion', () => {
-  const cleanups = new Cleanups();
-  afterEach(() => cleanups.run());
 
   for (const carrier of [tcp, ws]) {
     it(`gives each of ${VISITORS} streaming visitors its share over ${carrier.name}`, async () => {
-      const pair = await carrier.open(cleanups.defer);
+      const pair = await carrier.open(defer);
       const received = new Map<string, number>();
       let total = 0;
       let reached: () => void = () => {};
@@ -52,8 +51,8 @@ describe('fair turns after a congestion', () => {
           error: () => {},
         });
       });
-      const { port } = await publicServer(pair.relay, (client, socket) => connectSocket(client, socket), cleanups.defer);
-      const visitors = Array.from({ length: VISITORS }, () => visit(port, cleanups.defer));
+      const { port } = await publicServer(pair.relay, (client, socket) => connectSocket(client, socket), defer);
+      const visitors = Array.from({ length: VISITORS }, () => visit(port, defer));
       // Nothing is sent before every visitor is open at the far end: all start together.
       for (const socket of visitors) socket.write(Buffer.alloc(1));
       await allOpen;

@@ -10,29 +10,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createTunnel, type Client, type ClientClosed, type Tunnel, type TunnelOptions } from '../../src/rx/index.js';
 import { fromSocket, fromWebSocket } from '../../src/transport/index.js';
 
-export type Defer = (cleanup: () => unknown) => void;
+import type { Defer } from '../support/cleanup.js';
 
-/** Cleanups registered during a test, run in reverse order by `afterEach`. */
-export class Cleanups {
-  #pending: (() => unknown)[] = [];
-
-  readonly defer: Defer = (cleanup) => void this.#pending.push(cleanup);
-
-  /** Runs every cleanup, even past a failing one; rethrows the first failure. */
-  async run(): Promise<void> {
-    const pending = this.#pending.reverse();
-    this.#pending = [];
-    const failures: unknown[] = [];
-    for (const cleanup of pending) {
-      try {
-        await cleanup();
-      } catch (error) {
-        failures.push(error);
-      }
-    }
-    if (failures.length > 0) throw failures[0];
-  }
-}
+export type { Defer };
 
 /** Two tunnels joined by one carrier; `device` dialled `relay`, as in telebit. */
 export interface TunnelPair {

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { firstValueFrom, toArray, type Subscription } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { defer, runCleanup } from '../support/index.js';
 import { RemoteError, TunnelError, connectSocket, type Client, type ClientClosed } from '../../src/rx/index.js';
 import {
-  Cleanups,
   MiB,
   activeResources,
   closedOf,
@@ -111,32 +111,30 @@ function codeOf(closed: ClientClosed): string | undefined {
 const TIMEOUT = { timeout: 10_000 };
 
 describe('tunnel lifecycle over TCP', () => {
-  const cleanups = new Cleanups();
-  afterEach(() => cleanups.run());
 
   for (const killed of ['device', 'relay'] as const) {
     it(`fails every client on both sides with E_TUNNEL_CLOSED when the ${killed}'s socket is destroyed mid-transfer, and leaks nothing`, TIMEOUT, async () => {
       const VISITORS = 5;
       const before = await counts();
-      const pair = await tcp.open(cleanups.defer);
+      const pair = await tcp.open(defer);
       const { relay, device } = pair;
       // The device's local service swallows what it gets: the transfer runs one way. (With an
       // endless echo both directions saturate, a `pause` queues behind megabytes of data going
       // the same way, and a remote that honours it still overshoots maxClientBuffer: clients
       // would be destroyed with E_CLIENT_BUFFER_OVERFLOW before the cut.)
-      const local = await sinkServer(cleanups.defer);
+      const local = await sinkServer(defer);
 
       const links: Subscription[] = [];
       const deviceClients: Client[] = [];
       const localClosed: Promise<unknown>[] = [];
       const accepting = device.clients$.subscribe((client) => {
         deviceClients.push(client);
-        const socket = dialLocal(local.port, cleanups.defer);
+        const socket = dialLocal(local.port, defer);
         socket.on('error', () => undefined);
         localClosed.push(onClose(socket));
         links.push(connectSocket(client, socket));
       });
-      const entry = await publicServer(relay, (client, socket) => links.push(connectSocket(client, socket)), cleanups.defer);
+      const entry = await publicServer(relay, (client, socket) => links.push(connectSocket(client, socket)), defer);
       const relayClosed = firstValueFrom(relay.closed$);
       const deviceClosed = firstValueFrom(device.closed$);
 
@@ -146,7 +144,7 @@ describe('tunnel lifecycle over TCP', () => {
       const readings: SocketReading[] = [];
       const writes: Promise<void>[] = [];
       for (let i = 0; i < VISITORS; i++) {
-        const socket = visit(entry.port, cleanups.defer);
+        const socket = visit(entry.port, defer);
         readings.push(readSocket(socket));
         writes.push(writeUntilClosed(socket, pool, rng(i + 1)));
       }
@@ -188,14 +186,14 @@ describe('tunnel lifecycle over TCP', () => {
       expect(links).toHaveLength(2 * VISITORS);
       expect(links.every((link) => link.closed)).toBe(true);
       expectNoExtra(await counts(), before, { TCPServerWrap: 3 });
-      await cleanups.run();
+      await runCleanup();
       expectNoExtra(await counts(), before);
     });
   }
 
   it('fails a half-closed client on both sides too when the tunnel goes away, and destroys its socket', TIMEOUT, async () => {
     const before = await counts();
-    const pair = await tcp.open(cleanups.defer);
+    const pair = await tcp.open(defer);
     const { relay, device } = pair;
     // A local service that reads everything and never ends: the device keeps its half open.
     const serviceSockets: Socket[] = [];
@@ -208,13 +206,13 @@ describe('tunnel lifecycle over TCP', () => {
       socket.once('end', () => endRead(socket));
       socket.resume();
     });
-    const port = await listen(service, cleanups.defer);
-    cleanups.defer(() => Promise.all(serviceSockets.map((socket) => (socket.destroy(), onClose(socket)))));
+    const port = await listen(service, defer);
+    defer(() => Promise.all(serviceSockets.map((socket) => (socket.destroy(), onClose(socket)))));
     let local: Socket | undefined;
     let link: Subscription | undefined;
     const accepted = firstValueFrom(device.clients$);
     const accepting = device.clients$.subscribe((client) => {
-      local = dialLocal(port, cleanups.defer);
+      local = dialLocal(port, defer);
       local.on('error', () => undefined);
       link = connectSocket(client, local);
     });
@@ -248,7 +246,7 @@ describe('tunnel lifecycle over TCP', () => {
 
   it('ends a client on the other side when one side ends it, both ways, then forgets it', TIMEOUT, async () => {
     const before = await counts();
-    const { relay, device, carriersClosed } = await tcp.open(cleanups.defer);
+    const { relay, device, carriersClosed } = await tcp.open(defer);
     const accepted: Client[] = [];
     const accepting = device.clients$.subscribe((client) => accepted.push(client));
     const nextAccepted = (): Promise<Client> =>
@@ -302,7 +300,7 @@ describe('tunnel lifecycle over TCP', () => {
   });
 
   it('errors a client on the other side with the same code when one side destroys it with an error, both ways', TIMEOUT, async () => {
-    const { relay, device } = await tcp.open(cleanups.defer);
+    const { relay, device } = await tcp.open(defer);
     const accepted: Client[] = [];
     device.clients$.subscribe((client) => accepted.push(client));
     const frames = firstValueFrom(device.frames$.pipe(toArray()));
@@ -343,19 +341,19 @@ describe('tunnel lifecycle over TCP', () => {
 
   it('fails the visitor of a client whose local connection the device cannot make, with the local error code', TIMEOUT, async () => {
     const before = await counts();
-    const { relay, device, carriersClosed } = await tcp.open(cleanups.defer);
+    const { relay, device, carriersClosed } = await tcp.open(defer);
     // A local service that resets every connection it accepts.
     const refusing = createServer((socket: Socket) => socket.resetAndDestroy());
-    const port = await listen(refusing, cleanups.defer);
+    const port = await listen(refusing, defer);
     const deviceLinks: Subscription[] = [];
     const accepting = device.clients$.subscribe((client) => {
-      const socket = dialLocal(port, cleanups.defer);
+      const socket = dialLocal(port, defer);
       deviceLinks.push(connectSocket(client, socket));
     });
     const relayLinks: Subscription[] = [];
-    const entry = await publicServer(relay, (client, socket) => relayLinks.push(connectSocket(client, socket)), cleanups.defer);
+    const entry = await publicServer(relay, (client, socket) => relayLinks.push(connectSocket(client, socket)), defer);
 
-    const visitor = visit(entry.port, cleanups.defer);
+    const visitor = visit(entry.port, defer);
     // The visitor sends nothing: the device's only error is then the reset read on connect.
     const reading = readSocket(visitor);
     await reading.closed;
