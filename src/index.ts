@@ -13,3 +13,4 @@ export { type Logger, type LogFn, silentLogger } from './logger.js';
 export * from './rx/index.js';
 export * from './sniff/index.js';
 export * from './auth/index.js';
+export * from './tls/index.js';

@@ -26,6 +26,8 @@ import { backoffDelay, checkBackoffOptions, type BackoffOptions } from './backof
 import { DeviceError } from './errors.js';
 import { findForward, parseForward, type Forward } from './forwards.js';
 import { forwardUdp } from './udp.js';
+import { TerminatedNames } from './terminated.js';
+import type { TlsCertificateOptions, TlsSites } from '../tls/sites.js';
 
 /** Where a device is in its life. */
 export type DeviceState = 'connecting' | 'online' | 'offline' | 'closed';
@@ -61,6 +63,11 @@ export interface DeviceOptions {
   udpIdleTimeout?: number;
   /** Options of the tunnel over the relay connection. */
   tunnel?: TunnelOptions;
+  /**
+   * Certificates for the forwards that terminate TLS (`https:NAME=http://…` or `tcp://…`):
+   * ACME, the user's own, or both. Required when such a forward exists.
+   */
+  tls?: TlsCertificateOptions;
   /** Where the device logs (pino-compatible). Default: nowhere. */
   logger?: Logger;
 }
@@ -78,6 +85,8 @@ export interface Device {
   online(): Promise<void>;
   /** Stops: closes the tunnel and cancels reconnects. */
   close(): Promise<void>;
+  /** The certificates of terminated names, when the device has any (see `docs/tls.md`). */
+  readonly certificates: TlsSites | undefined;
 }
 
 /**
@@ -106,6 +115,7 @@ class MproxyDevice implements Device {
   readonly #subscription: Subscription;
   #tunnel: Tunnel | undefined;
   #closing = false;
+  readonly #terminated: TerminatedNames | undefined;
 
   constructor(options: DeviceOptions) {
     this.#options = options;
@@ -123,6 +133,10 @@ class MproxyDevice implements Device {
       throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);
     }
     checkDeviceOptions(options);
+    this.#terminated = this.#forwards.some((forward) => forward.terminate)
+      ? new TerminatedNames(this.#forwards, options.tls ?? {}, childLogger(this.#log, { component: 'tls' }))
+      : undefined;
+    this.#terminated?.start();
     const reconnect = options.reconnect;
     this.#subscription = defer(() => this.#connectOnce(url))
       .pipe(
@@ -153,6 +167,10 @@ class MproxyDevice implements Device {
 
   get tunnel(): Tunnel | undefined {
     return this.#tunnel;
+  }
+
+  get certificates(): TlsSites | undefined {
+    return this.#terminated?.sites;
   }
 
   get closed$(): Observable<{ readonly error?: Error }> {
@@ -279,6 +297,11 @@ class MproxyDevice implements Device {
     const { meta } = client;
     const forward = findForward(this.#forwards, meta);
     const log = childLogger(this.#log, { client: client.id, service: meta.service, name: meta.name, port: meta.serviceport });
+    if (!forward && this.#terminated && meta.service.toLowerCase() === 'http' && findForward(this.#forwards, { ...meta, service: 'https' })?.terminate) {
+      // Plain HTTP to a name the device terminates: ACME's http-01, or a redirect to https.
+      this.#terminated.servePlain(client);
+      return;
+    }
     if (!forward) {
       log.warn('no forward for this client');
       client.destroy(new DeviceError('E_NO_FORWARD', `no forward for ${meta.service}:${meta.name || meta.serviceport}`));
@@ -287,6 +310,10 @@ class MproxyDevice implements Device {
     log.debug({ target: forward.target }, 'client');
     if (forward.service === 'udp') {
       forwardUdp(client, forward.target, this.#options.udpIdleTimeout ?? 60_000);
+      return;
+    }
+    if (forward.terminate && this.#terminated) {
+      this.#terminated.serveTls(client, forward, log);
       return;
     }
     // Bytes that arrive before the local socket connects are written into it while it
@@ -299,6 +326,7 @@ class MproxyDevice implements Device {
   #stop(error?: Error): void {
     if (this.#state.value === 'closed') return;
     this.#closing = true;
+    this.#terminated?.close();
     if (error) this.#log.error({ err: describe(error) }, 'device stopped');
     this.#tunnel?.close();
     this.#tunnel = undefined;

@@ -5,6 +5,7 @@ import { splitHostPort } from '../transport/host-port.js';
 import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
+import type { AcmeOptions } from '../tls/acme.js';
 
 /** A host and a port to listen on. `port: 0` picks a free port. */
 export interface ListenAddress {
@@ -20,6 +21,11 @@ export interface RelayOptions {
   tunnel?: string | ListenAddress;
   /** Key and certificate to serve the device endpoint as `wss://`. Default: plain `ws://`. */
   tunnelTls?: SecureContextOptions;
+  /**
+   * Serve the device endpoint as `wss://NAME` with a certificate the relay gets over ACME
+   * (tls-alpn-01, answered on the visitor listener when the SNI is NAME). Excludes `tunnelTls`.
+   */
+  tunnelAcme?: AcmeOptions & { readonly name: string };
   /** The shared secret that signs device tokens (HS256). Required. */
   secret: string | Uint8Array;
   /** TCP ports tokens may claim, e.g. `5000-5100,6000`. Default: none. */

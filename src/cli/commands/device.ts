@@ -5,8 +5,10 @@ import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { collect, readFlagFile } from '../secret.js';
+import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
 
-interface DeviceFlags extends LogFlags {
+interface DeviceFlags extends LogFlags, AcmeFlags {
+  cert?: string[];
   relay: string;
   token?: string[];
   tokenFile?: string;
@@ -17,19 +19,21 @@ interface DeviceFlags extends LogFlags {
 }
 
 export function registerDevice(program: Command): void {
-  withLogOptions(program.command('device'))
+  const command = withLogOptions(program.command('device'))
     .description('run a device: connect to a relay and forward its clients to local services')
     .requiredOption('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
     .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
     .option('--token-file <path>', 'read the token from a file')
     .option(
       '--forward <rule>',
-      'https:name=host:port, http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
+      'https:name=host:port (TLS passed through), https:name=http://host:port or https:name=tcp://host:port (TLS terminated here), http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
       collect,
     )
     .option('--ca <path>', 'extra CA certificate (PEM) to trust for a wss:// relay')
     .option('--token-in <where>', 'how the first token is sent: query, header or control', 'query')
-    .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting')
+    .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting');
+  withAcmeOptions(command)
+    .option('--cert <rule>', 'NAME=CERT.pem,KEY.pem: serve a terminated name with this certificate (repeatable; reloaded on change)', collect)
     .action(async (flags: DeviceFlags) => {
       const tokens = [...(flags.token ?? [])];
       if (flags.tokenFile) tokens.push(readFlagFile(flags.tokenFile, '--token-file').toString('utf8').trim());
@@ -48,6 +52,7 @@ export function registerDevice(program: Command): void {
         tokenIn: flags.tokenIn as TokenTransport,
         ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
+        tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
         logger: log,
       });
       device.state$.subscribe((state) => log.debug({ state }, 'device state'));

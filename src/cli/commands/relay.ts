@@ -5,8 +5,10 @@ import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { readFlagFile, readSecret } from '../secret.js';
+import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
 
-interface RelayFlags extends LogFlags {
+interface RelayFlags extends LogFlags, AcmeFlags {
+  tunnelAcme?: string;
   listen: string;
   tunnel: string;
   secret?: string;
@@ -21,7 +23,7 @@ interface RelayFlags extends LogFlags {
 }
 
 export function registerRelay(program: Command): void {
-  withLogOptions(program.command('relay'))
+  const command = withLogOptions(program.command('relay'))
     .description('run a relay: visitors on --listen (TLS by SNI, HTTP by Host), devices on --tunnel')
     .option('--listen <host:port>', 'where visitors connect', '127.0.0.1:8443')
     .option('--tunnel <host:port>', 'where devices connect (WebSocket)', '127.0.0.1:8080')
@@ -33,13 +35,19 @@ export function registerRelay(program: Command): void {
     .option('--tunnel-cert <path>', 'PEM certificate to serve the device endpoint as wss://')
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
-    .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
+    .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000');
+  withAcmeOptions(command)
+    .option('--tunnel-acme <name>', "serve the device endpoint as wss://NAME with a certificate from ACME (needs --acme-email)")
     .action(async (flags: RelayFlags) => {
       const secret = readSecret(flags);
       const log = createCliLogger(flags);
       if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
       }
+      const acme = acmeOptionsFrom(flags);
+      if (flags.tunnelAcme && !acme) throw cliError('E_USAGE', '--tunnel-acme needs --acme-email');
+      if (acme && !flags.tunnelAcme) throw cliError('E_USAGE', '--acme-email on a relay needs --tunnel-acme NAME');
+      if (flags.tunnelAcme && flags.tunnelCert) throw cliError('E_USAGE', '--tunnel-acme and --tunnel-cert exclude each other');
       const relay = await createRelay({
         listen: flags.listen,
         tunnel: flags.tunnel,
@@ -50,6 +58,7 @@ export function registerRelay(program: Command): void {
         tunnelTls: flags.tunnelCert
           ? { cert: readFlagFile(flags.tunnelCert, '--tunnel-cert'), key: readFlagFile(flags.tunnelKey as string, '--tunnel-key') }
           : undefined,
+        tunnelAcme: acme && flags.tunnelAcme ? { ...acme, name: flags.tunnelAcme } : undefined,
         sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
         tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
         logger: log,

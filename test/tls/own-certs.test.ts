@@ -1,0 +1,73 @@
+/**
+ * Certificates the user brings (`--cert`), and `https:NAME=tcp://…` (TLS terminated, the
+ * decrypted bytes passed on): through a real relay and device.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDevice, createRelay, issueToken } from '../../src/index.js';
+import { listen, memoryLogger, selfSignedCertificate, until, within } from '../support/index.js';
+
+const SECRET = 'own-certs-secret';
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** Connects through the relay trusting only `ca`, sends `text`, resolves with the reply and the certificate's serial. */
+function exchange(port: number, name: string, ca: string, text: string): Promise<{ reply: string; serial: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: name, ca }, () => socket.end(text));
+    let reply = '';
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
+    socket.on('end', () => resolve({ reply, serial: socket.getPeerX509Certificate()?.serialNumber ?? '' }));
+    socket.on('error', reject);
+  });
+}
+
+describe('certificates you bring, and tcp:// behind a terminated name', () => {
+  it('serves --cert for a wildcard, passes decrypted bytes to a tcp:// target, and reloads the certificate when its files change', async () => {
+    const upper = createServer((socket) => {
+      socket.on('data', (chunk: Buffer) => socket.write(chunk.toString().toUpperCase()));
+      socket.on('end', () => socket.end());
+    });
+    const appPort = await listen(upper, (fn) => void cleanup.push(fn));
+    const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
+    cleanup.push(() => relay.close());
+
+    const dir = mkdtempSync(join(tmpdir(), 'mproxy-own-'));
+    const certFile = join(dir, 'cert.pem');
+    const keyFile = join(dir, 'key.pem');
+    const first = await selfSignedCertificate('*.own.example');
+    writeFileSync(certFile, first.cert);
+    writeFileSync(keyFile, first.key);
+    const log = memoryLogger();
+    const device = createDevice({
+      relay: relay.tunnelUrl,
+      token: await issueToken(SECRET, { domains: ['*.own.example'] }),
+      forwards: [`https:*.own.example=tcp://127.0.0.1:${appPort}`],
+      tls: { certs: [`*.own.example=${certFile},${keyFile}`], certPollInterval: 20 },
+      logger: log,
+    });
+    cleanup.push(() => device.close());
+    await device.online();
+
+    const port = relay.addresses.public.port;
+    const before = await within(exchange(port, 'a.own.example', first.cert, 'hello'), 5_000, 'an exchange');
+    expect(before.reply).toBe('HELLO');
+
+    const second = await selfSignedCertificate('*.own.example');
+    const reloaded = new Promise<string>((resolve) => device.certificates?.onCertificate((served) => resolve(served.serial)));
+    // Key first, then certificate: the pair in between does not load, and is not served.
+    writeFileSync(keyFile, second.key);
+    writeFileSync(certFile, second.cert);
+    const serial = await within(reloaded, 10_000, 'the reload');
+    const after = await within(exchange(port, 'b.own.example', second.cert, 'again'), 5_000, 'an exchange after the reload');
+    expect(after).toEqual({ reply: 'AGAIN', serial });
+    expect(after.serial).not.toBe(before.serial);
+    await until(() => log.entries.some((entry) => entry.message === 'certificate reloaded'), 'the reload logged');
+  });
+});
