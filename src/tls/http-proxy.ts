@@ -138,6 +138,9 @@ export class HttpProxy {
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
+    // A visitor that aborts its request (or an HTTP/2 stream reset) ends the app's request too.
+    req.on('error', () => upstream.destroy());
+    res.on('error', () => upstream.destroy());
     (req as NodeJS.ReadableStream).pipe(upstream);
   }
 

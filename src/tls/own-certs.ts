@@ -45,9 +45,11 @@ export class OwnCertificates {
   readonly #log: Logger;
   readonly #listeners = new Set<(served: ServedCertificate) => void>();
   readonly #watched: string[] = [];
+  readonly #pollInterval: number;
 
   /** Loads every pair. @throws {InvalidOptionError} `E_INVALID_OPTION` for one that does not load. */
-  constructor(rules: readonly (OwnCertificate | string)[], log: Logger = silentLogger, private readonly options: OwnCertificatesOptions = {}) {
+  constructor(rules: readonly (OwnCertificate | string)[], log: Logger = silentLogger, options: OwnCertificatesOptions = {}) {
+    this.#pollInterval = options.pollInterval ?? 5000;
     this.#rules = rules.map((rule) => (typeof rule === 'string' ? parseOwnCertificate(rule) : rule));
     this.#log = log;
     for (const rule of this.#rules) {
@@ -71,7 +73,7 @@ export class OwnCertificates {
 
   /** Starts watching the files. */
   start(): void {
-    const interval = this.options.pollInterval ?? 5000;
+    const interval = this.#pollInterval;
     for (const rule of this.#rules) {
       for (const file of [rule.certFile, rule.keyFile]) {
         const listener = (): void => this.#reload(rule);

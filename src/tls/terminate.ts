@@ -36,6 +36,8 @@ export function terminate(
   challenge: SecureContext | undefined,
   onSecure: (socket: TLSSocket) => void,
 ): void {
+  // A visitor that goes away mid-handshake is no failure of this process.
+  stream.on('error', () => stream.destroy());
   if (!challenge) {
     start(stream, choice, onSecure);
     return;

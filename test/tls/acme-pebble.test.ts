@@ -3,7 +3,7 @@
  * device answers the CA's validation as a visitor of its name, terminates TLS with what it
  * got, and a client that trusts only Pebble's root reaches a plain HTTP app.
  */
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest, Agent } from 'node:https';
@@ -14,7 +14,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createDevice, createRelay, issueToken, type Device, type Relay, type AcmeOptions } from '../../src/index.js';
-import { httpGet, listen, memoryLogger, until, within } from '../support/index.js';
+import { httpGet, listen, memoryLogger, selfSignedCertificate, until, within } from '../support/index.js';
 import { createPebble, lookupLoopback, startChallTestSrv, type ChallTestSrv, type Pebble } from '../support/pebble.js';
 
 const SECRET = 'acme-secret';
@@ -58,24 +58,24 @@ interface Setup {
   certDir: string;
 }
 
-async function setup(name: string): Promise<Setup> {
+async function setup(name: string, ...others: string[]): Promise<Setup> {
   const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
   defer(() => relay.close());
   const pebble = await createPebble(relay.addresses.public.port, dns.dnsPort);
   defer(() => pebble.stop());
   const app = await startApp();
-  const token = await issueToken(SECRET, { domains: [name] });
+  const token = await issueToken(SECRET, { domains: [name, ...others] });
   return { relay, pebble, app, token, certDir: mkdtempSync(join(tmpdir(), 'mproxy-certs-')) };
 }
 
 let lastLog = memoryLogger();
-function startDevice(s: Setup, name: string, acme: Partial<AcmeOptions>, log = memoryLogger()): Device {
+function startDevice(s: Setup, name: string, acme: Partial<AcmeOptions>, log = memoryLogger(), other?: { name: string; certs: string }): Device {
   lastLog = log;
   const device = createDevice({
     relay: s.relay.tunnelUrl,
     token: s.token,
-    forwards: [`https:${name}=http://127.0.0.1:${s.app.port}`],
-    tls: { acme: { email: 'admin@example.test', directory: s.pebble.directory, ca: s.pebble.ca, certDir: s.certDir, ...acme } },
+    forwards: [`https:${name}=http://127.0.0.1:${s.app.port}`, ...(other ? [`https:${other.name}=http://127.0.0.1:${s.app.port}`] : [])],
+    tls: { acme: { email: 'admin@example.test', directory: s.pebble.directory, ca: s.pebble.ca, certDir: s.certDir, ...acme }, certs: other ? [other.certs] : [] },
     logger: log,
   });
   defer(() => device.close());
@@ -273,9 +273,17 @@ describe('certificates over ACME: challenges, restarts, renewal, an absent CA', 
 
   it('with the CA down before the first order: logs why and retries, visitors get a TLS alert, and the certificate arrives once the CA is back', async () => {
     const name = 'late.example.test';
-    const s = await setup(name);
+    // A name with a certificate of its own keeps working meanwhile.
+    const other = 'other.example.test';
+    const s = await setup(name, other);
+    const own = await selfSignedCertificate(other);
+    writeFileSync(join(s.certDir, 'other.cert.pem'), own.cert);
+    writeFileSync(join(s.certDir, 'other.key.pem'), own.key);
     const log = memoryLogger();
-    const device = startDevice(s, name, { retryInitialDelay: 200, retryMaxDelay: 400 }, log);
+    const device = startDevice(s, name, { retryInitialDelay: 200, retryMaxDelay: 400 }, log, {
+      name: other,
+      certs: `${other}=${join(s.certDir, 'other.cert.pem')},${join(s.certDir, 'other.key.pem')}`,
+    });
     const issued = nextCertificate(device, name);
     await device.online();
     await until(() => log.entries.filter((entry) => /certificate order failed/.test(entry.message)).length >= 2, 'two failed orders', 10_000);
@@ -294,6 +302,7 @@ describe('certificates over ACME: challenges, restarts, renewal, an absent CA', 
       'the refusal of a visitor',
     );
     expect(refused).toBe('ERR_SSL_TLSV1_UNRECOGNIZED_NAME');
+    expect((await getHttps(s, other, own.cert, '/other')).status).toBe(200);
 
     await s.pebble.start();
     await within(issued, 20_000, 'the certificate once Pebble is back');
