@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SecureContext } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { grantedPorts, PortPolicy } from '../auth/policy.js';
 import { GrantRegistry, type ExpiredGrant } from '../auth/registry.js';
@@ -329,7 +330,7 @@ class MproxyRelay implements Relay {
   }
 
   /** The certificate of the relay's own name for its wss:// endpoint, while it has one. */
-  #ownName(servername: string, callback: (error: Error | null, context?: import('node:tls').SecureContext) => void): void {
+  #ownName(servername: string, callback: (error: Error | null, context?: SecureContext) => void): void {
     const context = this.#acme && normalizeName(servername) === this.#acme.name ? this.#acme.certificates.current(this.#acme.name)?.context : undefined;
     if (context) callback(null, context);
     else callback(new TlsError('E_NO_CERTIFICATE', `no certificate for ${servername} (yet)`));

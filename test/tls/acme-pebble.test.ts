@@ -69,12 +69,13 @@ async function setup(name: string, ...others: string[]): Promise<Setup> {
 }
 
 let lastLog = memoryLogger();
-function startDevice(s: Setup, name: string, acme: Partial<AcmeOptions>, log = memoryLogger(), other?: { name: string; certs: string }): Device {
+function startDevice(s: Setup, name: string | string[], acme: Partial<AcmeOptions>, log = memoryLogger(), other?: { name: string; certs: string }): Device {
   lastLog = log;
+  const names = [name, other?.name ?? []].flat();
   const device = createDevice({
     relay: s.relay.tunnelUrl,
     token: s.token,
-    forwards: [`https:${name}=http://127.0.0.1:${s.app.port}`, ...(other ? [`https:${other.name}=http://127.0.0.1:${s.app.port}`] : [])],
+    forwards: names.map((one) => `https:${one}=http://127.0.0.1:${s.app.port}`),
     tls: { acme: { email: 'admin@example.test', directory: s.pebble.directory, ca: s.pebble.ca, certDir: s.certDir, ...acme }, certs: other ? [other.certs] : [] },
     logger: log,
   });
@@ -124,13 +125,20 @@ function httpGetPath(port: number, host: string, path: string): Promise<string> 
 describe('certificates over ACME through the relay (Pebble)', () => {
   it('tls-alpn-01: obtains a certificate, serves a plain HTTP app over HTTP/1.1, h2 and a WebSocket, with the visitor in X-Forwarded-For', async () => {
     const name = 'alpn.example.test';
-    const s = await setup(name);
+    const secondName = 'alpn2.example.test';
+    const s = await setup(name, secondName);
     await s.pebble.start();
     const log = memoryLogger();
-    const device = startDevice(s, name, { challenges: ['tls-alpn-01'] }, log);
+    const device = startDevice(s, [name, secondName], { challenges: ['tls-alpn-01'] }, log);
     const issued = nextCertificate(device, name);
+    const issuedSecond = nextCertificate(device, secondName);
     await device.online();
-    await within(issued, 20_000, 'a certificate from Pebble');
+    await within(Promise.all([issued, issuedSecond]), 20_000, 'two certificates from Pebble');
+    // One order at a time: the second name's order starts once the first one's is done.
+    const steps = log.entries
+      .filter((entry) => entry.message === 'ordering a certificate' || entry.message === 'certificate obtained')
+      .map((entry) => `${entry.message} ${String(entry.context.name)}`);
+    expect(steps).toEqual([`ordering a certificate ${name}`, `certificate obtained ${name}`, `ordering a certificate ${secondName}`, `certificate obtained ${secondName}`]);
     const root = await s.pebble.root();
 
     // HTTP/1.1, twice on one kept-alive connection.

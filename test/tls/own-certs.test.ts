@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDevice, createRelay, issueToken } from '../../src/index.js';
-import { listen, memoryLogger, selfSignedCertificate, until, within } from '../support/index.js';
+import { freePort, listen, memoryLogger, selfSignedCertificate, until, within } from '../support/index.js';
 
 const SECRET = 'own-certs-secret';
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -18,9 +18,10 @@ afterEach(async () => {
 });
 
 /** Connects through the relay trusting only `ca`, sends `text`, resolves with the reply and the certificate's serial. */
-function exchange(port: number, name: string, ca: string, text: string): Promise<{ reply: string; serial: string }> {
+function exchange(port: number, name: string, ca: string, text: string, halfClose = true): Promise<{ reply: string; serial: string }> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: name, ca }, () => socket.end(text));
+    // Without the half-close, the reply ends when the server closes (an HTTP `Connection: close`).
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: name, ca }, () => (halfClose ? socket.end(text) : socket.write(text)));
     let reply = '';
     socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
     socket.on('end', () => resolve({ reply, serial: socket.getPeerX509Certificate()?.serialNumber ?? '' }));
@@ -69,5 +70,27 @@ describe('certificates you bring, and tcp:// behind a terminated name', () => {
     expect(after).toEqual({ reply: 'AGAIN', serial });
     expect(after.serial).not.toBe(before.serial);
     await until(() => log.entries.some((entry) => entry.message === 'certificate reloaded'), 'the reload logged');
+  });
+
+  it('answers 502 when the app behind an http:// target does not answer, and keeps serving', async () => {
+    const relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
+    cleanup.push(() => relay.close());
+    const dir = mkdtempSync(join(tmpdir(), 'mproxy-own-'));
+    const pems = await selfSignedCertificate('down.own.example');
+    writeFileSync(join(dir, 'cert.pem'), pems.cert);
+    writeFileSync(join(dir, 'key.pem'), pems.key);
+    const closedPort = await freePort();
+    const device = createDevice({
+      relay: relay.tunnelUrl,
+      token: await issueToken(SECRET, { domains: ['down.own.example'] }),
+      forwards: [`https:down.own.example=http://127.0.0.1:${closedPort}`],
+      tls: { certs: [`down.own.example=${join(dir, 'cert.pem')},${join(dir, 'key.pem')}`] },
+    });
+    cleanup.push(() => device.close());
+    await device.online();
+    for (let i = 0; i < 2; i++) {
+      const answer = await within(exchange(relay.addresses.public.port, 'down.own.example', pems.cert, 'GET / HTTP/1.1\r\nHost: down.own.example\r\nConnection: close\r\n\r\n', false), 5_000, 'an answer');
+      expect(answer.reply).toMatch(/^HTTP\/1\.1 502 /);
+    }
   });
 });
