@@ -65,3 +65,7 @@ export {
   type IssueOptions,
   type VerifyOptions,
 } from './auth/token.js';
+
+// TLS on the device
+export { TlsError, type TlsErrorCode } from './tls/errors.js';
+export { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, type AcmeChallengeType, type AcmeOptions } from './tls/acme.js';

@@ -31,6 +31,8 @@ import { parseRefusal, refusalReason, TokenRefusedError } from './refusal.js';
 import { addGrantPush, emptyGranted, reportForwards, type Granted } from './serving.js';
 import { expiryWarningAt, readTokenClaims, type TokenClaims } from './token-claims.js';
 import { forwardUdp } from './udp.js';
+import { TerminatedNames } from './terminated.js';
+import type { TlsCertificateOptions, TlsSites } from '../tls/sites.js';
 
 /** Where a device is in its life. */
 export type DeviceState = 'connecting' | 'online' | 'offline' | 'closed';
@@ -66,6 +68,11 @@ export interface DeviceOptions {
   udpIdleTimeout?: number;
   /** Options of the tunnel over the relay connection. */
   tunnel?: TunnelOptions;
+  /**
+   * Certificates for the forwards that terminate TLS (`https:NAME=http://…` or `tcp://…`):
+   * ACME, the user's own, or both. Required when such a forward exists.
+   */
+  tls?: TlsCertificateOptions;
   /** Where the device logs (pino-compatible). Default: nowhere. */
   logger?: Logger;
 }
@@ -83,6 +90,8 @@ export interface Device {
   online(): Promise<void>;
   /** Stops: closes the tunnel and cancels reconnects. */
   close(): Promise<void>;
+  /** The certificates of terminated names, when the device has any (see `docs/tls.md`). */
+  readonly certificates: TlsSites | undefined;
 }
 
 /**
@@ -115,6 +124,7 @@ class MproxyDevice implements Device {
   readonly #subscription: Subscription;
   #tunnel: Tunnel | undefined;
   #closing = false;
+  readonly #terminated: TerminatedNames | undefined;
 
   constructor(options: DeviceOptions) {
     this.#options = options;
@@ -133,6 +143,10 @@ class MproxyDevice implements Device {
       throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);
     }
     checkDeviceOptions(options);
+    this.#terminated = this.#forwards.some((forward) => forward.terminate)
+      ? new TerminatedNames(this.#forwards, options.tls ?? {}, childLogger(this.#log, { component: 'tls' }))
+      : undefined;
+    this.#terminated?.start();
     const reconnect = options.reconnect;
     this.#subscription = defer(() => this.#connectOnce(url))
       .pipe(
@@ -169,6 +183,10 @@ class MproxyDevice implements Device {
 
   get tunnel(): Tunnel | undefined {
     return this.#tunnel;
+  }
+
+  get certificates(): TlsSites | undefined {
+    return this.#terminated?.sites;
   }
 
   get closed$(): Observable<{ readonly error?: Error }> {
@@ -330,6 +348,11 @@ class MproxyDevice implements Device {
     const { meta } = client;
     const forward = findForward(this.#forwards, meta);
     const log = childLogger(this.#log, { client: client.id, service: meta.service, name: meta.name, port: meta.serviceport });
+    if (!forward && this.#terminated && meta.service.toLowerCase() === 'http' && findForward(this.#forwards, { ...meta, service: 'https' })?.terminate) {
+      // Plain HTTP to a name the device terminates: ACME's http-01, or a redirect to https.
+      this.#terminated.servePlain(client);
+      return;
+    }
     if (!forward) {
       log.warn('no forward for this client');
       client.destroy(new DeviceError('E_NO_FORWARD', `no forward for ${meta.service}:${meta.name || meta.serviceport}`));
@@ -338,6 +361,10 @@ class MproxyDevice implements Device {
     log.debug({ target: forward.target }, 'client');
     if (forward.service === 'udp') {
       forwardUdp(client, forward.target, this.#options.udpIdleTimeout ?? 60_000);
+      return;
+    }
+    if (forward.terminate && this.#terminated) {
+      this.#terminated.serveTls(client, forward, log);
       return;
     }
     // The client's bytes wait in it (bounded, see maxClientBuffer) until the local service
@@ -424,6 +451,7 @@ class MproxyDevice implements Device {
     this.#closing = true;
     for (const handle of this.#timers) clearTimeout(handle);
     this.#timers.clear();
+    this.#terminated?.close();
     // The error goes to closed$: whoever runs the device says it (the CLI in one line).
     if (error) this.#log.debug({ err: describe(error) }, 'device stopped');
     this.#tunnel?.close();

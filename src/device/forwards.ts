@@ -19,13 +19,20 @@ export interface Forward {
   readonly port?: number;
   /** The local service to connect to. */
   readonly target: { readonly host: string; readonly port: number };
+  /**
+   * For `https` only: the device terminates TLS and speaks `http` (plain HTTP, with
+   * `X-Forwarded-*` headers) or `tcp` (the decrypted bytes) to the target. Absent: TLS passes
+   * through to the target untouched.
+   */
+  readonly terminate?: 'http' | 'tcp';
 }
 
 const SERVICES: ReadonlySet<string> = new Set(['https', 'http', 'tcp', 'udp']);
 
 /**
  * Parses `https:app.localhost=127.0.0.1:3000`, `tcp:5050=127.0.0.1:22`,
- * `udp:5353=[::1]:53`. A bare target port means 127.0.0.1.
+ * `udp:5353=[::1]:53`. A bare target port means 127.0.0.1. An `https` target written
+ * `http://host:port` or `tcp://host:port` has the device terminate TLS (see `docs/tls.md`).
  * @throws {InvalidOptionError} with a message naming the bad part.
  */
 export function parseForward(spec: string): Forward {
@@ -39,7 +46,18 @@ export function parseForward(spec: string): Forward {
   if (!SERVICES.has(service)) {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: service must be https, http, tcp or udp`);
   }
-  const target = parseTarget(spec.slice(eq + 1).trim(), spec);
+  let targetText = spec.slice(eq + 1).trim();
+  const scheme = /^([a-z]+):\/\//i.exec(targetText);
+  let terminate: 'http' | 'tcp' | undefined;
+  if (scheme) {
+    const kind = (scheme[1] as string).toLowerCase();
+    if (service !== 'https' || (kind !== 'http' && kind !== 'tcp')) {
+      throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: only https forwards take a target scheme, http:// or tcp://`);
+    }
+    terminate = kind;
+    targetText = targetText.slice(scheme[0].length).replace(/\/$/, '');
+  }
+  const target = parseTarget(targetText, spec);
   if (service === 'tcp' || service === 'udp') {
     return { service, port: parsePort(what, spec), target };
   }
@@ -48,7 +66,8 @@ export function parseForward(spec: string): Forward {
   if (!isValidName(what, { wildcard: true })) {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(what)} is not a host name`);
   }
-  return { service: service as ForwardService, name: normalizeName(what), target };
+  const name = normalizeName(what);
+  return terminate ? { service: 'https', name, target, terminate } : { service: service as ForwardService, name, target };
 }
 
 function parseTarget(text: string, spec: string): { host: string; port: number } {

@@ -5,6 +5,7 @@ import { splitHostPort } from '../transport/host-port.js';
 import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
+import type { AcmeOptions } from '../tls/acme.js';
 
 /**
  * The shortest secret a relay takes: 32 bytes, the size of the HS256 hash. A shorter one can be
@@ -29,6 +30,11 @@ export interface RelayOptions {
   tunnel?: string | ListenAddress;
   /** Key and certificate to serve the device endpoint as `wss://`. Default: plain `ws://`. */
   tunnelTls?: SecureContextOptions;
+  /**
+   * Serve the device endpoint as `wss://NAME` with a certificate the relay gets over ACME
+   * (tls-alpn-01, answered on the visitor listener when the SNI is NAME). Excludes `tunnelTls`.
+   */
+  tunnelAcme?: AcmeOptions & { readonly name: string };
   /**
    * The shared secret that signs device tokens (HS256). Required, and at least
    * {@link MIN_SECRET_BYTES} bytes long unless `allowWeakSecret` is set.

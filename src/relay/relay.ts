@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SecureContext } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { grantedPorts, PortPolicy } from '../auth/policy.js';
 import { GrantRegistry, type ExpiredGrant } from '../auth/registry.js';
@@ -23,6 +24,11 @@ import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
 import { UdpPort } from './udp.js';
 import { sniffVisitor } from './visitor.js';
+import { AcmeCertificates } from '../tls/acme.js';
+import { TlsError } from '../tls/errors.js';
+import { isValidName, normalizeName } from '../auth/names.js';
+import { readClientHello } from '../sniff/client-hello.js';
+import { ACME_TLS_ALPN, terminate } from '../tls/terminate.js';
 
 /** The addresses a relay listens on. */
 export interface RelayAddresses {
@@ -45,6 +51,8 @@ export interface Relay {
   readonly deviceCount: number;
   /** How many clients (visitors) are open on the tunnels of all connected devices. */
   readonly clientCount: number;
+  /** The certificate manager of the device endpoint's name, with `tunnelAcme`. */
+  readonly certificates: AcmeCertificates | undefined;
   /** Stops listening, drops every device and visitor. */
   close(): Promise<void>;
 }
@@ -84,6 +92,8 @@ class MproxyRelay implements Relay {
   readonly #tcpPorts: PortListeners<TcpServer>;
   readonly #udpPorts: PortListeners<UdpPort>;
   readonly #visitors = new Set<Socket>();
+  /** The relay's own name's certificate, with `tunnelAcme`. */
+  readonly #acme: { readonly name: string; readonly certificates: AcmeCertificates } | undefined;
   readonly #roundRobin = new Map<string, number>();
   #nextSession = 1;
   #closed = false;
@@ -126,7 +136,13 @@ class MproxyRelay implements Relay {
     this.#publicServers = listens.map(() =>
       createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visit(socket)),
     );
-    this.#tunnelServer = options.tunnelTls ? createHttpsServer(options.tunnelTls) : createHttpServer();
+    if (options.tunnelAcme) {
+      if (options.tunnelTls) throw new InvalidOptionError('tunnelAcme and tunnelTls exclude each other');
+      const name = normalizeName(String(options.tunnelAcme.name ?? ''));
+      if (!isValidName(name)) throw new InvalidOptionError(`tunnelAcme name ${JSON.stringify(options.tunnelAcme.name)} is not a host name`);
+      this.#acme = { name, certificates: new AcmeCertificates([name], { ...options.tunnelAcme, challenges: ['tls-alpn-01'] }, childLogger(this.#log, { component: 'acme' })) };
+    }
+    this.#tunnelServer = this.#acme ? createHttpsServer({ SNICallback: (servername, callback) => this.#ownName(servername, callback) }) : options.tunnelTls ? createHttpsServer(options.tunnelTls) : createHttpServer();
     this.#tunnelServer.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'application/json', connection: 'close' });
       res.end(JSON.stringify({ message: 'this is an M-PROXY tunnel endpoint: connect with a WebSocket', code: 'E_UPGRADE_REQUIRED' }));
@@ -140,7 +156,12 @@ class MproxyRelay implements Relay {
   }
 
   get tunnelUrl(): string {
+    if (this.#acme) return `wss://${this.#acme.name}:${this.addresses.tunnel.port}`;
     return `${this.#options.tunnelTls ? 'wss' : 'ws'}://${describeAddress(this.addresses.tunnel)}`;
+  }
+
+  get certificates(): AcmeCertificates | undefined {
+    return this.#acme?.certificates;
   }
 
   get ports(): { tcp: number[]; udp: number[] } {
@@ -183,11 +204,14 @@ class MproxyRelay implements Relay {
     };
     for (const address of visitors) this.#log.info({ address: describeAddress(address) }, 'visitors listener ready');
     this.#log.info({ address: describeAddress(this.#addresses.tunnel), url: this.tunnelUrl }, 'device endpoint ready');
+    // Orders need the visitor listener up: the CA validates through it.
+    this.#acme?.certificates.start();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#acme?.certificates.close();
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     const sessions = [...this.#sessions.values()];
     for (const session of sessions) session.close();
@@ -322,6 +346,10 @@ class MproxyRelay implements Relay {
       socket.destroy();
       return;
     }
+    if (this.#acme && outcome.kind === 'tls' && outcome.name === this.#acme.name) {
+      this.#serveOwnName(socket, outcome.head);
+      return;
+    }
     const service = outcome.kind === 'tls' ? 'https' : 'http';
     const session = this.#pick(outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
     if (!session) {
@@ -339,6 +367,33 @@ class MproxyRelay implements Relay {
     if (!client) return;
     client.write(outcome.head);
     connectSocket(client, socket);
+  }
+
+  /** The certificate of the relay's own name for its wss:// endpoint, while it has one. */
+  #ownName(servername: string, callback: (error: Error | null, context?: SecureContext) => void): void {
+    const context = this.#acme && normalizeName(servername) === this.#acme.name ? this.#acme.certificates.current(this.#acme.name)?.context : undefined;
+    if (context) callback(null, context);
+    else callback(new TlsError('E_NO_CERTIFICATE', `no certificate for ${servername} (yet)`));
+  }
+
+  /**
+   * A visitor for the relay's own name: the CA's tls-alpn-01 validation gets its challenge
+   * certificate; anyone else reaches the device endpoint (so that it also answers on the
+   * visitor port, 443 on a real relay).
+   */
+  #serveOwnName(socket: Socket, head: Buffer): void {
+    const acme = this.#acme as { name: string; certificates: AcmeCertificates };
+    const hello = readClientHello(head);
+    const challenge = acme.certificates.alpnChallenge(acme.name);
+    socket.unshift(head);
+    if (hello.status === 'tls' && hello.alpn?.includes(ACME_TLS_ALPN)) {
+      // Without a pending validation, the CA (or anyone offering acme-tls/1) gets an alert.
+      terminate(socket, { context: undefined }, challenge, () => undefined);
+      return;
+    }
+    // The TLS server reads the socket's handle itself (and `head` from its buffer): resuming
+    // the socket here would make it read past the TLS layer.
+    this.#tunnelServer.emit('connection', socket);
   }
 
   #visitPort(port: number, socket: Socket): void {

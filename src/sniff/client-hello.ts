@@ -23,7 +23,16 @@ export type ClientHelloResult =
    * `undefined` when it sent none or sent one that is not a valid host name (a trailing dot, an
    * empty label, a character outside `[A-Za-z0-9._-]`, such as an IPv6 literal).
    */
-  | { readonly status: 'tls'; readonly serverName: string | undefined }
+  | {
+      readonly status: 'tls';
+      readonly serverName: string | undefined;
+      /**
+       * The protocols of its ALPN extension, in the client's order; absent when it sent none or
+       * one that does not parse (routing never depends on it: a device uses it to tell an ACME
+       * `acme-tls/1` validation from a visitor).
+       */
+      readonly alpn?: readonly string[];
+    }
   /** Not a TLS ClientHello: another protocol, or a TLS stream too malformed to route. */
   | { readonly status: 'not-tls' }
   /** Could be a ClientHello, but it does not end within `maxBytes`. */
@@ -43,6 +52,7 @@ const HANDSHAKE_HEADER = 4;
 const MIN_HELLO_BODY = 2 + 32 + 1 + 2 + 2 + 1 + 1;
 const MAX_SESSION_ID = 32;
 const EXT_SERVER_NAME = 0;
+const EXT_ALPN = 16;
 const NAME_TYPE_HOST = 0;
 
 const NOT_TLS: ClientHelloResult = Object.freeze({ status: 'not-tls' });
@@ -177,6 +187,7 @@ function parseHello(b: Uint8Array): ClientHelloResult {
   p += 2;
 
   let serverName: string | undefined;
+  let alpn: string[] | undefined;
   // RFC 8446 §4.2: an extension type appears at most once. Two server_name extensions would
   // let two readers of the same hello route it to two different names.
   const seen = new Set<number>();
@@ -191,10 +202,12 @@ function parseHello(b: Uint8Array): ClientHelloResult {
       const name = readServerName(b, p, p + size);
       if (name === MALFORMED) return NOT_TLS;
       serverName = name;
+    } else if (type === EXT_ALPN) {
+      alpn = readAlpn(b, p, p + size);
     }
     p += size;
   }
-  return { status: 'tls', serverName };
+  return alpn ? { status: 'tls', serverName, alpn } : { status: 'tls', serverName };
 }
 
 /** RFC 6066 §3: `ServerNameList`, of which we take the one `host_name`. */
@@ -220,4 +233,18 @@ function readServerName(b: Uint8Array, from: number, to: number): string | undef
     p += size;
   }
   return name;
+}
+
+/** RFC 7301 §3.1: `ProtocolNameList`; `undefined` when it does not parse. */
+function readAlpn(b: Uint8Array, from: number, to: number): string[] | undefined {
+  if (to - from < 2 || from + 2 + u16(b, from) !== to) return undefined;
+  const names: string[] = [];
+  let p = from + 2;
+  while (p < to) {
+    const size = b[p] as number;
+    if (size === 0 || p + 1 + size > to) return undefined;
+    names.push(String.fromCharCode(...b.subarray(p + 1, p + 1 + size)));
+    p += 1 + size;
+  }
+  return names;
 }

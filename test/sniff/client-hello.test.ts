@@ -156,21 +156,26 @@ describe('readClientHello: hellos sent by node:tls', () => {
   let named: Buffer;
   let unnamed: Buffer;
   let large: Buffer;
+  let acme: Buffer;
+  const largeAlpn = Array.from({ length: 90 }, (_, i) => `proto-${i}-${'x'.repeat(200)}`);
   const longName = ['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].join('.');
 
   beforeAll(async () => {
     named = await captureHello({ servername: 'Device.Example.COM' });
     // Node sends no SNI when connecting to an IP address without a servername.
     unnamed = await captureHello({});
-    large = await captureHello({
-      servername: longName,
-      ALPNProtocols: Array.from({ length: 90 }, (_, i) => `proto-${i}-${'x'.repeat(200)}`),
-    });
+    large = await captureHello({ servername: longName, ALPNProtocols: largeAlpn });
+    acme = await captureHello({ servername: 'app.example.com', ALPNProtocols: ['acme-tls/1'] });
   });
 
   it('reads a lowercased SNI', () => {
     expect(readClientHello(named)).toEqual({ status: 'tls', serverName: 'device.example.com' });
     expectNeedMoreUntilComplete(named);
+  });
+
+  it("reads the ALPN protocols (an ACME tls-alpn-01 validation's acme-tls/1)", () => {
+    expect(readClientHello(acme)).toEqual({ status: 'tls', serverName: 'app.example.com', alpn: ['acme-tls/1'] });
+    expect(readClientHello(named)).not.toHaveProperty('alpn');
   });
 
   it('answers tls without a name when the hello has no server_name', () => {
@@ -182,7 +187,7 @@ describe('readClientHello: hellos sent by node:tls', () => {
     expect(large.length).toBeGreaterThan(16 * 1024 + 5);
     // OpenSSL cannot put more than 2^14 bytes in a record: the message spans records.
     expect(helloEnd(large)!.records).toBeGreaterThanOrEqual(2);
-    expect(readClientHello(large, { maxBytes: large.length })).toEqual({ status: 'tls', serverName: longName });
+    expect(readClientHello(large, { maxBytes: large.length })).toEqual({ status: 'tls', serverName: longName, alpn: largeAlpn });
     expectNeedMoreUntilComplete(large);
   });
 

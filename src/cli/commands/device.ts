@@ -6,8 +6,10 @@ import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { collect, readFlagFile } from '../secret.js';
+import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
 
-interface DeviceFlags extends LogFlags {
+interface DeviceFlags extends LogFlags, AcmeFlags {
+  cert?: string[];
   relay?: string;
   token?: string[];
   tokenFile?: string[];
@@ -19,21 +21,23 @@ interface DeviceFlags extends LogFlags {
 }
 
 export function registerDevice(program: Command): void {
-  withConfigOption(withLogOptions(program.command('device')))
+  const deviceCommand = withConfigOption(withLogOptions(program.command('device')))
     .description('run a device: connect to a relay and forward its clients to local services')
     .option('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
     .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
     .option('--token-file <path>', 'read a token from a file (repeatable)', collect)
     .option(
       '--forward <rule>',
-      'https:name=host:port, http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
+      'https:name=host:port (TLS passed through), https:name=http://host:port or https:name=tcp://host:port (TLS terminated here), http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
       collect,
     )
     .option('--ca <path>', 'extra CA certificate (PEM) to trust for a wss:// relay')
     .option('--token-in <where>', 'how the first token is sent: query, header or control', 'query')
-    .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting')
+    .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting');
+  withAcmeOptions(deviceCommand)
+    .option('--cert <rule>', 'NAME=CERT.pem,KEY.pem: serve a terminated name with this certificate (repeatable; reloaded on change)', collect)
     .action(async (_flags: DeviceFlags, command: Command) => {
-      applyConfig(command, new Set(['token', 'token-file', 'forward']));
+      applyConfig(command, new Set(['token', 'token-file', 'forward', 'cert']));
       const flags = command.opts<DeviceFlags>();
       if (flags.printConfig) {
         process.stdout.write(printConfig(command, new Set(['token'])));
@@ -61,6 +65,7 @@ export function registerDevice(program: Command): void {
         tokenIn: flags.tokenIn as TokenTransport,
         ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
+        tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
         logger: log,
       });
       device.state$.subscribe((state) => log.debug({ state }, 'device state'));

@@ -8,8 +8,10 @@ import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { checkSecretStrength, collect, readFlagFile, readSecret } from '../secret.js';
+import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
 
-interface RelayFlags extends LogFlags {
+interface RelayFlags extends LogFlags, AcmeFlags {
+  tunnelAcme?: string;
   listen?: string[];
   tunnel: string;
   secret?: string;
@@ -26,7 +28,7 @@ interface RelayFlags extends LogFlags {
 }
 
 export function registerRelay(program: Command): void {
-  withConfigOption(withLogOptions(program.command('relay')))
+  const relayCommand = withConfigOption(withLogOptions(program.command('relay')))
     .description('run a relay: visitors on --listen (TLS by SNI, HTTP by Host), devices on --tunnel')
     .option('--listen <host:port>', 'where visitors connect (repeatable, e.g. :80 and :443; default: 127.0.0.1:8443)', collect)
     .option('--tunnel <host:port>', 'where devices connect (WebSocket)', '127.0.0.1:8080')
@@ -39,7 +41,9 @@ export function registerRelay(program: Command): void {
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
-    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
+    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)');
+  withAcmeOptions(relayCommand)
+    .option('--tunnel-acme <name>', "serve the device endpoint as wss://NAME with a certificate from ACME (needs --acme-email)")
     .action(async (_flags: RelayFlags, command: Command) => {
       applyConfig(command, new Set(['listen']));
       // Not a commander default: a repeatable flag would add to it instead of replacing it.
@@ -56,6 +60,10 @@ export function registerRelay(program: Command): void {
       if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
       }
+      const acme = acmeOptionsFrom(flags);
+      if (flags.tunnelAcme && !acme) throw cliError('E_USAGE', '--tunnel-acme needs --acme-email');
+      if (acme && !flags.tunnelAcme) throw cliError('E_USAGE', '--acme-email on a relay needs --tunnel-acme NAME');
+      if (flags.tunnelAcme && flags.tunnelCert) throw cliError('E_USAGE', '--tunnel-acme and --tunnel-cert exclude each other');
       const relay = await createRelay({
         listen: flags.listen ?? '127.0.0.1:8443',
         tunnel: flags.tunnel,
@@ -67,6 +75,7 @@ export function registerRelay(program: Command): void {
         tunnelTls: flags.tunnelCert
           ? { cert: readFlagFile(flags.tunnelCert, '--tunnel-cert'), key: readFlagFile(flags.tunnelKey as string, '--tunnel-key') }
           : undefined,
+        tunnelAcme: acme && flags.tunnelAcme ? { ...acme, name: flags.tunnelAcme } : undefined,
         sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
         tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
         logger: log,
