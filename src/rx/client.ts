@@ -78,6 +78,12 @@ export interface Client {
   setConsumerBacklog(bytes: number): void;
 }
 
+/** Who watches a client's credit (see MproxyClient#watchCredit): a Subscriber will do. */
+export interface CreditWatcher {
+  next(writable: boolean): void;
+  complete(): void;
+}
+
 /** A frame a client hands to its tunnel's merge: it knows whose credit it spends. */
 export interface ClientFrame extends FrameInit {
   readonly owner?: MproxyClient;
@@ -104,8 +110,9 @@ export class MproxyClient implements Client {
   readonly #host: ClientHost;
   readonly #remotePaused = new BehaviorSubject<boolean>(false);
   readonly #closed = new AsyncSubject<ClientClosed>();
-  /** Made when first watched: an idle client costs no subject. */
-  #writable$: BehaviorSubject<boolean> | undefined;
+  /** Who watches `writable$`, and what they were told last; made when first watched. */
+  #writableWatchers: CreditWatcher[] | undefined;
+  #toldWritable = true;
   /** Where outbound frames enter the tunnel's merge; made on the first one. */
   #lane: Subscriber<ClientFrame> | undefined;
   /** Data bytes handed to the lane that have not left it yet. */
@@ -175,9 +182,28 @@ export class MproxyClient implements Client {
   }
 
   get writable$(): Observable<boolean> {
-    if (this.#finished) return new Observable<boolean>((subscriber) => subscriber.complete());
-    this.#writable$ ??= new BehaviorSubject(this.writable);
-    return this.#writable$.asObservable();
+    return new Observable<boolean>((subscriber) => this.watchCredit(subscriber));
+  }
+
+  /**
+   * What `writable$` is made of, without a subscription: `watcher` is told the credit now,
+   * then each change, then `complete()` when the client finishes (at once if it has). Returns
+   * the function that stops watching. (A relay has one per visitor: see connectSocket.)
+   */
+  watchCredit(watcher: CreditWatcher): () => void {
+    if (this.#finished) {
+      watcher.complete();
+      return () => {};
+    }
+    // Watchers in a plain array rather than a BehaviorSubject: a relay has one per visitor.
+    const watchers = (this.#writableWatchers ??= []);
+    if (watchers.length === 0) this.#toldWritable = this.writable;
+    watchers.push(watcher);
+    watcher.next(this.#toldWritable);
+    return () => {
+      const at = watchers.indexOf(watcher);
+      if (at >= 0) watchers.splice(at, 1);
+    };
   }
 
   get writable(): boolean {
@@ -315,10 +341,19 @@ export class MproxyClient implements Client {
   }
 
   #writableChanged(): void {
-    const subject = this.#writable$;
-    if (!subject) return;
+    const watchers = this.#writableWatchers;
+    if (!watchers || watchers.length === 0) return;
     const now = this.writable;
-    if (subject.value !== now) subject.next(now);
+    if (now === this.#toldWritable) return;
+    this.#toldWritable = now;
+    // Copied only when there are several: a watcher may stop watching as it is told. One that
+    // writes as it is told may change the state again (the nested call tells everyone then),
+    // or finish the client (each watcher has been told `complete` then): the rest must not
+    // act on a stale state.
+    for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
+      if (this.#finished || this.#toldWritable !== now) return;
+      watcher.next(now);
+    }
   }
 
   #receiveData(data: Uint8Array): void {
@@ -404,11 +439,13 @@ export class MproxyClient implements Client {
     this.#remotePaused.next(false);
     this.#remotePaused.complete();
     this.#lane?.complete();
-    const writable = this.#writable$;
-    this.#writable$ = undefined;
-    if (writable) {
-      if (writable.value) writable.next(false);
-      writable.complete();
+    const watchers = this.#writableWatchers;
+    this.#writableWatchers = undefined;
+    if (watchers) {
+      for (const watcher of [...watchers]) {
+        if (this.#toldWritable) watcher.next(false);
+        watcher.complete();
+      }
     }
     this.#closed.next(error ? { error } : {});
     this.#closed.complete();

@@ -1,61 +1,103 @@
 import type { Duplex } from 'node:stream';
 import { Subscription } from 'rxjs';
 import { abortStream } from '../transport/socket.js';
-import type { Client } from './client.js';
-import { fromClient } from './from-client.js';
-import { fromReadable } from './from-readable.js';
-import { pull } from './pull.js';
-import { toClient } from './to-client.js';
-import { toWritable } from './to-writable.js';
+import type { Client, MproxyClient } from './client.js';
 
 /** What {@link connectSocket} needs of a socket: a Node duplex with a write buffer. */
 export type ConnectableSocket = Duplex;
 
-const ignore = (): void => {};
-
 /**
  * Joins a client to a local socket (a visitor's, or a connection to a local service), with
- * backpressure both ways and a clean shutdown from either side. It is the two pipelines
+ * backpressure both ways and a clean shutdown from either side. It does what the pipelines
  *
  * ```ts
- * pull((ready$) => fromReadable(socket, ready$), toClient(client));
- * pull((ready$) => fromClient(client, ready$), toWritable(socket));
+ * pull((ready$) => fromReadable(socket, ready$), toClient(client)); // socket → client
+ * pull((ready$) => fromClient(client, ready$), toWritable(socket)); // client → socket
  * ```
  *
- * - socket → client: the socket is read while the client has credit (its last write has left
- *   for the transport and the remote has not paused it). The socket's `end` ends the client; a
- *   socket error destroys the client with that error (the remote gets `{message, code}`).
- * - client → socket: inbound bytes are written while the socket's buffer is below its high
- *   watermark; the rest wait in the client, where they pause the remote past 1 MiB. The
- *   remote's `end` ends the socket once its buffer is flushed; the remote's `error` resets it.
+ * do, with the same rules, written out with plain listeners: a relay has one per visitor, and
+ * the two pipelines' subscriptions cost several KiB per idle visitor.
  *
- * A socket closed without an end destroys the client; a client that finishes resumes a paused
- * socket so that it reads its end and closes (or resets it, if the client failed).
+ * - socket → client: the socket flows while the client has credit (its last write has left for
+ *   the transport and the remote has not paused it) and is paused otherwise. The socket's `end`
+ *   ends the client; a socket error destroys the client with that error (the remote gets
+ *   `{message, code}`).
+ * - client → socket: every inbound chunk is written; the socket's `writableLength` is reported
+ *   as the client's consumer backlog, so a slow socket pauses the remote past 1 MiB and its
+ *   `drain` resumes it. The remote's `end` ends the socket once its buffer is flushed; the
+ *   remote's `error` resets it.
+ *
+ * A socket closed without an end destroys the client; a client that finishes lets a paused
+ * socket read its end (or resets it, if the client failed).
  *
  * Returns a subscription; unsubscribing detaches without closing either side (the socket is
  * left paused). It detaches by itself once the socket has closed.
  */
 export function connectSocket(client: Client, socket: ConnectableSocket): Subscription {
   const subscription = new Subscription();
-  subscription.add(pull((ready$) => fromReadable(socket, ready$), toClient(client)).subscribe({ error: ignore }));
-  subscription.add(pull((ready$) => fromClient(client, ready$), toWritable(socket)).subscribe({ error: ignore }));
+  const report = (): void => client.setConsumerBacklog(socket.writableLength);
+
+  subscription.add(
+    client.data$.subscribe({
+      next(chunk) {
+        if (socket.destroyed) return;
+        socket.write(chunk);
+        report();
+      },
+      complete() {
+        if (!socket.destroyed && !socket.writableEnded) socket.end();
+      },
+      error() {
+        // The remote failed this client: no graceful flush makes sense any more.
+        abortStream(socket);
+      },
+    }),
+  );
+
+  const onData = (chunk: Buffer | string): void => {
+    // Read after the client finished (the socket was resumed to take its end): nowhere to go.
+    if (client.closed) return;
+    // A write into a congestion or to a paused remote waits in the client's lane and takes its
+    // credit: the watcher below pauses the socket.
+    client.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  };
+  const onEnd = (): void => client.end();
+  const onError = (error: Error): void => client.destroy(error);
   const onClose = (): void => {
     // Closed without an end or an error (destroyed locally): the remote must still hear of it.
     if (!client.closed) client.destroy();
     subscription.unsubscribe();
   };
-  socket.on('close', onClose);
-  subscription.add(() => socket.off('close', onClose));
-  // A client that fails after its inbound side completed (half-closed when the tunnel went
-  // away) gets no error on its bytes: the socket must not be left open all the same. A clean
-  // finish resumes a socket left paused, so that it reads its end and closes rather than idling.
-  subscription.add(
-    client.closed$.subscribe(({ error }) => {
+  // Paused before the 'data' listener goes on: a socket never paused would start flowing with it.
+  const unwatch = (client as MproxyClient).watchCredit({
+    next(writable) {
+      if (writable) socket.resume();
+      else socket.pause();
+    },
+    // A client that fails after its inbound side completed (half-closed when the tunnel went
+    // away) gets no error on its bytes: the socket must not be left open all the same. A clean
+    // finish resumes a paused socket, so that it reads its end and closes rather than idling.
+    complete() {
       if (socket.destroyed) return;
-      if (error) abortStream(socket);
+      if (client.errored) abortStream(socket);
       else socket.resume();
-    }),
-  );
+    },
+  });
+  socket.on('data', onData);
+  socket.on('drain', report);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('close', onClose);
+  subscription.add(() => {
+    unwatch();
+    // Detached from a live socket: paused, so that nothing it reads is lost before its next reader.
+    if (!socket.destroyed) socket.pause();
+    socket.off('data', onData);
+    socket.off('drain', report);
+    socket.off('end', onEnd);
+    socket.off('error', onError);
+    socket.off('close', onClose);
+  });
   return subscription;
 }
 

@@ -5,7 +5,7 @@ export { fairMerge, DEFAULT_QUANTUM, type FairMergeOptions, type Lane } from './
 export { fromReadable } from './from-readable.js';
 export { fromClient } from './from-client.js';
 export { toClient } from './to-client.js';
-export { toWritable } from './to-writable.js';
+export { toWritable, WRITABLE_WINDOW } from './to-writable.js';
 export { pull } from './pull.js';
 export { type Client, type ClientClosed, isRemoteError } from './client.js';
 export { createTunnel, type Tunnel, type TunnelState, type OpenClientMeta } from './tunnel.js';

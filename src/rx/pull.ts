@@ -1,4 +1,4 @@
-import { BehaviorSubject, Observable, distinctUntilChanged, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from 'rxjs';
 
 /**
  * Runs a source into a sink with the sink's demand fed back to the source: `source(ready$)` is
@@ -13,15 +13,29 @@ import { BehaviorSubject, Observable, distinctUntilChanged, type OperatorFunctio
  * ```
  *
  * Completes when the sink's output completes, errors when it errors; unsubscribing
- * unsubscribes both. `ready$` starts `true` until the sink says otherwise (sinks say at once).
+ * unsubscribes both. `ready$` replays the latest demand, starts `true` until the sink says
+ * otherwise (sinks say at once), and emits only changes. It is meant for the one source.
  */
 export function pull<T>(source: (ready$: Observable<boolean>) => Observable<T>, sink: OperatorFunction<T, boolean>): Observable<never> {
   return new Observable<never>((subscriber) => {
-    const demand = new BehaviorSubject(true);
-    return source(demand.pipe(distinctUntilChanged()))
+    // A plain holder, not a BehaviorSubject: one per pipeline, and a relay has one per visitor.
+    let ready = true;
+    let tell: ((ready: boolean) => void) | undefined;
+    const ready$ = new Observable<boolean>((reader) => {
+      tell = (value) => reader.next(value);
+      reader.next(ready);
+      return () => {
+        tell = undefined;
+      };
+    });
+    return source(ready$)
       .pipe(sink)
       .subscribe({
-        next: (ready) => demand.next(ready),
+        next(value) {
+          if (value === ready) return;
+          ready = value;
+          tell?.(value);
+        },
         error: (error: unknown) => subscriber.error(error),
         complete: () => subscriber.complete(),
       });

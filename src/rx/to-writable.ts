@@ -3,25 +3,41 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { abortStream } from '../transport/socket.js';
 
 /**
+ * What {@link toWritable} lets a stream hold before it asks for no more: a few socket reads, so
+ * that the kernel always has the next bytes at hand while the event loop turns.
+ */
+export const WRITABLE_WINDOW = 256 * 1024;
+
+/**
  * A sink that writes every chunk into a Node writable stream and emits the stream's demand:
- * `false` when a write fills its buffer (`write()` returned false), `true` at its `'drain'`, and
- * the current state first. Feed that back to the source (see {@link pull}) and nothing piles up
- * in the stream beyond its high watermark.
+ * `false` once it holds `window` bytes or more (its `writableLength`), `true` when writes have
+ * left it below that, and the current state first. Feed that back to the source (see
+ * {@link pull}) and nothing piles up in the stream beyond the window and the write that crossed
+ * it.
  *
  * The source's completion ends the stream (`end()`, once its buffer is flushed); the source's
  * error aborts it (a TCP socket is reset, so the peer sees a failure, not a clean end), then
  * errors the output. Unsubscribing leaves the stream open.
  */
-export function toWritable(stream: Writable): OperatorFunction<Uint8Array, boolean> {
+export function toWritable(stream: Writable, window = WRITABLE_WINDOW): OperatorFunction<Uint8Array, boolean> {
   return (source) =>
     new Observable<boolean>((subscriber) => {
-      const onDrain = (): void => subscriber.next(true);
-      stream.on('drain', onDrain);
-      subscriber.next(!stream.writableNeedDrain);
-      const subscription = source.subscribe({
+      let ready = stream.writableLength < window;
+      // One callback for every write: each one that leaves the stream may reopen the window.
+      const onWritten = (): void => {
+        if (ready || stream.writableLength >= window) return;
+        ready = true;
+        subscriber.next(true);
+      };
+      subscriber.next(ready);
+      return source.subscribe({
         next(chunk) {
           if (stream.destroyed) return;
-          if (!stream.write(chunk)) subscriber.next(false);
+          stream.write(chunk, onWritten);
+          if (ready && stream.writableLength >= window) {
+            ready = false;
+            subscriber.next(false);
+          }
         },
         error(error: unknown) {
           abortStream(stream);
@@ -32,9 +48,5 @@ export function toWritable(stream: Writable): OperatorFunction<Uint8Array, boole
           subscriber.complete();
         },
       });
-      return () => {
-        subscription.unsubscribe();
-        stream.off('drain', onDrain);
-      };
     });
 }

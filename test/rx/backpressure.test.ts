@@ -41,28 +41,22 @@ class ScriptedReadable extends EventEmitter {
   }
 }
 
-/** A writable whose buffer holds `limit` chunks; `flush()` empties it and emits 'drain'. */
+/** A writable that holds what is written until `flush()`, which calls the writes' callbacks. */
 class ScriptedWritable extends EventEmitter {
   readonly written: string[] = [];
-  buffered = 0;
+  #pending: Array<() => void> = [];
+  writableLength = 0;
   destroyed = false;
   writableEnded = false;
-  writableNeedDrain = false;
-  constructor(readonly limit: number) {
-    super();
-  }
-  write(chunk: Uint8Array): boolean {
+  write(chunk: Uint8Array, callback: () => void): boolean {
     this.written.push(Buffer.from(chunk).toString());
-    this.buffered++;
-    this.writableNeedDrain = this.buffered >= this.limit;
-    return !this.writableNeedDrain;
+    this.writableLength += chunk.length;
+    this.#pending.push(callback);
+    return true;
   }
   flush(): void {
-    this.buffered = 0;
-    if (this.writableNeedDrain) {
-      this.writableNeedDrain = false;
-      this.emit('drain');
-    }
+    this.writableLength = 0;
+    for (const callback of this.#pending.splice(0)) callback();
   }
   end(): void {
     this.writableEnded = true;
@@ -109,20 +103,20 @@ describe('fromReadable', () => {
 });
 
 describe('toWritable', () => {
-  it('should write each chunk and emit false when the buffer fills, true at the drain', () => {
+  it('should write each chunk, emit false once the stream holds its window, and true when writes leave it', () => {
     testScheduler().run(({ cold, hot, expectObservable, expectSubscriptions }) => {
-      const stream = new ScriptedWritable(2);
+      const stream = new ScriptedWritable();
       const source = cold('-a-b-c---|', { a: Buffer.from('a'), b: Buffer.from('b'), c: Buffer.from('c') });
       hot('------d').subscribe(() => stream.flush());
-      expectObservable(source.pipe(toWritable(stream as unknown as Writable))).toBe('t--f-ft--|', flags);
+      expectObservable(source.pipe(toWritable(stream as unknown as Writable, 2))).toBe('t--f--t--|', flags);
       expectSubscriptions(source.subscriptions).toBe('^--------!');
     });
   });
 
   it('should end the stream on completion and abort it on error', () => {
     testScheduler().run(({ cold, expectObservable }) => {
-      const ended = new ScriptedWritable(8);
-      const failed = new ScriptedWritable(8);
+      const ended = new ScriptedWritable();
+      const failed = new ScriptedWritable();
       expectObservable(cold<Uint8Array>('-|').pipe(toWritable(ended as unknown as Writable))).toBe('t|', flags);
       expectObservable(cold<Uint8Array>('-#').pipe(toWritable(failed as unknown as Writable))).toBe('t#', flags);
       expectObservable(cold('--x').pipe(map(() => [ended.writableEnded, failed.destroyed]))).toBe('--x', { x: [true, true] });
@@ -181,12 +175,12 @@ describe('fromClient and toClient', () => {
 describe('pull', () => {
   it("should feed the sink's demand back to the source", () => {
     testScheduler().run(({ hot, expectObservable }) => {
-      const stream = new ScriptedWritable(2);
+      const stream = new ScriptedWritable();
       const source = new ScriptedReadable();
       hot('-a-b-c-d---').subscribe((text) => source.give(text));
       hot('--------f--').subscribe(() => stream.flush());
-      expectObservable(pull((ready$) => fromReadable(source as unknown as Readable, ready$), toWritable(stream as unknown as Writable)), '^---------!').toBe('');
-      // The stream's buffer holds two: the third waits in the source until the drain.
+      expectObservable(pull((ready$) => fromReadable(source as unknown as Readable, ready$), toWritable(stream as unknown as Writable, 2)), '^---------!').toBe('');
+      // The stream's window is two bytes: the third waits in the source until writes leave.
       expectObservable(hot('-------x-y').pipe(map(() => stream.written.join('')))).toBe('-------x-y', { x: 'ab', y: 'abcd' });
     });
   });
