@@ -23,8 +23,8 @@ export type ConnectableSocket = Duplex;
  *   ends the client; a socket error destroys the client with that error (the remote gets
  *   `{message, code}`).
  * - client → socket: every inbound chunk is written; the socket's `writableLength` is reported
- *   as the client's consumer backlog, so a slow socket pauses the remote past 1 MiB and its
- *   `drain` resumes it. The remote's `end` ends the socket once its buffer is flushed; the
+ *   as the client's consumer backlog, at each write and as each write leaves the socket, so a
+ *   slow socket pauses the remote past 1 MiB and resumes it at 128 KiB. The remote's `end` ends the socket once its buffer is flushed; the
  *   remote's `error` resets it.
  *
  * A socket closed without an end destroys the client; a client that finishes lets a paused
@@ -35,13 +35,17 @@ export type ConnectableSocket = Duplex;
  */
 export function connectSocket(client: Client, socket: ConnectableSocket): Subscription {
   const subscription = new Subscription();
+  // Called after every write leaves the socket's buffer, not only at 'drain': 'drain' comes only
+  // after a write passed the socket's writableHighWaterMark (64 KiB from Node 22), and a backlog
+  // above the client's low watermark but below that mark would never be reported as gone (the
+  // remote, paused, would never hear `resume`).
   const report = (): void => client.setConsumerBacklog(socket.writableLength);
 
   subscription.add(
     client.data$.subscribe({
       next(chunk) {
         if (socket.destroyed) return;
-        socket.write(chunk);
+        socket.write(chunk, report);
         report();
       },
       complete() {
@@ -84,7 +88,6 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     },
   });
   socket.on('data', onData);
-  socket.on('drain', report);
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
@@ -93,7 +96,6 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     // Detached from a live socket: paused, so that nothing it reads is lost before its next reader.
     if (!socket.destroyed) socket.pause();
     socket.off('data', onData);
-    socket.off('drain', report);
     socket.off('end', onEnd);
     socket.off('error', onError);
     socket.off('close', onClose);

@@ -204,4 +204,30 @@ describe('connectSocket', () => {
     await ticks();
     expect(ended).toBe(true);
   });
+
+  it("resumes the remote once the socket has written what paused it, though that never passed the socket's own mark", async () => {
+    const scripted = scriptedTransport(new Subject<Uint8Array>());
+    const tunnel = createTunnel(scripted.transport, { highWaterMark: 32 * 1024, lowWaterMark: 8 * 1024 });
+    const client = tunnel.open(A);
+    // A socket with Node 22's default mark (64 KiB): 40 KiB never makes write() return false,
+    // so it never emits 'drain'.
+    const held: Array<() => void> = [];
+    const stream = new Duplex({
+      writableHighWaterMark: 64 * 1024,
+      read() {},
+      write(_chunk, _encoding, callback) {
+        held.push(callback);
+      },
+    });
+    connectSocket(client, stream);
+    const kinds = (): string[] => scripted.written.filter((frame) => frame.id === ID_A).map((frame) => frame.kind);
+    internal(client).receive('data', Buffer.alloc(40 * 1024));
+    expect(kinds()).toEqual(['connection', 'pause']);
+    while (held.length > 0) {
+      (held.shift() as () => void)();
+      await ticks();
+    }
+    expect(stream.writableLength).toBe(0);
+    expect(kinds()).toEqual(['connection', 'pause', 'resume']);
+  });
 });
