@@ -28,7 +28,7 @@ export class WriteFlow {
   /**
    * `true` from a write that returned false until the next drain; replays the current state.
    * Each subscriber is given the state as it is when the news reaches it: a subscriber that
-   * writes when told `false` (a tunnel serving its waiting clients) can congest the queue
+   * writes when told `false` (a tunnel's fair merge) can congest the queue
    * again before the subscribers after it have heard the `false`, and they must not end on it.
    */
   readonly congested$: Observable<boolean> = this.#congested.pipe(

@@ -13,7 +13,7 @@ import { Duplex } from 'node:stream';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { connectSocket, createTunnel, type Client } from '../../src/rx/index.js';
-import { memoryPair } from '../../src/transport/index.js';
+import { memoryPair } from '../../src/transport/memory.js';
 import { SEED, between, defer, prng, within } from './helpers.js';
 
 const VISITORS = 40;

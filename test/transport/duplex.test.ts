@@ -4,7 +4,7 @@ import { Duplex, PassThrough } from 'node:stream';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
-import { fromDuplex } from '../../src/transport/index.js';
+import { fromDuplex } from '../../src/transport/stream.js';
 import { describeTransport, expectTransportError, failureOf, pump, Reader, sha256 } from './harness.js';
 
 /** Two duplexes wired crosswise through a pair of PassThroughs, like the two ends of a pipe. */

@@ -1,13 +1,9 @@
 import { take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/codec/errors.js';
-import {
-  DEFAULT_HIGH_WATER_MARK,
-  DEFAULT_LOW_WATER_MARK,
-  IncomingQueue,
-  resolveTransportOptions,
-  WriteFlow,
-} from '../../src/transport/index.js';
+import { DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK, resolveTransportOptions } from '../../src/transport/options.js';
+import { IncomingQueue } from '../../src/transport/incoming.js';
+import { WriteFlow } from '../../src/transport/flow.js';
 import { expectTransportError } from './harness.js';
 
 describe('resolveTransportOptions', () => {

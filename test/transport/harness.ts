@@ -6,12 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { firstValueFrom, type Subscription } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
-import {
-  TransportError,
-  type Transport,
-  type TransportErrorCode,
-  type TransportOptions,
-} from '../../src/transport/index.js';
+import { TransportError, type TransportErrorCode } from '../../src/transport/errors.js';
+import type { Transport, TransportOptions } from '../../src/transport/transport.js';
 
 /** Two connected transports and a way to cut `b`'s carrier from under it. */
 export interface Pair {

@@ -1,6 +1,6 @@
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { memoryPair } from '../../src/transport/index.js';
+import { memoryPair } from '../../src/transport/memory.js';
 import { describeTransport, expectTransportError, failureOf, Reader, turns } from './harness.js';
 
 describeTransport({

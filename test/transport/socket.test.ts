@@ -3,7 +3,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
-import { fromSocket } from '../../src/transport/index.js';
+import { fromSocket } from '../../src/transport/socket.js';
 import { describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
 
 /** A listening server on 127.0.0.1 and a client socket to it, still connecting. */

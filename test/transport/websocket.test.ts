@@ -4,7 +4,7 @@ import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
 import { WebSocket, WebSocketServer } from 'ws';
-import { fromWebSocket } from '../../src/transport/index.js';
+import { fromWebSocket } from '../../src/transport/websocket.js';
 import { describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
 
 type Defer = (cleanup: () => unknown) => void;

@@ -9,7 +9,8 @@ import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { connectSocket, createTunnel } from '../../src/rx/index.js';
-import { memoryPair, type Transport } from '../../src/transport/index.js';
+import { memoryPair } from '../../src/transport/memory.js';
+import type { Transport } from '../../src/transport/transport.js';
 import { MiB, listen, visit } from './harness.js';
 import { defer, until } from '../support/index.js';
 

@@ -8,7 +8,8 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { firstValueFrom, race, map } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createTunnel, type Client, type ClientClosed, type Tunnel, type TunnelOptions } from '../../src/rx/index.js';
-import { fromSocket, fromWebSocket } from '../../src/transport/index.js';
+import { fromSocket } from '../../src/transport/socket.js';
+import { fromWebSocket } from '../../src/transport/websocket.js';
 
 import type { Defer } from '../support/cleanup.js';
 
