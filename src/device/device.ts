@@ -376,19 +376,19 @@ class MproxyDevice implements Device {
       this.#localFailed(forward, error);
       refuseClient(client, forward);
     };
+    // A client closed before the service answered takes its socket with it. Only until then:
+    // kept for the client's life, the subscription would cost every idle visitor its memory.
+    const whileConnecting = client.closed$.subscribe(() => {
+      if (socket.connecting) socket.destroy();
+    });
     const connected = (): void => {
+      whileConnecting.unsubscribe();
       socket.off('error', failedToConnect);
       socket.on('error', (error: NodeJS.ErrnoException) => this.#localFailed(forward, error));
       connectSocket(client, socket);
     };
     socket.once('error', failedToConnect);
     socket.once('connect', connected);
-    // A client closed before the service answered takes its socket with it.
-    void firstValueFrom(client.closed$)
-      .catch(() => undefined)
-      .then(() => {
-        if (socket.connecting) socket.destroy();
-      });
   }
 
   /** A local service failed: one warning per forward per burst, with the target and the system code. */
