@@ -325,19 +325,7 @@ export class MproxyClient implements Client {
       });
       this.#host.addLane({ items$, paused$: this.#remotePaused });
     }
-    const m = this.meta;
-    const frame: ClientFrame = {
-      kind,
-      family: m.family,
-      address: m.address,
-      port: m.port,
-      service: m.service,
-      serviceport: m.serviceport,
-      name: m.name,
-      data,
-      owner: kind === 'data' ? this : undefined,
-    };
-    this.#lane?.next(frame);
+    this.#lane?.next(this.#frameOf(kind, data));
   }
 
   #writableChanged(): void {
@@ -452,10 +440,22 @@ export class MproxyClient implements Client {
     this.#host.release(this);
   }
 
-  #frameOf(kind: FrameInit['kind']): FrameInit {
+  /** A frame of this client; a `data` frame spends its credit (see `sent`). */
+  #frameOf(kind: FrameInit['kind'], data?: Uint8Array): ClientFrame {
     const m = this.meta;
-    return { kind, family: m.family, address: m.address, port: m.port, service: m.service, serviceport: m.serviceport, name: m.name };
+    return {
+      kind,
+      family: m.family,
+      address: m.address,
+      port: m.port,
+      service: m.service,
+      serviceport: m.serviceport,
+      name: m.name,
+      data,
+      owner: kind === 'data' ? this : undefined,
+    };
   }
+
 }
 
 /** True when `error` is the remote's report about a client rather than a local failure. */
