@@ -37,7 +37,7 @@ export { keepAlive, type KeepAliveOptions } from './transport/keepalive.js';
 export * from './rx/index.js';
 
 // Relay and device
-export { createRelay, type Relay, type RelayAddresses } from './relay/relay.js';
+export { createRelay, type Relay, type RelayAddresses, type RelayDeviceInfo, type RelayClientInfo } from './relay/relay.js';
 export { type RelayOptions, type ListenAddress } from './relay/options.js';
 export { RelayError, type RelayErrorCode } from './relay/errors.js';
 export { CLOSE_NO_TOKEN } from './relay/session.js';
@@ -48,6 +48,14 @@ export { NO_ANSWER, createControlChannel, type ControlChannel, type ControlHandl
 export { ControlError, type ControlErrorCode, type ControlErrorOptions } from './control/errors.js';
 export { DEFAULT_CONTROL_TIMEOUT, type ControlChannelOptions } from './control/options.js';
 export { type Logger, type LogFn, silentLogger } from './logger.js';
+
+// Seeing what runs: metrics, the admin listener, PROXY protocol
+export { TunnelMetrics, type NameTraffic } from './metrics/tunnel-metrics.js';
+export { createAdminServer, type AdminOptions, type AdminServer } from './admin/server.js';
+export { AdminError, type AdminErrorCode } from './admin/errors.js';
+export { encodeProxyHeader, type ProxyEndpoint, type ProxyHeader, type ProxyVersion } from './proxy-protocol/header.js';
+export { decodeProxyHeader, type ProxyDecodeResult } from './proxy-protocol/decode.js';
+export { ProxyProtocolError, type ProxyProtocolErrorCode } from './proxy-protocol/errors.js';
 
 // Routing and auth
 export { sniffProtocol, type SniffResult } from './sniff/sniff.js';

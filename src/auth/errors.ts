@@ -8,6 +8,7 @@ export type AuthErrorCode =
   | 'E_TOKEN_EXPIRED'
   | 'E_TOKEN_NOT_YET_VALID'
   | 'E_TOKEN_CLAIMS'
+  | 'E_TOKEN_REVOKED'
   | 'E_NAME_TAKEN'
   | 'E_PORT_TAKEN';
 

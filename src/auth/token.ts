@@ -36,6 +36,8 @@ export interface Grant {
   readonly expiresAt?: Date;
   /** The token itself, as received (trimmed); identifies the grant for `delete_token`. */
   readonly token: string;
+  /** The token's `jti` claim, when it has one: what an operator revokes it by. */
+  readonly jti?: string;
 }
 
 /** Claims {@link issueToken} puts in a token. At least one name or port is required. */
@@ -46,6 +48,8 @@ export interface TokenClaims {
   ports?: readonly number[];
   /** Who the token is for; devices with the same subject may share a name. */
   sub?: string;
+  /** An identifier of this token (`jti`), by which a relay's admin API can revoke it. */
+  jti?: string;
 }
 
 /** Options of {@link issueToken}. */
@@ -123,6 +127,10 @@ export async function issueToken(secret: TokenSecret, claims: TokenClaims, optio
   if (ports.length > 0) payload['ports'] = ports;
   const jwt = new SignJWT(payload).setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: 'JWT' }).setIssuedAt(issuedAt);
   if (claims.sub !== undefined) jwt.setSubject(claims.sub);
+  if (claims.jti !== undefined) {
+    if (typeof claims.jti !== 'string' || claims.jti === '') throw new AuthError('E_TOKEN_CLAIMS', 'jti must be a non-empty string');
+    jwt.setJti(claims.jti);
+  }
   if (options.expiresIn !== undefined) {
     const lifetime =
       typeof options.expiresIn === 'number' ? checkLifetime(options.expiresIn, options.expiresIn) : parseDuration(options.expiresIn);
@@ -233,6 +241,7 @@ function grantFromClaims(payload: JWTPayload, token: string): Grant {
     ports,
     ...(expiresAt === undefined ? {} : { expiresAt }),
     token,
+    ...(typeof payload.jti === 'string' && payload.jti !== '' ? { jti: payload.jti } : {}),
   };
 }
 

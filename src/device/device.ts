@@ -32,6 +32,10 @@ import { addGrantPush, emptyGranted, reportForwards, type Granted } from './serv
 import { expiryWarningAt, readTokenClaims, type TokenClaims } from './token-claims.js';
 import { forwardUdp } from './udp.js';
 import { TerminatedNames } from './terminated.js';
+import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/header.js';
+import type { ClientMeta } from '../codec/frame.js';
+import { TunnelMetrics } from '../metrics/tunnel-metrics.js';
+import { watchRoundTrip } from '../metrics/round-trip.js';
 import type { TlsCertificateOptions, TlsSites } from '../tls/sites.js';
 
 /** Where a device is in its life. */
@@ -73,6 +77,11 @@ export interface DeviceOptions {
    * ACME, the user's own, or both. Required when such a forward exists.
    */
   tls?: TlsCertificateOptions;
+  /**
+   * Keep live metrics (`device.metrics`, served at `/metrics` by the admin listener): `true`, or
+   * a {@link TunnelMetrics} to report to. Default: off, and nothing is counted.
+   */
+  metrics?: boolean | TunnelMetrics;
   /** Where the device logs (pino-compatible). Default: nowhere. */
   logger?: Logger;
 }
@@ -92,6 +101,12 @@ export interface Device {
   close(): Promise<void>;
   /** The certificates of terminated names, when the device has any (see `docs/tls.md`). */
   readonly certificates: TlsSites | undefined;
+  /** The device's live metrics, with the `metrics` option; what `/metrics` serves. */
+  readonly metrics: TunnelMetrics | undefined;
+  /** The `device` label of its metrics: its first token's subject, else its first name, else `device`. */
+  readonly label: string;
+  /** The forwards it serves. */
+  readonly forwards: readonly Forward[];
 }
 
 /**
@@ -123,8 +138,13 @@ class MproxyDevice implements Device {
   readonly #closed = new BehaviorSubject<{ error?: Error } | undefined>(undefined);
   readonly #subscription: Subscription;
   #tunnel: Tunnel | undefined;
+  /** The relay's address as this device reaches it: the destination of PROXY headers. */
+  #relayAddress: string | undefined;
   #closing = false;
   readonly #terminated: TerminatedNames | undefined;
+  readonly #metrics: TunnelMetrics | undefined;
+  readonly label: string;
+  #connects = 0;
 
   constructor(options: DeviceOptions) {
     this.#options = options;
@@ -133,6 +153,8 @@ class MproxyDevice implements Device {
     this.#tokens = options.tokens ?? (options.token ? [options.token] : []);
     if (this.#tokens.length === 0) throw new DeviceError('E_NO_TOKEN', 'a device needs at least one token');
     this.#claims = this.#tokens.map(readTokenClaims);
+    this.#metrics = options.metrics === true ? new TunnelMetrics() : options.metrics || undefined;
+    this.label = this.#claims[0]?.subject ?? this.#claims[0]?.domains[0] ?? 'device';
     let url: URL;
     try {
       url = new URL(options.relay);
@@ -183,6 +205,14 @@ class MproxyDevice implements Device {
 
   get tunnel(): Tunnel | undefined {
     return this.#tunnel;
+  }
+
+  get metrics(): TunnelMetrics | undefined {
+    return this.#metrics;
+  }
+
+  get forwards(): readonly Forward[] {
+    return this.#forwards;
   }
 
   get certificates(): TlsSites | undefined {
@@ -239,7 +269,10 @@ class MproxyDevice implements Device {
       });
       // The socket under the WebSocket, for the transport to cork (one writev per turn).
       let socket: CorkableSocket | undefined;
-      ws.once('upgrade', (response) => (socket = response.socket));
+      ws.once('upgrade', (response) => {
+        socket = response.socket;
+        this.#relayAddress = response.socket.remoteAddress;
+      });
 
       ws.on('unexpected-response', (_request, response) => {
         const status = response.statusCode ?? 0;
@@ -286,6 +319,13 @@ class MproxyDevice implements Device {
         tunnel = createTunnel(fromWebSocket(ws, { socket }), { ...options.tunnel, unknownData: 'open' });
         this.#tunnel = tunnel;
         const session = tunnel;
+        if (this.#metrics) {
+          const metrics = this.#metrics;
+          metrics.tunnelOpened(this.label, tunnel);
+          if (this.#connects++ > 0) metrics.reconnected();
+          const stopWatching = watchRoundTrip(ws, (ms) => metrics.roundTrip(this.label, ms));
+          session.closed$.subscribe(() => stopWatching());
+        }
         session.closed$.subscribe(({ error }) => {
           if (this.#tunnel === session) this.#tunnel = undefined;
           if (closeCode === 4401) {
@@ -348,6 +388,7 @@ class MproxyDevice implements Device {
     const { meta } = client;
     const forward = findForward(this.#forwards, meta);
     const log = childLogger(this.#log, { client: client.id, service: meta.service, name: meta.name, port: meta.serviceport });
+    this.#metrics?.clientOpened(this.label, client);
     if (!forward && this.#terminated && meta.service.toLowerCase() === 'http' && findForward(this.#forwards, { ...meta, service: 'https' })?.terminate) {
       // Plain HTTP to a name the device terminates: ACME's http-01, or a redirect to https.
       this.#terminated.servePlain(client);
@@ -385,10 +426,20 @@ class MproxyDevice implements Device {
       whileConnecting.unsubscribe();
       socket.off('error', failedToConnect);
       socket.on('error', (error: NodeJS.ErrnoException) => this.#localFailed(forward, error));
+      // The header goes first, before any byte of the visitor's (which wait in the client).
+      if (forward.proxy) socket.write(this.#proxyHeader(forward.proxy, meta));
       connectSocket(client, socket);
     };
     socket.once('error', failedToConnect);
     socket.once('connect', connected);
+  }
+
+  /** The PROXY header for a client: from the visitor (the `connection` frame) to the relay's address and the port the visitor reached. */
+  #proxyHeader(version: ProxyVersion, meta: ClientMeta): Buffer {
+    const source = meta.port === null ? undefined : { address: meta.address, port: meta.port };
+    const relay = this.#relayAddress;
+    const destination = relay === undefined || meta.serviceport === null ? undefined : { address: relay, port: meta.serviceport };
+    return encodeProxyHeader(version, source, destination);
   }
 
   /** A local service failed: one warning per forward per burst, with the target and the system code. */

@@ -6,6 +6,7 @@ import { isValidName, matchesName, normalizeName, wildcardSpecificity } from '..
 import { portOfText } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { splitHostPort } from '../transport/host-port.js';
+import type { ProxyVersion } from '../proxy-protocol/header.js';
 
 /** The services a forward can be for. */
 export type ForwardService = 'https' | 'http' | 'tcp' | 'udp';
@@ -25,13 +26,19 @@ export interface Forward {
    * through to the target untouched.
    */
   readonly terminate?: 'http' | 'tcp';
+  /**
+   * For `tcp` and `https`/`http` (not terminated): put a PROXY protocol header (`v1` text or
+   * `v2` binary) in front of each connection to the target, carrying the visitor's address and
+   * port and the relay's (written `,proxy=v1` or `,proxy=v2` after the target).
+   */
+  readonly proxy?: ProxyVersion;
 }
 
 const SERVICES: ReadonlySet<string> = new Set(['https', 'http', 'tcp', 'udp']);
 
 /**
  * Parses `https:app.localhost=127.0.0.1:3000`, `tcp:5050=127.0.0.1:22`,
- * `udp:5353=[::1]:53`. A bare target port means 127.0.0.1. An `https` target written
+ * `udp:5353=[::1]:53`, `tcp:5050=127.0.0.1:22,proxy=v2`. A bare target port means 127.0.0.1. An `https` target written
  * `http://host:port` or `tcp://host:port` has the device terminate TLS (see `docs/tls.md`).
  * @throws {InvalidOptionError} with a message naming the bad part.
  */
@@ -47,6 +54,15 @@ export function parseForward(spec: string): Forward {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: service must be https, http, tcp or udp`);
   }
   let targetText = spec.slice(eq + 1).trim();
+  let proxy: ProxyVersion | undefined;
+  const option = /,\s*proxy=([^,]*)$/i.exec(targetText);
+  if (option) {
+    const value = (option[1] as string).trim().toLowerCase();
+    if (value !== 'v1' && value !== 'v2') throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: proxy must be v1 or v2`);
+    if (service === 'udp') throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: proxy= is for TCP forwards, not udp`);
+    proxy = value;
+    targetText = targetText.slice(0, option.index).trim();
+  }
   const scheme = /^([a-z]+):\/\//i.exec(targetText);
   let terminate: 'http' | 'tcp' | undefined;
   if (scheme) {
@@ -57,9 +73,11 @@ export function parseForward(spec: string): Forward {
     terminate = kind;
     targetText = targetText.slice(scheme[0].length).replace(/\/$/, '');
   }
+  if (proxy && terminate) throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: proxy= is for forwards that pass TLS through, not ones that terminate it`);
   const target = parseTarget(targetText, spec);
+  const extra = proxy ? { proxy } : {};
   if (service === 'tcp' || service === 'udp') {
-    return { service, port: parsePort(what, spec), target };
+    return { service, port: parsePort(what, spec), target, ...extra };
   }
   // The names tokens claim and visitors ask for follow one rule (auth/names): a forward that
   // could never match one of them is refused here.
@@ -67,7 +85,7 @@ export function parseForward(spec: string): Forward {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(what)} is not a host name`);
   }
   const name = normalizeName(what);
-  return terminate ? { service: 'https', name, target, terminate } : { service: service as ForwardService, name, target };
+  return terminate ? { service: 'https', name, target, terminate } : { service: service as ForwardService, name, target, ...extra };
 }
 
 function parseTarget(text: string, spec: string): { host: string; port: number } {

@@ -13,6 +13,8 @@ export interface TokenClaims {
   readonly issuedAt?: Date;
   readonly notBefore?: Date;
   readonly expiresAt?: Date;
+  /** `sub`, else `id`, else `device`, when a string. */
+  readonly subject?: string;
 }
 
 /** Longest warning ahead of an expiry: a day. */
@@ -41,6 +43,7 @@ export function readTokenClaims(token: string): TokenClaims | undefined {
     ...(issuedAt ? { issuedAt } : {}),
     ...(notBefore ? { notBefore } : {}),
     ...(expiresAt ? { expiresAt } : {}),
+    ...subjectOf(payload),
   };
 }
 
@@ -55,4 +58,12 @@ export function expiryWarningAt(claims: Pick<TokenClaims, 'issuedAt' | 'expiresA
   const end = claims.expiresAt.getTime();
   const ahead = Math.min(Math.max(0, end - start) / 10, MAX_WARNING_MS);
   return new Date(end - ahead);
+}
+
+function subjectOf(payload: Record<string, unknown>): { subject?: string } {
+  for (const claim of ['sub', 'id', 'device']) {
+    const value = payload[claim];
+    if (typeof value === 'string' && value !== '') return { subject: value };
+  }
+  return {};
 }

@@ -6,6 +6,8 @@ import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
 import type { AcmeOptions } from '../tls/acme.js';
+import { TrustedSources } from '../proxy-protocol/sources.js';
+import type { TunnelMetrics } from '../metrics/tunnel-metrics.js';
 
 /**
  * The shortest secret a relay takes: 32 bytes, the size of the HS256 hash. A shorter one can be
@@ -61,6 +63,19 @@ export interface RelayOptions {
   keepalive?: { interval?: number; timeout?: number } | false;
   /** A UDP visitor is forgotten after this many ms without a datagram. Default 60 000. */
   udpIdleTimeout?: number;
+  /**
+   * Sources trusted to put a PROXY protocol header (v1 or v2) in front of each connection: a
+   * load balancer before the relay. `10.0.0.0/8,192.168.1.7` or a list. On every visitor
+   * listener (`listen` and the TCP ports devices claim), a connection from these sources must
+   * start with a header, whose source address becomes the visitor's; a header from anyone else,
+   * or a malformed one, closes the connection with a log line. Default: none.
+   */
+  acceptProxyProtocol?: string | readonly string[];
+  /**
+   * Keep live metrics (`relay.metrics`, served at `/metrics` by the admin listener): `true`, or
+   * a {@link TunnelMetrics} to report to. Default: off, and nothing is counted.
+   */
+  metrics?: boolean | TunnelMetrics;
   /** Options of each device tunnel. */
   tunnelOptions?: TunnelOptions;
   /** Where the relay logs (pino-compatible). Default: nowhere. */
@@ -80,6 +95,7 @@ export function checkRelayOptions(options: RelayOptions): void {
   checkKeepaliveOption(options.keepalive);
   resolveMaxBytes({ maxBytes: options.sniffMaxBytes }, 'sniffMaxBytes');
   resolveTunnelOptions(options.tunnelOptions);
+  if (options.acceptProxyProtocol !== undefined) new TrustedSources(options.acceptProxyProtocol);
 }
 
 /** Parses `host:port`, `[v6]:port`, `:port` or a bare port (the last two on `fallback.host`); port 0 picks a free port. */

@@ -15,6 +15,10 @@ import { childLogger, silentLogger, type Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
 import { connectSocket } from '../rx/connect-socket.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
+import type { TunnelStats } from '../rx/stats.js';
+import { TunnelMetrics } from '../metrics/tunnel-metrics.js';
+import { watchRoundTrip } from '../metrics/round-trip.js';
+import { AuthError } from '../auth/errors.js';
 import { DeviceSession } from './session.js';
 import { ListenError, RelayError } from './errors.js';
 import { matchesName } from '../auth/names.js';
@@ -29,6 +33,40 @@ import { TlsError } from '../tls/errors.js';
 import { isValidName, normalizeName } from '../auth/names.js';
 import { readClientHello } from '../sniff/client-hello.js';
 import { ACME_TLS_ALPN, terminate } from '../tls/terminate.js';
+import { looksLikeProxyHeader } from '../proxy-protocol/decode.js';
+import { ProxyProtocolError } from '../proxy-protocol/errors.js';
+import { readProxyHeader } from '../proxy-protocol/read.js';
+import { TrustedSources } from '../proxy-protocol/sources.js';
+
+/** Who a visitor is, as the device hears it in the `connection` frame. */
+type VisitorAddress = Pick<OpenClientMeta, 'family' | 'address' | 'port'>;
+
+/** A connected device, as the admin API lists it. */
+export interface RelayDeviceInfo {
+  readonly id: string;
+  /** The `device` label of its metrics: its token's subject, else its first name, else `id`. */
+  readonly label: string;
+  /** Where it connected from, `host:port`. */
+  readonly address: string;
+  readonly connectedAt: string;
+  readonly names: readonly string[];
+  readonly ports: { readonly tcp: readonly number[]; readonly udp: readonly number[] };
+  /** Its tokens, by `jti` (null for a token without one), subject and expiry. */
+  readonly tokens: readonly { readonly jti: string | null; readonly subject: string | null; readonly expiresAt: string | null }[];
+  readonly stats: TunnelStats;
+  readonly clients: readonly RelayClientInfo[];
+}
+
+/** A visitor's client on a device, as the admin API lists it. */
+export interface RelayClientInfo {
+  readonly id: string;
+  readonly visitor: { readonly address: string; readonly port: number | null };
+  readonly service: string;
+  readonly name: string;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly ageMs: number;
+}
 
 /** The addresses a relay listens on. */
 export interface RelayAddresses {
@@ -53,6 +91,17 @@ export interface Relay {
   readonly clientCount: number;
   /** The certificate manager of the device endpoint's name, with `tunnelAcme`. */
   readonly certificates: AcmeCertificates | undefined;
+  /** The relay's live metrics, with the `metrics` option; what `/metrics` serves. */
+  readonly metrics: TunnelMetrics | undefined;
+  /** The devices connected now, with their names, ports and clients (the admin API's `/api/devices`). */
+  devices(): RelayDeviceInfo[];
+  /** Closes the tunnel of device `id`; false if there is no such device. */
+  disconnectDevice(id: string): boolean;
+  /**
+   * Refuses the token with this `jti` from now on (on connect and `add_token`), and drops the
+   * devices that hold it. Returns the ids of the devices dropped.
+   */
+  revokeToken(jti: string): string[];
   /** Stops listening, drops every device and visitor. */
   close(): Promise<void>;
 }
@@ -95,6 +144,13 @@ class MproxyRelay implements Relay {
   /** The relay's own name's certificate, with `tunnelAcme`. */
   readonly #acme: { readonly name: string; readonly certificates: AcmeCertificates } | undefined;
   readonly #roundRobin = new Map<string, number>();
+  /** Sources whose connections start with a PROXY header (`acceptProxyProtocol`). */
+  readonly #trusted: TrustedSources | undefined;
+  readonly #metrics: TunnelMetrics | undefined;
+  /** Token ids revoked through the admin API. */
+  readonly #revoked = new Set<string>();
+  /** The `device` label of each session's metrics. */
+  readonly #labels = new Map<string, string>();
   #nextSession = 1;
   #closed = false;
   #addresses: RelayAddresses | undefined;
@@ -112,13 +168,15 @@ class MproxyRelay implements Relay {
     }
     checkRelayOptions(options);
     this.#options = options;
+    this.#trusted = options.acceptProxyProtocol === undefined ? undefined : new TrustedSources(options.acceptProxyProtocol);
+    this.#metrics = options.metrics === true ? new TunnelMetrics() : options.metrics || undefined;
     this.#secret = options.secret;
     this.#log = options.logger ?? silentLogger;
     this.#policy = new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
     this.#tcpPorts = new PortListeners<TcpServer>(
       'TCP',
       async (port) => {
-        const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.#visitPort(port, socket));
+        const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visitPort(port, socket));
         await listenOn(server, { host: this.#portHost(), port }, this.#log);
         return server;
       },
@@ -162,6 +220,73 @@ class MproxyRelay implements Relay {
 
   get certificates(): AcmeCertificates | undefined {
     return this.#acme?.certificates;
+  }
+
+  get metrics(): TunnelMetrics | undefined {
+    return this.#metrics;
+  }
+
+  devices(): RelayDeviceInfo[] {
+    const now = Date.now();
+    return [...this.#sessions.values()].map((session) => {
+      const grants = this.#registry.grantsOf(session.id);
+      const names = [...new Set(grants.flatMap((grant) => grant.domains))];
+      const tcp = new Set<number>();
+      const udp = new Set<number>();
+      for (const grant of grants) {
+        const ports = grantedPorts(grant, this.#policy);
+        for (const port of ports.tcp) tcp.add(port);
+        for (const port of ports.udp) udp.add(port);
+      }
+      return {
+        id: session.id,
+        label: this.#labels.get(session.id) ?? session.id,
+        address: session.remote,
+        connectedAt: session.connectedAt.toISOString(),
+        names,
+        ports: { tcp: [...tcp], udp: [...udp] },
+        tokens: grants.map((grant) => ({ jti: grant.jti ?? null, subject: grant.subject ?? null, expiresAt: grant.expiresAt?.toISOString() ?? null })),
+        stats: session.tunnel.stats,
+        clients: [...session.tunnel.clients.values()].map((client) => {
+          const stats = client.stats;
+          return {
+            id: client.id,
+            visitor: { address: client.meta.address, port: client.meta.port },
+            service: client.meta.service,
+            name: client.meta.name,
+            bytesIn: stats.bytesIn,
+            bytesOut: stats.bytesOut,
+            ageMs: now - stats.openedAt,
+          };
+        }),
+      };
+    });
+  }
+
+  disconnectDevice(id: string): boolean {
+    const session = this.#sessions.get(id);
+    if (!session) return false;
+    this.#log.info({ device: id }, 'device disconnected by the admin API');
+    session.close();
+    return true;
+  }
+
+  revokeToken(jti: string): string[] {
+    this.#revoked.add(jti);
+    const dropped: string[] = [];
+    for (const session of this.#sessions.values()) {
+      if (!this.#registry.grantsOf(session.id).some((grant) => grant.jti === jti)) continue;
+      dropped.push(session.id);
+      session.close();
+    }
+    this.#log.warn({ jti, devices: dropped, code: 'E_TOKEN_REVOKED' }, 'token revoked by the admin API');
+    return dropped;
+  }
+
+  /** A verified token, unless the admin API revoked it. */
+  #notRevoked(grant: Grant): Grant {
+    if (grant.jti !== undefined && this.#revoked.has(grant.jti)) throw new AuthError('E_TOKEN_REVOKED', 'the token was revoked');
+    return grant;
   }
 
   get ports(): { tcp: number[]; udp: number[] } {
@@ -235,10 +360,11 @@ class MproxyRelay implements Relay {
     let grant: Grant | undefined;
     if (token !== undefined) {
       try {
-        grant = this.#withinPolicy(await verifyToken(token, this.#secret), remote);
+        grant = this.#withinPolicy(this.#notRevoked(await verifyToken(token, this.#secret)), remote);
         this.#registry.add(sessionId, grant);
       } catch (error) {
         const { message, code } = toControlErrorBody(error);
+        this.#metrics?.refused(code);
         this.#log.warn({ remote, code }, `device refused: ${message}`);
         refuseUpgrade(socket, { message, code });
         return;
@@ -262,6 +388,7 @@ class MproxyRelay implements Relay {
         ws,
         socket,
         log,
+        remote,
         options: this.#options,
         addToken: (jwt) => this.#addToken(sessionId, jwt),
         deleteToken: (jwt) => this.#deleteToken(sessionId, jwt),
@@ -269,11 +396,19 @@ class MproxyRelay implements Relay {
         portsOf: (granted) => grantedPorts(granted, this.#policy),
       });
       this.#sessions.set(sessionId, session);
+      const label = grant?.subject ?? grant?.domains[0] ?? sessionId;
+      this.#labels.set(sessionId, label);
+      if (this.#metrics) {
+        const metrics = this.#metrics;
+        metrics.tunnelOpened(label, session.tunnel);
+        watchRoundTrip(ws, (ms) => metrics.roundTrip(label, ms));
+      }
       log.info({ subject: grant?.subject, names: grant?.domains, ports: grant?.ports }, 'device connected');
       if (grant) session.granted(grant);
       session.start(grant !== undefined);
       void session.closed.then(({ error }) => {
         this.#sessions.delete(sessionId);
+        this.#labels.delete(sessionId);
         // Holder sets that included this device are gone for good.
         this.#roundRobin.clear();
         this.#rememberGone(this.#registry.grantsOf(sessionId));
@@ -289,7 +424,7 @@ class MproxyRelay implements Relay {
 
   async #addToken(sessionId: string, jwt: unknown): Promise<Grant> {
     if (typeof jwt !== 'string') throw new RelayError('E_NO_TOKEN', 'add_token takes a token string');
-    const grant = this.#withinPolicy(await verifyToken(jwt, this.#secret), sessionId);
+    const grant = this.#withinPolicy(this.#notRevoked(await verifyToken(jwt, this.#secret)), sessionId);
     // The device may have left while the token was checked: a gone session holds nothing.
     if (!this.#sessions.get(sessionId)?.isOpen) throw new RelayError('E_NO_DEVICE', 'the device left while its token was checked');
     this.#registry.add(sessionId, grant);
@@ -334,14 +469,48 @@ class MproxyRelay implements Relay {
 
   // Visitors
 
+  /**
+   * Who the visitor is: the socket's peer, or, from a trusted load balancer, the source its
+   * PROXY header names. Undefined when the connection was refused (and closed, with a log line).
+   */
+  async #visitorOf(socket: Socket): Promise<VisitorAddress | undefined> {
+    const peer: VisitorAddress = { family: socket.remoteFamily ?? 'IPv4', address: socket.remoteAddress ?? '', port: socket.remotePort ?? null };
+    if (!this.#trusted?.trusts(peer.address)) return peer;
+    try {
+      const header = await readProxyHeader(socket, { timeout: this.#options.sniffTimeout ?? 10_000 });
+      if (header.command === 'local' || !header.source) return peer;
+      return { family: header.family, address: header.source.address, port: header.source.port };
+    } catch (error) {
+      const { code, message } = error as ProxyProtocolError;
+      this.#log.warn({ remote: `${peer.address}:${peer.port ?? '?'}`, code }, `visitor refused: bad PROXY header: ${message}`);
+      this.#metrics?.refused(code);
+      socket.destroy();
+      return undefined;
+    }
+  }
+
+  /** A PROXY header from a source not trusted to send one: refused, with a log line. */
+  #untrustedHeader(socket: Socket, remote: string): void {
+    this.#log.warn({ remote, code: 'E_PROXY_UNTRUSTED' }, 'visitor refused: a PROXY header from a source not in --accept-proxy-protocol');
+    this.#metrics?.refused('E_PROXY_UNTRUSTED');
+    socket.destroy();
+  }
+
   async #visit(socket: Socket): Promise<void> {
     this.#track(socket);
+    const visitor = await this.#visitorOf(socket);
+    if (!visitor) return;
     const outcome = await sniffVisitor(socket, {
       timeout: this.#options.sniffTimeout ?? 10_000,
       maxBytes: this.#options.sniffMaxBytes ?? DEFAULT_SNIFF_MAX_BYTES,
     });
-    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const remote = `${visitor.address || '?'}:${visitor.port ?? '?'}`;
     if (outcome.kind === 'refused') {
+      if (this.#trusted && outcome.code === 'E_INVALID_PROTOCOL' && outcome.head && looksLikeProxyHeader(outcome.head)) {
+        this.#untrustedHeader(socket, remote);
+        return;
+      }
+      this.#metrics?.refused(outcome.code);
       this.#log.info({ remote, code: outcome.code }, `visitor refused: ${outcome.reason}`);
       socket.destroy();
       return;
@@ -353,6 +522,7 @@ class MproxyRelay implements Relay {
     const service = outcome.kind === 'tls' ? 'https' : 'http';
     const session = this.#pick(outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
     if (!session) {
+      this.#metrics?.refused('E_NO_DEVICE');
       const gone = this.#wasServed(outcome.name);
       this.#log.info(
         { remote, name: outcome.name, service, code: 'E_NO_DEVICE' },
@@ -363,7 +533,7 @@ class MproxyRelay implements Relay {
       else socket.destroy();
       return;
     }
-    const client = this.#openFor(session, socket, { service, serviceport: socket.localPort ?? null, name: outcome.name });
+    const client = this.#openFor(session, socket, visitor, { service, serviceport: socket.localPort ?? null, name: outcome.name });
     if (!client) return;
     client.write(outcome.head);
     connectSocket(client, socket);
@@ -396,25 +566,36 @@ class MproxyRelay implements Relay {
     this.#tunnelServer.emit('connection', socket);
   }
 
-  #visitPort(port: number, socket: Socket): void {
+  async #visitPort(port: number, socket: Socket): Promise<void> {
     this.#track(socket);
+    const visitor = await this.#visitorOf(socket);
+    if (!visitor) return;
     const session = this.#pick(this.#registry.sessionsForPort(port));
     if (!session) {
+      this.#metrics?.refused('E_NO_DEVICE');
       socket.destroy();
       return;
     }
-    const client = this.#openFor(session, socket, { service: 'tcp', serviceport: port, name: '' });
-    if (client) connectSocket(client, socket);
+    const client = this.#openFor(session, socket, visitor, { service: 'tcp', serviceport: port, name: '' });
+    if (!client) return;
+    if (this.#trusted && !this.#trusted.trusts(visitor.address)) {
+      // The first bytes of a claimed port are the visitor's own and are not waited for (the
+      // service may speak first): they are looked at as they pass, once, and a PROXY header
+      // from an untrusted source fails the client before they reach it.
+      socket.prependOnceListener('data', (chunk: Buffer) => {
+        if (!looksLikeProxyHeader(chunk)) return;
+        client.destroy(new ProxyProtocolError('E_PROXY_UNTRUSTED', 'a PROXY header from an untrusted source'));
+        this.#untrustedHeader(socket, `${visitor.address}:${visitor.port ?? '?'}`);
+      });
+    }
+    connectSocket(client, socket);
   }
 
-  #openFor(session: DeviceSession, socket: Socket, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>): Client | undefined {
+  #openFor(session: DeviceSession, socket: Socket, visitor: VisitorAddress, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>): Client | undefined {
     try {
-      return session.open({
-        family: socket.remoteFamily ?? 'IPv4',
-        address: socket.remoteAddress ?? '',
-        port: socket.remotePort ?? null,
-        ...where,
-      });
+      const client = session.open({ ...visitor, ...where });
+      this.#metrics?.clientOpened(this.#labels.get(session.id) ?? session.id, client);
+      return client;
     } catch (error) {
       this.#log.warn({ err: toControlErrorBody(error) }, 'cannot open a client for this visitor');
       socket.destroy();
@@ -451,7 +632,9 @@ class MproxyRelay implements Relay {
     const session = this.#pick(this.#registry.sessionsForPort(port));
     if (!session) return undefined;
     try {
-      return session.open(meta);
+      const client = session.open(meta);
+      this.#metrics?.clientOpened(this.#labels.get(session.id) ?? session.id, client);
+      return client;
     } catch {
       return undefined;
     }

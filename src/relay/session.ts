@@ -20,6 +20,8 @@ export interface SessionHost {
   /** The socket under `ws` (corked per event-loop turn by the transport). */
   readonly socket?: CorkableSocket;
   readonly log: Logger;
+  /** The device's address, `host:port`. */
+  readonly remote: string;
   readonly options: RelayOptions;
   addToken(jwt: unknown): Promise<Grant>;
   deleteToken(jwt: unknown): void;
@@ -34,6 +36,8 @@ export interface SessionHost {
  */
 export class DeviceSession {
   readonly id: string;
+  /** When the device connected. */
+  readonly connectedAt = new Date();
   /** Resolves once the device is gone and its clients are closed, with why if it failed. */
   readonly closed: Promise<{ readonly error?: Error }>;
   readonly #host: SessionHost;
@@ -71,6 +75,16 @@ export class DeviceSession {
   }
 
   #tunnelClosed = false;
+
+  /** The device's tunnel (its clients, its stats). */
+  get tunnel(): Tunnel {
+    return this.#tunnel;
+  }
+
+  /** The device's address, `host:port`. */
+  get remote(): string {
+    return this.#host.remote;
+  }
 
   /** How many clients are open on this device's tunnel. */
   get clientCount(): number {

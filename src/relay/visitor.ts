@@ -4,7 +4,7 @@ import { sniffProtocol } from '../sniff/index.js';
 /** What the first bytes of a visitor said. */
 export type SniffOutcome =
   | { readonly kind: 'tls' | 'http'; readonly name: string; readonly head: Buffer }
-  | { readonly kind: 'refused'; readonly code: 'E_INVALID_PROTOCOL' | 'E_SNIFF_TIMEOUT'; readonly reason: string };
+  | { readonly kind: 'refused'; readonly code: 'E_INVALID_PROTOCOL' | 'E_SNIFF_TIMEOUT'; readonly reason: string; readonly head?: Buffer };
 
 /**
  * Reads a visitor's first bytes until they tell TLS (with SNI) or HTTP (with Host), waiting for
@@ -37,10 +37,10 @@ export function sniffVisitor(socket: Socket, options: { timeout: number; maxByte
           finish({ kind: result.status, name: result.name ?? '', head });
           return;
         case 'too-large':
-          finish({ kind: 'refused', code: 'E_INVALID_PROTOCOL', reason: `first ${options.maxBytes} bytes did not complete a ${result.protocol} head` });
+          finish({ kind: 'refused', code: 'E_INVALID_PROTOCOL', reason: `first ${options.maxBytes} bytes did not complete a ${result.protocol} head`, head });
           return;
         default:
-          finish({ kind: 'refused', code: 'E_INVALID_PROTOCOL', reason: 'neither TLS nor HTTP' });
+          finish({ kind: 'refused', code: 'E_INVALID_PROTOCOL', reason: 'neither TLS nor HTTP', head });
       }
     };
     const onEnd = (): void => finish({ kind: 'refused', code: 'E_INVALID_PROTOCOL', reason: 'closed before sending a request' });

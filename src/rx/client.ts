@@ -4,6 +4,7 @@ import type { ClientMeta, FrameInit } from '../codec/frame.js';
 import { RemoteError, TunnelError } from './errors.js';
 import type { Lane } from './fair-merge.js';
 import type { ResolvedTunnelOptions } from './options.js';
+import { sampleStats, type ClientStats } from './stats.js';
 
 /** How a client ended: no `error` for a clean end on both sides. */
 export interface ClientClosed {
@@ -55,6 +56,13 @@ export interface Client {
   readonly queuedBytes: number;
   /** Bytes given to {@link write} so far (not those dropped after the end). */
   readonly bytesWritten: number;
+  /** The client's flow now: bytes each way, buffered, paused. Read from counters kept anyway. */
+  readonly stats: ClientStats;
+  /**
+   * {@link stats} sampled once at subscription, every second after, and once more when the
+   * client closes; then it completes. Costs nothing while unobserved.
+   */
+  readonly stats$: Observable<ClientStats>;
   /**
    * Sends bytes to the remote, in order, as soon as the tunnel's fair merge gives the client a
    * turn. Returns {@link writable}: false means the client has no credit, and a producer should
@@ -129,6 +137,10 @@ export class MproxyClient implements Client {
   #localEnded = false;
   #finished = false;
   #bytesWritten = 0;
+  #bytesRead = 0;
+  #pausedMs = 0;
+  #pausedSince = 0;
+  readonly #openedAt = Date.now();
   #closeError: Error | undefined;
 
   constructor(host: ClientHost, meta: ClientMeta, id: string) {
@@ -238,6 +250,23 @@ export class MproxyClient implements Client {
     return this.#bytesWritten;
   }
 
+  get stats(): ClientStats {
+    const paused = this.#remotePaused.value;
+    return {
+      bytesIn: this.#bytesRead,
+      bytesOut: this.#bytesWritten,
+      bufferedIn: this.#queued + this.#backlog,
+      bufferedOut: this.#unsent,
+      paused,
+      pausedMs: this.#pausedMs + (paused && this.#pausedSince > 0 ? performance.now() - this.#pausedSince : 0),
+      openedAt: this.#openedAt,
+    };
+  }
+
+  get stats$(): Observable<ClientStats> {
+    return sampleStats(() => this.stats, this.#closed);
+  }
+
   write(chunk: Uint8Array): boolean {
     if (this.#finished || this.#localEnded) return false;
     this.#bytesWritten += chunk.length;
@@ -293,9 +322,23 @@ export class MproxyClient implements Client {
   receive(kind: string, data: Uint8Array): void {
     if (this.#finished) return;
     if (kind === 'pause' || kind === 'resume') {
+      this.#pauseTime(kind === 'pause');
       this.#remotePaused.next(kind === 'pause');
       this.#writableChanged();
-    } else if (data.length > 0 && !this.#remoteDone) this.#receiveData(data);
+    } else if (data.length > 0 && !this.#remoteDone) {
+      this.#bytesRead += data.length;
+      this.#receiveData(data);
+    }
+  }
+
+  /** Keeps the time paused: pause and resume frames are rare, not per chunk. */
+  #pauseTime(pause: boolean): void {
+    const paused = this.#remotePaused.value;
+    if (pause && !paused) this.#pausedSince = performance.now();
+    else if (!pause && paused && this.#pausedSince > 0) {
+      this.#pausedMs += performance.now() - this.#pausedSince;
+      this.#pausedSince = 0;
+    }
   }
 
   /** The remote ended its side (`error` given: it failed, or the tunnel went away). */
@@ -312,6 +355,7 @@ export class MproxyClient implements Client {
     // A failed remote takes nothing more from us; a paused sender must not wait for a resume
     // that will never come.
     if (error) this.#localEnded = true;
+    this.#pauseTime(false);
     this.#remotePaused.next(false);
     this.#writableChanged();
     this.#flush();
@@ -424,6 +468,7 @@ export class MproxyClient implements Client {
     }
     // What is still in the lane leaves (a paused remote must still hear the end): unpaused,
     // then the lane completes once its last frame is out.
+    this.#pauseTime(false);
     this.#remotePaused.next(false);
     this.#remotePaused.complete();
     this.#lane?.complete();

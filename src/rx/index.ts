@@ -12,3 +12,4 @@ export { createTunnel, type Tunnel, type TunnelState, type OpenClientMeta } from
 export { connectSocket, pipeSocket, type ConnectableSocket } from './connect-socket.js';
 export { TunnelError, RemoteError, type TunnelErrorCode } from './errors.js';
 export { type TunnelOptions, TUNNEL_DEFAULTS } from './options.js';
+export type { ClientStats, TunnelStats } from './stats.js';

@@ -24,6 +24,7 @@ import { fairMerge, type Lane } from './fair-merge.js';
 import { RemoteError, TunnelError } from './errors.js';
 import { groupByClient } from './group-by-client.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
+import { sampleStats, type TunnelStats } from './stats.js';
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -56,6 +57,16 @@ export interface Tunnel {
   readonly closed$: Observable<{ readonly error?: Error }>;
   /** The clients alive now, by id, in the order they opened. */
   readonly clients: ReadonlyMap<string, Client>;
+  /**
+   * The tunnel's flow now (bytes each way, buffered, paused clients), summed over its clients
+   * when read: nothing is counted for it on the way.
+   */
+  readonly stats: TunnelStats;
+  /**
+   * {@link stats} sampled once at subscription, every second after, and once more when the
+   * tunnel closes; then it completes. Costs nothing while unobserved.
+   */
+  readonly stats$: Observable<TunnelStats>;
   /** Opens a client toward the remote: sends `connection`. */
   open(meta: OpenClientMeta): Client;
   /** Sends a `control` frame whose body is `JSON.stringify(message)`. */
@@ -101,6 +112,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #release = new Subject<string>();
   readonly #subscriptions: Subscription[] = [];
   #queued = 0;
+  /** Bytes of the clients that finished, each way (the live ones are read from them). */
+  #retiredIn = 0;
+  #retiredOut = 0;
   #inputEnded = false;
   #transportClosed = false;
 
@@ -176,6 +190,25 @@ class MproxyTunnel implements Tunnel, ClientHost {
     return this.#clientsView;
   }
 
+  get stats(): TunnelStats {
+    let bytesIn = this.#retiredIn;
+    let bytesOut = this.#retiredOut;
+    let bufferedOut = 0;
+    let pausedClients = 0;
+    for (const client of this.#clients.values()) {
+      const stats = client.stats;
+      bytesIn += stats.bytesIn;
+      bytesOut += stats.bytesOut;
+      bufferedOut += stats.bufferedOut;
+      if (stats.paused) pausedClients++;
+    }
+    return { clients: this.#clients.size, bytesIn, bytesOut, bufferedIn: this.#queued, bufferedOut, pausedClients };
+  }
+
+  get stats$(): Observable<TunnelStats> {
+    return sampleStats(() => this.stats, this.#closedWith);
+  }
+
   open(meta: OpenClientMeta): Client {
     if (this.#state.value === 'closed') throw new TunnelError('E_TUNNEL_CLOSED', 'the tunnel is closed');
     const full: ClientMeta = {
@@ -235,6 +268,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
   release(client: MproxyClient): void {
     if (this.#clients.get(client.id) !== client) return;
     this.#clients.delete(client.id);
+    const { bytesIn, bytesOut } = client.stats;
+    this.#retiredIn += bytesIn;
+    this.#retiredOut += bytesOut;
     this.#tombstones.set(client.id, true);
     if (this.#tombstones.size > TOMBSTONES) {
       this.#tombstones.delete(this.#tombstones.keys().next().value as string);
@@ -339,6 +375,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#state.next('closed');
     const reason = closedBy(error);
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
+    // Those still draining their last bytes are forgotten here: their counts stay.
+    for (const client of this.#clients.values()) {
+      this.#retiredIn += client.stats.bytesIn;
+      this.#retiredOut += client.stats.bytesOut;
+    }
     this.#clients.clear();
     if (error) {
       if (this.#transport.isOpen) this.#transport.destroy(error);

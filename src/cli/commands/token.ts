@@ -11,6 +11,7 @@ interface TokenFlags {
   port?: string[];
   expires?: string;
   sub?: string;
+  jti?: string;
   allowWeakSecret?: boolean;
 }
 
@@ -24,6 +25,7 @@ export function registerToken(program: Command): void {
     .option('--port <port>', 'a TCP/UDP port the device may claim (repeatable)', collect)
     .option('--expires <duration>', 'lifetime, e.g. 30m, 24h, 7d (default: no expiry)')
     .option('--sub <subject>', 'the device identity; devices with the same subject share names')
+    .option('--jti <id>', "the token's identifier, by which the relay's admin API can revoke it (DELETE /api/tokens/ID)")
     .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
     .action(async (flags: TokenFlags) => {
       const secret = readSecret(flags);
@@ -36,7 +38,7 @@ export function registerToken(program: Command): void {
       });
       const domains = flags.domain ?? [];
       if (domains.length === 0 && ports.length === 0) throw cliError('E_USAGE', 'give at least one --domain or --port');
-      const token = await issueToken(secret, { domains, ports, sub: flags.sub }, { expiresIn: flags.expires });
+      const token = await issueToken(secret, { domains, ports, sub: flags.sub, jti: flags.jti }, { expiresIn: flags.expires });
       process.stdout.write(`${token}\n`);
     });
 }

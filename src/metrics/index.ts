@@ -1,0 +1,2 @@
+export { TunnelMetrics, nameOf, refusalReason, type NameTraffic } from './tunnel-metrics.js';
+export { watchRoundTrip } from './round-trip.js';
