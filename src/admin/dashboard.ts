@@ -36,6 +36,7 @@ export function dashboardPage(): string {
 <h2>Names</h2>
 <table id="names"><thead><tr><th>name</th><th>device</th><th class="num">open clients</th><th class="num">in, bytes/s</th><th class="num">out, bytes/s</th><th class="num">in, bytes</th><th class="num">out, bytes</th></tr></thead><tbody></tbody></table>
 <h2>Throughput (in + out, bytes/s, last ${CHART_POINTS / 60} minutes)</h2>
+<div id="chart-max" class="legend"></div>
 <svg id="chart" viewBox="0 0 600 180" preserveAspectRatio="none"></svg>
 <div class="legend" id="legend"></div>
 <script>
@@ -116,10 +117,7 @@ export function dashboardPage(): string {
       item.append(swatch, text(key.split('\\u0000').reverse().join(' on ')));
       legend.appendChild(item);
     }
-    const top = document.createElementNS(ns, 'text');
-    top.setAttribute('x', '4'); top.setAttribute('y', '14'); top.setAttribute('font-size', '11'); top.setAttribute('fill', '#57606a');
-    top.textContent = max + ' B/s';
-    svg.appendChild(top);
+    document.getElementById('chart-max').textContent = 'top of the chart: ' + max + ' bytes/s';
   }
 })();
 </script>
