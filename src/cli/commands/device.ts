@@ -7,8 +7,9 @@ import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { collect, readFlagFile } from '../secret.js';
 import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
+import { adminToken, startAdmin, withAdminOptions, type AdminFlags } from '../admin-flags.js';
 
-interface DeviceFlags extends LogFlags, AcmeFlags {
+interface DeviceFlags extends LogFlags, AcmeFlags, AdminFlags {
   cert?: string[];
   relay?: string;
   token?: string[];
@@ -28,13 +29,13 @@ export function registerDevice(program: Command): void {
     .option('--token-file <path>', 'read a token from a file (repeatable)', collect)
     .option(
       '--forward <rule>',
-      'https:name=host:port (TLS passed through), https:name=http://host:port or https:name=tcp://host:port (TLS terminated here), http:name=host:port, tcp:port=host:port or udp:port=host:port (repeatable)',
+      'https:name=host:port (TLS passed through), https:name=http://host:port or https:name=tcp://host:port (TLS terminated here), http:name=host:port, tcp:port=host:port or udp:port=host:port; add ,proxy=v1 or ,proxy=v2 to send the local service a PROXY protocol header (repeatable)',
       collect,
     )
     .option('--ca <path>', 'extra CA certificate (PEM) to trust for a wss:// relay')
     .option('--token-in <where>', 'how the first token is sent: query, header or control', 'query')
     .option('--no-reconnect', 'exit when the relay connection drops instead of reconnecting');
-  withAcmeOptions(deviceCommand)
+  withAdminOptions(withAcmeOptions(deviceCommand))
     .option('--cert <rule>', 'NAME=CERT.pem,KEY.pem: serve a terminated name with this certificate (repeatable; reloaded on change)', collect)
     .action(async (_flags: DeviceFlags, command: Command) => {
       applyConfig(command, new Set(['token', 'token-file', 'forward', 'cert']));
@@ -57,6 +58,7 @@ export function registerDevice(program: Command): void {
       if (!['query', 'header', 'control'].includes(flags.tokenIn)) {
         throw cliError('E_USAGE', '--token-in must be query, header or control');
       }
+      const adminSecret = adminToken(flags);
       const log = createCliLogger(flags);
       const device = createDevice({
         relay: flags.relay,
@@ -66,12 +68,24 @@ export function registerDevice(program: Command): void {
         ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
         tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
+        metrics: flags.admin !== undefined,
         logger: log,
+      });
+      const admin = await startAdmin(flags, adminSecret, { device }, log).catch(async (error: unknown) => {
+        await device.close();
+        throw error;
       });
       device.state$.subscribe((state) => log.debug({ state }, 'device state'));
       const stopped = firstValueFrom(device.closed$);
-      const signalled = runUntilSignal(() => device.close(), (signal) => log.info({ signal }, 'stopping'));
+      const signalled = runUntilSignal(
+        async () => {
+          await admin?.close();
+          await device.close();
+        },
+        (signal) => log.info({ signal }, 'stopping'),
+      );
       const result = await Promise.race([stopped, signalled.then(() => ({}))]);
+      await admin?.close();
       // A fatal error (a refused token) is said once, by the exit line.
       if ('error' in result && result.error) throw result.error;
     });

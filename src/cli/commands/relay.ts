@@ -9,8 +9,10 @@ import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { checkSecretStrength, collect, readFlagFile, readSecret } from '../secret.js';
 import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
+import { adminToken, startAdmin, withAdminOptions, type AdminFlags } from '../admin-flags.js';
 
-interface RelayFlags extends LogFlags, AcmeFlags {
+interface RelayFlags extends LogFlags, AcmeFlags, AdminFlags {
+  acceptProxyProtocol?: string;
   tunnelAcme?: string;
   listen?: string[];
   tunnel: string;
@@ -42,7 +44,8 @@ export function registerRelay(program: Command): void {
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
     .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)');
-  withAcmeOptions(relayCommand)
+  withAdminOptions(withAcmeOptions(relayCommand))
+    .option('--accept-proxy-protocol <cidrs>', 'connections from these sources (CIDR[,CIDR…], e.g. a load balancer) start with a PROXY protocol header (v1 or v2) naming the visitor')
     .option('--tunnel-acme <name>', "serve the device endpoint as wss://NAME with a certificate from ACME (needs --acme-email)")
     .action(async (_flags: RelayFlags, command: Command) => {
       applyConfig(command, new Set(['listen']));
@@ -61,6 +64,7 @@ export function registerRelay(program: Command): void {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
       }
       const acme = acmeOptionsFrom(flags);
+      const token = adminToken(flags);
       if (flags.tunnelAcme && !acme) throw cliError('E_USAGE', '--tunnel-acme needs --acme-email');
       if (acme && !flags.tunnelAcme) throw cliError('E_USAGE', '--acme-email on a relay needs --tunnel-acme NAME');
       if (flags.tunnelAcme && flags.tunnelCert) throw cliError('E_USAGE', '--tunnel-acme and --tunnel-cert exclude each other');
@@ -78,13 +82,25 @@ export function registerRelay(program: Command): void {
         tunnelAcme: acme && flags.tunnelAcme ? { ...acme, name: flags.tunnelAcme } : undefined,
         sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
         tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
+        acceptProxyProtocol: flags.acceptProxyProtocol,
+        metrics: flags.admin !== undefined,
         logger: log,
       }).catch((error: unknown) => {
         // The flag whose address could not be bound: `--listen 0.0.0.0:443: address already in use`.
         if (error instanceof ListenError) throw new MproxyError(error.code, `--${error.message}`, { cause: error });
         throw error;
       });
-      await runUntilSignal(() => relay.close(), (signal) => log.info({ signal }, 'stopping'));
+      const admin = await startAdmin(flags, token, { relay }, log).catch(async (error: unknown) => {
+        await relay.close();
+        throw error;
+      });
+      await runUntilSignal(
+        async () => {
+          await admin?.close();
+          await relay.close();
+        },
+        (signal) => log.info({ signal }, 'stopping'),
+      );
     });
 }
 
