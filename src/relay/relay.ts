@@ -578,7 +578,7 @@ class MproxyRelay implements Relay {
     }
     const client = this.#openFor(session, socket, visitor, { service: 'tcp', serviceport: port, name: '' });
     if (!client) return;
-    if (this.#trusted && !this.#trusted.trusts(visitor.address)) {
+    if (this.#trusted && !this.#trusted.trusts(socket.remoteAddress)) {
       // The first bytes of a claimed port are the visitor's own and are not waited for (the
       // service may speak first): they are looked at as they pass, once, and a PROXY header
       // from an untrusted source fails the client before they reach it.

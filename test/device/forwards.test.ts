@@ -91,3 +91,17 @@ describe('findForward', () => {
     expect(target('tls', 'c.a.example.com')).toBe(2);
   });
 });
+
+describe('parseForward proxy=', () => {
+  it('reads ,proxy=v1 and ,proxy=v2 after the target', () => {
+    expect(parseForward('tcp:5050=127.0.0.1:22,proxy=v2')).toEqual({ service: 'tcp', port: 5050, target: { host: '127.0.0.1', port: 22 }, proxy: 'v2' });
+    expect(parseForward('https:app.localhost=127.0.0.1:8443,proxy=v1')).toEqual({ service: 'https', name: 'app.localhost', target: { host: '127.0.0.1', port: 8443 }, proxy: 'v1' });
+  });
+
+  it.each(['tcp:5050=127.0.0.1:22,proxy=v3', 'udp:53=127.0.0.1:53,proxy=v1', 'https:app.localhost=http://127.0.0.1:80,proxy=v1', 'tcp:5050=127.0.0.1:22,proxy='])(
+    'refuses %j',
+    (spec) => {
+      expect(() => parseForward(spec)).toThrow(InvalidOptionError);
+    },
+  );
+});
