@@ -5,7 +5,7 @@
 // clock stops when the sink has counted every byte. "on": relay and device made with
 // `metrics: true`, and both registries scraped every SCRAPE_MS while the bytes flow (what
 // Prometheus does, more often). "off": the same without metrics. Each round measures both
-// (order alternating) on a fresh relay and device; each keeps its best round.
+// (order alternating, at least four rounds) on a fresh relay and device; each keeps its best round.
 import { once } from 'node:events';
 import net from 'node:net';
 import * as mproxy from '../dist/index.js';
@@ -88,7 +88,7 @@ async function measure(withMetrics) {
 export async function run(ctx) {
   const row = { group: 'metrics', case: `tunnel throughput, metrics on (scraped every ${SCRAPE_MS} ms) vs off, ${VISITORS} visitors` };
   if (ctx.filter && !`${row.group} ${row.case}`.includes(ctx.filter)) return [];
-  const samples = await alternatingRounds({ on: () => measure(true), off: () => measure(false) }, Math.max(2, ctx.rounds), (name, m, round) =>
+  const samples = await alternatingRounds({ on: () => measure(true), off: () => measure(false) }, Math.max(4, ctx.rounds), (name, m, round) =>
     ctx.log(`  metrics ${name} round ${round + 1}: ${((m.bytes / (m[ctx.clock === 'wall' ? 'ms' : 'cpuMs'] / 1000)) / 1e6).toFixed(1)} MB/s`),
   );
   const clock = ctx.clock === 'wall' ? 'ms' : 'cpuMs';
