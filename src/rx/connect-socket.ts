@@ -2,7 +2,6 @@ import type { Duplex } from 'node:stream';
 import { Subscription } from 'rxjs';
 import { abortStream } from '../transport/socket.js';
 import type { Client, MproxyClient } from './client.js';
-import { readWhile } from './from-readable.js';
 
 /** What {@link connectSocket} needs of a socket: a Node duplex with a write buffer. */
 export type ConnectableSocket = Duplex;
@@ -66,14 +65,22 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // Read in paused mode, one read() per credit (see fromReadable): a client without credit leaves
   // its socket unread, and a socket made with readableHighWaterMark 0 (the relay's visitors, the
   // device's local connections) then leaves what it is sent in the kernel. A write into a
-  // congestion or to a paused remote waits in the client's lane and takes its credit.
-  const drain = readWhile(socket, () => client.writable, (chunk) => client.write(chunk));
-  // A finished client cannot take bytes: a socket that ends cleanly is read to its end and closes
-  // rather than idling.
-  const discard = (): void => {
-    while (socket.read() !== null);
+  // congestion or to a paused remote waits in the client's lane and takes its credit. A finished
+  // client takes nothing: its socket is read to its end (and closes) rather than left idling.
+  // Called again from inside a write (credit coming back), it lets the running loop go on.
+  let reading = false;
+  const onReadable = (): void => {
+    if (reading) return;
+    reading = true;
+    try {
+      let chunk: Buffer | string | null;
+      while ((client.closed || client.writable) && (chunk = socket.read() as Buffer | string | null) !== null) {
+        if (!client.closed) client.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      }
+    } finally {
+      reading = false;
+    }
   };
-  const onReadable = (): void => (client.closed ? discard() : drain());
   const onEnd = (): void => client.end();
   const onError = (error: Error): void => client.destroy(error);
   const onClose = (): void => {
@@ -87,14 +94,14 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   socket.on('close', onClose);
   const unwatch = (client as MproxyClient).watchCredit({
     next(writable) {
-      if (writable) drain();
+      if (writable) onReadable();
     },
     // A client that fails after its inbound side completed (half-closed when the tunnel went
     // away) gets no error on its bytes: the socket must not be left open all the same.
     complete() {
       if (socket.destroyed) return;
       if (client.errored) abortStream(socket);
-      else discard();
+      else onReadable();
     },
   });
   subscription.add(() => {

@@ -20,48 +20,37 @@ import { Observable } from 'rxjs';
 export function fromReadable(stream: Readable, ready$: Observable<boolean>): Observable<Uint8Array> {
   return new Observable<Uint8Array>((subscriber) => {
     let ready = false;
-    const drain = readWhile(stream, () => ready && !subscriber.closed, (chunk) => subscriber.next(chunk));
+    let reading = false;
+    // Called again from inside next() (a consumer that turns ready$ back on), it lets the running
+    // loop go on.
+    const onReadable = (): void => {
+      if (reading) return;
+      reading = true;
+      try {
+        let chunk: Buffer | string | null;
+        while (ready && !subscriber.closed && (chunk = stream.read() as Buffer | string | null) !== null) {
+          subscriber.next(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+        }
+      } finally {
+        reading = false;
+      }
+    };
     const onEnd = (): void => subscriber.complete();
     const onError = (error: Error): void => subscriber.error(error);
-    stream.on('readable', drain);
+    stream.on('readable', onReadable);
     stream.on('end', onEnd);
     stream.on('error', onError);
     stream.on('close', onEnd);
     const gate = ready$.subscribe((value) => {
       ready = value;
-      if (ready) drain();
+      if (ready) onReadable();
     });
     return () => {
       gate.unsubscribe();
-      stream.off('readable', drain);
+      stream.off('readable', onReadable);
       stream.off('end', onEnd);
       stream.off('error', onError);
       stream.off('close', onEnd);
     };
   });
-}
-
-/**
- * The one way this library reads a stream: a function that takes chunks out of `stream` and hands
- * them to `deliver` for as long as `may()` holds and the stream has some, and that is safe to call
- * again from inside `deliver` (a delivery that gives credit back calls it: the running loop goes on
- * instead). A `null` from `read()` with `may()` still true is what asks the stream for more.
- *
- * @internal
- */
-export function readWhile(stream: Readable, may: () => boolean, deliver: (chunk: Uint8Array) => void): () => void {
-  let reading = false;
-  return () => {
-    if (reading) return;
-    reading = true;
-    try {
-      while (may()) {
-        const chunk: Buffer | string | null = stream.read();
-        if (chunk === null) break;
-        deliver(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      }
-    } finally {
-      reading = false;
-    }
-  };
 }
