@@ -1,6 +1,8 @@
 /**
- * Socket helpers of proxy-packer: reading a client's address from a socket, even a TLS socket
- * wrapped around another stream, where Node once lost it (nodejs/node#8854).
+ * Socket helpers of proxy-packer: reading a client's address from a socket. proxy-packer also
+ * looked for it inside Node's private handle, for a TLS socket around another stream that Node
+ * once left without one (nodejs/node#8854); every Node this runs on gives such a socket its
+ * address, and nothing here reads Node's internals.
  */
 import { Duplex } from 'node:stream';
 import type { AddrLike, SocketAddr } from './types.js';
@@ -11,16 +13,6 @@ const ADDRESS_NAMES = ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddr
 
 function bag(value: unknown): Bag | undefined {
   return value !== null && (typeof value === 'object' || typeof value === 'function') ? (value as Bag) : undefined;
-}
-
-/** The objects, innermost first, where a wrapped socket's address may be found. */
-function path(root: unknown, ...keys: string[]): Bag | undefined {
-  let at = bag(root);
-  for (const key of keys) {
-    if (!at) return undefined;
-    at = bag(at[key]);
-  }
-  return at;
 }
 
 // proxy-packer takes all four props from the first place that has a remote port.
@@ -35,14 +27,6 @@ function socketProps(socket: unknown): Bag {
   });
   if (s['remotePort']) return from(s);
   if (s['_remotePort']) return from(s, '_');
-  if (!s['_handle']) return {};
-  for (const source of [
-    path(s, '_handle', '_parent', 'owner', 'stream'),
-    path(s, '_handle', '_parentWrap'),
-    path(s, '_handle', '_parentWrap', '_handle', 'owner', 'stream'),
-  ]) {
-    if (source?.['remotePort']) return from(source);
-  }
   return {};
 }
 
@@ -77,11 +61,7 @@ export function socketToId(socket: object): string {
 }
 
 function readProp(socket: Bag, own: () => unknown, name: string): unknown {
-  let value = own() || socket[`_${name}`];
-  value ||= path(socket, '_handle', '_parent', 'owner', 'stream')?.[name];
-  value ||= path(socket, '_handle', '_parentWrap')?.[name];
-  value ||= path(socket, '_handle', '_parentWrap', '_handle', 'owner', 'stream')?.[name];
-  return value || '';
+  return own() || socket[`_${name}`] || '';
 }
 
 function findDescriptor(target: object, name: string): PropertyDescriptor | undefined {

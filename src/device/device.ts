@@ -1,4 +1,4 @@
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, type NetConnectOpts } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import {
   BehaviorSubject,
@@ -410,7 +410,9 @@ class MproxyDevice implements Device {
     }
     // The client's bytes wait in it (bounded, see maxClientBuffer) until the local service
     // answers: a service that is down must fail the visitor cleanly, not with a reset.
-    const socket = tcpConnect({ host: forward.target.host, port: forward.target.port, allowHalfOpen: true });
+    // readableHighWaterMark 0: read only on demand (see connectSocket). A stream option that
+    // net.Socket passes on to its Duplex, missing from NetConnectOpts' type.
+    const socket = tcpConnect({ host: forward.target.host, port: forward.target.port, allowHalfOpen: true, readableHighWaterMark: 0 } as NetConnectOpts);
     socket.setNoDelay(true);
     const failedToConnect = (error: NodeJS.ErrnoException): void => {
       socket.off('connect', connected);

@@ -176,7 +176,7 @@ class MproxyRelay implements Relay {
     this.#tcpPorts = new PortListeners<TcpServer>(
       'TCP',
       async (port) => {
-        const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visitPort(port, socket));
+        const server = createTcpServer({ pauseOnConnect: true, allowHalfOpen: true, highWaterMark: 0 }, (socket) => void this.#visitPort(port, socket));
         await listenOn(server, { host: this.#portHost(), port }, this.#log);
         return server;
       },
@@ -192,7 +192,7 @@ class MproxyRelay implements Relay {
     const listens = Array.isArray(options.listen) ? options.listen : [options.listen];
     if (listens.length === 0) throw new InvalidOptionError('listen needs at least one address');
     this.#publicServers = listens.map(() =>
-      createTcpServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.#visit(socket)),
+      createTcpServer({ pauseOnConnect: true, allowHalfOpen: true, highWaterMark: 0 }, (socket) => void this.#visit(socket)),
     );
     if (options.tunnelAcme) {
       if (options.tunnelTls) throw new InvalidOptionError('tunnelAcme and tunnelTls exclude each other');

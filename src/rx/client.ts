@@ -2,6 +2,7 @@ import { AsyncSubject, BehaviorSubject, Observable, distinctUntilChanged, filter
 import { encodeErrorBody } from '../codec/error-body.js';
 import type { ClientMeta, FrameInit } from '../codec/frame.js';
 import { RemoteError, TunnelError } from './errors.js';
+import type { Borrower, CreditLine } from './credit-line.js';
 import type { Lane } from './fair-merge.js';
 import type { ResolvedTunnelOptions } from './options.js';
 import { sampleStats, type ClientStats } from './stats.js';
@@ -37,9 +38,9 @@ export interface Client {
   /** True while the remote has this client paused. */
   readonly remotePaused: boolean;
   /**
-   * Whether the client has credit: its last write has left for the transport and the remote has
-   * not paused it (see docs/reactive.md, "How a tunnel serves its clients"). Replays the current
-   * state; completes when the client finishes.
+   * Whether the client has credit: the tunnel lent it a turn to write, its last write has left
+   * for the transport and the remote has not paused it (see docs/reactive.md, "How a tunnel
+   * serves its clients"). Replays the current state; completes when the client finishes.
    */
   readonly writable$: Observable<boolean>;
   /** The current value of {@link writable$}. */
@@ -104,6 +105,8 @@ export interface ClientHost {
   addLane(lane: Lane<ClientFrame>): void;
   /** Sends a frame that must not wait behind the client's data (`pause`, `resume`). */
   sendUrgent(frame: FrameInit): void;
+  /** Who lends credit to the tunnel's clients. */
+  readonly line: CreditLine<MproxyClient>;
   /** Adds to the bytes held in all clients; returns the new total. */
   adjustQueued(delta: number): number;
   /** The client is finished: forget it. */
@@ -111,7 +114,7 @@ export interface ClientHost {
 }
 
 /** The tunnel's client; users see it as {@link Client}. */
-export class MproxyClient implements Client {
+export class MproxyClient implements Client, Borrower {
   readonly id: string;
   readonly meta: ClientMeta;
 
@@ -125,6 +128,9 @@ export class MproxyClient implements Client {
   #lane: Subscriber<ClientFrame> | undefined;
   /** Data bytes handed to the lane that have not left it yet. */
   #unsent = 0;
+  /** Whether the client has credit (lent by the tunnel's line), and the serial of a lend unused. */
+  #credit = false;
+  #lend = 0;
   #queue: Uint8Array[] = [];
   #queued = 0;
   #backlog = 0;
@@ -147,6 +153,7 @@ export class MproxyClient implements Client {
     this.#host = host;
     this.meta = meta;
     this.id = id;
+    host.line.ask(this);
   }
 
   get data$(): Observable<Uint8Array> {
@@ -219,7 +226,7 @@ export class MproxyClient implements Client {
   }
 
   get writable(): boolean {
-    return !this.#finished && !this.#localEnded && !this.#remotePaused.value && this.#unsent === 0;
+    return this.#credit && !this.#finished && !this.#localEnded && !this.#remotePaused.value;
   }
 
   get drain$(): Observable<void> {
@@ -271,6 +278,9 @@ export class MproxyClient implements Client {
     if (this.#finished || this.#localEnded) return false;
     this.#bytesWritten += chunk.length;
     this.#unsent += chunk.length;
+    this.#host.line.held(chunk.length, this.#lend !== 0);
+    this.#credit = false;
+    this.#lend = 0;
     const limit = this.#host.options.maxFrameSize;
     // A remote with the default limit must accept every frame we send.
     for (let at = 0; at < chunk.length; at += limit) {
@@ -283,6 +293,7 @@ export class MproxyClient implements Client {
   end(): void {
     if (this.#finished || this.#localEnded) return;
     this.#localEnded = true;
+    this.#leaveLine();
     this.#send('end');
     this.#writableChanged();
     this.#maybeFinish();
@@ -315,7 +326,33 @@ export class MproxyClient implements Client {
   /** The tunnel's merge let `bytes` of this client's data leave for the transport. */
   sent(bytes: number): void {
     this.#unsent -= bytes;
-    if (this.#unsent === 0) this.#writableChanged();
+    this.#host.line.held(-bytes, false);
+    this.#askForCredit();
+  }
+
+  lend(serial: number): void {
+    this.#credit = true;
+    this.#lend = serial;
+    this.#writableChanged();
+  }
+
+  park(): void {
+    this.#lend = 0;
+  }
+
+  get unusedLend(): number {
+    return this.#lend;
+  }
+
+  /** In line for credit once the last write has left and the remote takes more. */
+  #askForCredit(): void {
+    if (this.#credit || this.#unsent > 0 || this.#finished || this.#localEnded || this.#remotePaused.value) return;
+    this.#host.line.ask(this);
+  }
+
+  #leaveLine(): void {
+    this.#host.line.leave(this);
+    this.#lend = 0;
   }
 
   /** The tunnel hands over a frame of this client (data, connection, pause, resume). */
@@ -324,6 +361,7 @@ export class MproxyClient implements Client {
     if (kind === 'pause' || kind === 'resume') {
       this.#pauseTime(kind === 'pause');
       this.#remotePaused.next(kind === 'pause');
+      this.#askForCredit();
       this.#writableChanged();
     } else if (data.length > 0 && !this.#remoteDone) {
       this.#bytesRead += data.length;
@@ -357,6 +395,7 @@ export class MproxyClient implements Client {
     if (error) this.#localEnded = true;
     this.#pauseTime(false);
     this.#remotePaused.next(false);
+    this.#askForCredit();
     this.#writableChanged();
     this.#flush();
     this.#maybeFinish();
@@ -456,6 +495,7 @@ export class MproxyClient implements Client {
   #finish(error?: Error): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#leaveLine();
     this.#closeError = error;
     if (this.#queued > 0) this.#host.adjustQueued(-this.#queued);
     this.#queue = [];

@@ -18,8 +18,8 @@ export type ConnectableSocket = Duplex;
  * do, with the same rules, written out with plain listeners: a relay has one per visitor, and
  * the two pipelines' subscriptions cost several KiB per idle visitor.
  *
- * - socket → client: the socket flows while the client has credit (its last write has left for
- *   the transport and the remote has not paused it) and is paused otherwise. The socket's `end`
+ * - socket → client: the socket is read while the client has credit (its last write has left for
+ *   the transport and the remote has not paused it) and left unread otherwise. The socket's `end`
  *   ends the client; a socket error destroys the client with that error (the remote gets
  *   `{message, code}`).
  * - client → socket: every inbound chunk is written; the socket's `writableLength` is reported
@@ -27,11 +27,15 @@ export type ConnectableSocket = Duplex;
  *   slow socket pauses the remote past 1 MiB and resumes it at 128 KiB. The remote's `end` ends the socket once its buffer is flushed; the
  *   remote's `error` resets it.
  *
- * A socket closed without an end destroys the client; a client that finishes lets a paused
- * socket read its end (or resets it, if the client failed).
+ * A socket closed without an end destroys the client; a client that finishes lets the socket
+ * read its end (or resets it, if the client failed).
  *
- * Returns a subscription; unsubscribing detaches without closing either side (the socket is
- * left paused). It detaches by itself once the socket has closed.
+ * Give the socket a `readableHighWaterMark` of 0 (`net.createServer({ highWaterMark: 0 })`,
+ * `net.connect({ readableHighWaterMark: 0, … })`) and a client without credit holds nothing of
+ * it in the process; otherwise the socket reads ahead up to its mark.
+ *
+ * Returns a subscription; unsubscribing detaches without closing either side (what the socket
+ * holds stays unread). It detaches by itself once the socket has closed.
  */
 export function connectSocket(client: Client, socket: ConnectableSocket): Subscription {
   const subscription = new Subscription();
@@ -58,12 +62,24 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     }),
   );
 
-  const onData = (chunk: Buffer | string): void => {
-    // Read after the client finished (the socket was resumed to take its end): nowhere to go.
-    if (client.closed) return;
-    // A write into a congestion or to a paused remote waits in the client's lane and takes its
-    // credit: the watcher below pauses the socket.
-    client.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  // Read in paused mode, one read() per credit (see fromReadable): a client without credit leaves
+  // its socket unread, and a socket made with readableHighWaterMark 0 (the relay's visitors, the
+  // device's local connections) then leaves what it is sent in the kernel. A write into a
+  // congestion or to a paused remote waits in the client's lane and takes its credit. A finished
+  // client takes nothing: its socket is read to its end (and closes) rather than left idling.
+  // Called again from inside a write (credit coming back), it lets the running loop go on.
+  let reading = false;
+  const onReadable = (): void => {
+    if (reading) return;
+    reading = true;
+    try {
+      let chunk: Buffer | string | null;
+      while ((client.closed || client.writable) && (chunk = socket.read() as Buffer | string | null) !== null) {
+        if (!client.closed) client.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      }
+    } finally {
+      reading = false;
+    }
   };
   const onEnd = (): void => client.end();
   const onError = (error: Error): void => client.destroy(error);
@@ -72,30 +88,25 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
     if (!client.closed) client.destroy();
     subscription.unsubscribe();
   };
-  // Paused before the 'data' listener goes on: a socket never paused would start flowing with it.
-  const unwatch = (client as MproxyClient).watchCredit({
-    next(writable) {
-      if (writable) socket.resume();
-      else socket.pause();
-    },
-    // A client that fails after its inbound side completed (half-closed when the tunnel went
-    // away) gets no error on its bytes: the socket must not be left open all the same. A clean
-    // finish resumes a paused socket, so that it reads its end and closes rather than idling.
-    complete() {
-      if (socket.destroyed) return;
-      if (client.errored) abortStream(socket);
-      else socket.resume();
-    },
-  });
-  socket.on('data', onData);
+  socket.on('readable', onReadable);
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
+  const unwatch = (client as MproxyClient).watchCredit({
+    next(writable) {
+      if (writable) onReadable();
+    },
+    // A client that fails after its inbound side completed (half-closed when the tunnel went
+    // away) gets no error on its bytes: the socket must not be left open all the same.
+    complete() {
+      if (socket.destroyed) return;
+      if (client.errored) abortStream(socket);
+      else onReadable();
+    },
+  });
   subscription.add(() => {
     unwatch();
-    // Detached from a live socket: paused, so that nothing it reads is lost before its next reader.
-    if (!socket.destroyed) socket.pause();
-    socket.off('data', onData);
+    socket.off('readable', onReadable);
     socket.off('end', onEnd);
     socket.off('error', onError);
     socket.off('close', onClose);

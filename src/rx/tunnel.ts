@@ -18,6 +18,7 @@ import { encodeErrorBody } from '../codec/error-body.js';
 import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
 import { MproxyClient, type Client, type ClientFrame, type ClientHost } from './client.js';
+import { CreditLine } from './credit-line.js';
 import { decodeFrames } from './decode-frames.js';
 import { encodeFrames } from './encode-frames.js';
 import { fairMerge, type Lane } from './fair-merge.js';
@@ -80,6 +81,14 @@ export interface Tunnel {
 // Ids of clients that just finished: late data for them is dropped instead of opening a new
 // client with the tail of a dead stream (a telebit bug). Bounded: oldest forgotten first.
 const TOMBSTONES = 4096;
+/**
+ * What the tunnel lets its clients read ahead of the transport (see CreditLine): sixteen socket
+ * reads keep a transport busy, and each byte waits a few milliseconds, not the time it takes
+ * every busy client's read to leave.
+ */
+const LENDING_BUDGET = 1024 * 1024;
+/** The most one read of a Node socket delivers. */
+const READ_SIZE = 64 * 1024;
 
 /**
  * Makes a tunnel over a transport. Reading starts at once (transports deliver asynchronously,
@@ -111,6 +120,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #closedWith = new AsyncSubject<{ readonly error?: Error }>();
   readonly #release = new Subject<string>();
   readonly #subscriptions: Subscription[] = [];
+  readonly line = new CreditLine<MproxyClient>(LENDING_BUDGET, READ_SIZE);
   #queued = 0;
   /** Bytes of the clients that finished, each way (the live ones are read from them). */
   #retiredIn = 0;

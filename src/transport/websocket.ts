@@ -7,8 +7,14 @@ import { TransportBase } from './base.js';
 import { TransportError } from './errors.js';
 import type { Transport, TransportOptions } from './transport.js';
 
-/** `writev` parts totalling less than this are joined into one message. */
-const COALESCE_LIMIT = 64 * 1024;
+/**
+ * Chunks smaller than this (frame headers, small bodies) written in one turn are joined into one
+ * message; larger ones go as messages of their own, uncopied: past a few KiB, copying a chunk
+ * costs more than the WebSocket frame it saves.
+ */
+const SMALL_CHUNK = 8 * 1024;
+/** A batch of small chunks is sent once it holds this much. */
+const BATCH_LIMIT = 64 * 1024;
 
 // ws readyState values (the constants live on the class, which this module imports as a type).
 const CONNECTING = 0;
@@ -39,7 +45,7 @@ export interface WebSocketTransportOptions extends TransportOptions {
 class WebSocketTransport extends TransportBase {
   readonly #ws: WebSocket;
   readonly #socket: CorkableSocket | undefined;
-  /** Messages written while the WebSocket was connecting, sent on 'open'. */
+  /** Chunks written while the WebSocket was connecting, sent on 'open'. */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #closeWhenOpen = false;
@@ -81,19 +87,19 @@ class WebSocketTransport extends TransportBase {
       this.#pendingBytes += chunk.byteLength;
       return;
     }
-    // Chunks written in one turn of the event loop (many clients' frames, each read from its
-    // own socket in the same poll phase) leave as one message: one WebSocket frame and one
-    // write instead of one per chunk. Large chunks and full batches go at once (into the
-    // corked socket, when there is one: see #beginTurn).
+    // Small chunks written in one turn of the event loop (many clients' headers and small
+    // frames) leave as one message: one WebSocket frame instead of one per chunk. Large chunks
+    // and full batches go at once, in order (into the corked socket, when there is one: see
+    // #beginTurn, so that the turn still leaves in one write).
     this.#beginTurn();
-    if (chunk.byteLength >= COALESCE_LIMIT) {
+    if (chunk.byteLength >= SMALL_CHUNK) {
       this.#sendBatch();
       this.#ws.send(chunk, { binary: true }, this.#onSent);
       return;
     }
     this.#batch.push(chunk);
     this.#batchBytes += chunk.byteLength;
-    if (this.#batchBytes >= COALESCE_LIMIT) this.#sendBatch();
+    if (this.#batchBytes >= BATCH_LIMIT) this.#sendBatch();
   }
 
   #beginTurn(): void {
@@ -122,18 +128,9 @@ class WebSocketTransport extends TransportBase {
   }
 
   protected sendChunks(chunks: readonly Uint8Array[]): void {
-    let total = 0;
-    for (const chunk of chunks) total += chunk.byteLength;
-    // Small parts join the turn's batch as they are (it is joined once, when sent); while
-    // connecting they are joined now, so that they wait as one message. A large body is not
-    // worth copying, and the peer reassembles the byte stream either way.
-    if (total < COALESCE_LIMIT) {
-      if (this.#ws.readyState === CONNECTING) this.sendChunk(Buffer.concat(chunks, total));
-      else for (const chunk of chunks) this.sendChunk(chunk);
-    } else {
-      this.#sendBatch();
-      for (const chunk of chunks) this.sendChunk(chunk);
-    }
+    // Each part as a chunk of its own (small ones join the turn's batch, large ones go
+    // uncopied): the peer reassembles the byte stream whatever the message boundaries.
+    for (const chunk of chunks) this.sendChunk(chunk);
   }
 
   protected startReading(): void {
@@ -184,9 +181,9 @@ class WebSocketTransport extends TransportBase {
     if (!this.isReading) this.#ws.pause();
     const pending = this.#pending;
     this.#pending = [];
-    for (const message of pending) {
-      this.#pendingBytes -= message.byteLength;
-      this.#ws.send(message, { binary: true }, this.#onSent);
+    for (const chunk of pending) {
+      this.#pendingBytes -= chunk.byteLength;
+      this.sendChunk(chunk);
     }
     if (this.#closeWhenOpen) this.#closeNow();
   }
@@ -223,7 +220,8 @@ class WebSocketTransport extends TransportBase {
  *
  * - Incoming binary messages become chunks, whatever the `binaryType`; a text message fails
  *   `incoming$` and `closed$` with `E_TEXT_MESSAGE` and closes the WebSocket with 1003.
- * - `writev` parts totalling under 64 KiB go out as one message, larger ones as one message each.
+ * - Chunks and `writev` parts under 8 KiB written in one turn go out as one message (up to
+ *   64 KiB); larger ones as messages of their own, never copied.
  * - With `options.socket`, all that one event-loop turn sends leaves in one `writev`.
  * - `bufferedAmount` is `ws.bufferedAmount` plus what waits for the connection to open;
  *   `drain$` is driven by send callbacks.

@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { PassThrough, type Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import Packer, * as named from '../../src/compat/index.js';
@@ -178,11 +179,7 @@ describe('addresses and ids', () => {
   const sockets: [string, object][] = [
     ['own props', { remoteFamily: 'IPv6', remoteAddress: '::1', remotePort: 5, localPort: 443 }],
     ['underscore props', { _remoteFamily: 'IPv4', _remoteAddress: '1.1.1.1', _remotePort: 6, _localPort: 80 }],
-    ['_handle._parent.owner.stream', { _handle: { _parent: { owner: { stream: { remoteFamily: 'IPv4', remoteAddress: '2.2.2.2', remotePort: 7, localPort: 8 } } } } }],
-    ['_handle._parentWrap', { _handle: { _parentWrap: { remoteFamily: 'IPv4', remoteAddress: '3.3.3.3', remotePort: 9, localPort: 10 } } }],
-    ['_handle._parentWrap._handle.owner.stream', { _handle: { _parentWrap: { _handle: { owner: { stream: { remoteFamily: 'IPv6', remoteAddress: '::2', remotePort: 11, localPort: 12 } } } } } }],
-    ['nothing', { _handle: {} }],
-    ['no handle', {}],
+    ['no address', {}],
   ];
 
   it.each(sockets)('socketToAddr and socketToId read %s as proxy-packer does', (_where, socket) => {
@@ -222,11 +219,26 @@ describe('wrapSocket', () => {
     server.close();
   });
 
-  it('falls back to the stream underneath, then to ""', () => {
-    const socket = Packer.wrapSocket({ _handle: { _parentWrap: { remoteAddress: '9.9.9.9' } } }) as { remoteAddress?: unknown; remotePort?: unknown };
+  it('falls back to the underscore property, then to ""', () => {
+    const socket = Packer.wrapSocket({ _remoteAddress: '9.9.9.9' }) as { remoteAddress?: unknown; remotePort?: unknown };
     expect(socket.remoteAddress).toBe('9.9.9.9');
     expect(socket.remotePort).toBe('');
-    expect(Object.keys(socket)).toEqual(['_handle']);
+    expect(Object.keys(socket)).toEqual(['_remoteAddress']);
+  });
+
+  it('reads the address of a TLS socket around a TCP socket (what proxy-packer dug for in Node\'s handle)', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [[accepted]] = await Promise.all([once(server, 'connection') as Promise<[net.Socket]>, once(client, 'connect')]);
+    const wrapped = new tls.TLSSocket(accepted, { isServer: false });
+    expect(Packer.socketToAddr(wrapped)).toEqual({ family: 'IPv4', address: '127.0.0.1', port: accepted.remotePort, serviceport: accepted.localPort });
+    expect(Packer.wrapSocket(wrapped).remoteAddress).toBe('127.0.0.1');
+    wrapped.destroy();
+    accepted.destroy();
+    client.destroy();
+    server.close();
   });
 });
 

@@ -19,25 +19,15 @@ import { A, internal, scriptedTransport, testScheduler } from './helpers.js';
 const flags = { t: true, f: false };
 const asText = map((chunk: Uint8Array) => Buffer.from(chunk).toString());
 
-/** A readable that delivers what it is given while flowing and holds it while paused. */
+/** A readable in paused mode: what it is given waits in it until `read()` takes it. */
 class ScriptedReadable extends EventEmitter {
-  flowing = false;
   readonly held: Buffer[] = [];
   give(text: string): void {
     this.held.push(Buffer.from(text));
-    this.#flow();
+    this.emit('readable');
   }
-  resume(): this {
-    this.flowing = true;
-    this.#flow();
-    return this;
-  }
-  pause(): this {
-    this.flowing = false;
-    return this;
-  }
-  #flow(): void {
-    while (this.flowing && this.held.length > 0) this.emit('data', this.held.shift());
+  read(): Buffer | null {
+    return this.held.shift() ?? null;
   }
 }
 
@@ -89,15 +79,18 @@ describe('fromReadable', () => {
     });
   });
 
-  it('should leave the stream paused and unheard when unsubscribed', () => {
+  it('should leave what the stream holds unread when unsubscribed', () => {
     const stream = new ScriptedReadable();
     const ready = new Subject<boolean>();
-    const subscription = fromReadable(stream as unknown as Readable, ready).subscribe();
+    const chunks: string[] = [];
+    const subscription = fromReadable(stream as unknown as Readable, ready).pipe(asText).subscribe((text) => chunks.push(text));
     ready.next(true);
-    expect(stream.flowing).toBe(true);
+    stream.give('x');
     subscription.unsubscribe();
-    expect(stream.flowing).toBe(false);
-    expect(stream.listenerCount('data')).toBe(0);
+    stream.give('y');
+    expect(chunks).toEqual(['x']);
+    expect(stream.held.map(String)).toEqual(['y']);
+    expect(stream.listenerCount('readable')).toBe(0);
     expect(ready.observed).toBe(false);
   });
 });
