@@ -21,7 +21,7 @@ const BURST_VISITORS = 200;
 /** What a socket reads at once (libuv's read size). */
 const READ = 64 * 1024;
 /** What the tunnel lends its clients in all (src/rx/tunnel.ts). */
-const LENDING_BUDGET = 1024 * 1024;
+const LENDING_BUDGET = 512 * 1024;
 /**
  * What one visitor may hold: the read it made with its credit, waiting in the merge or in its
  * socket. (Its socket, accepted with a readableHighWaterMark of 0 as the relay accepts, reads
@@ -165,7 +165,7 @@ describe('a congested tunnel', () => {
     // beyond: no socket is read again before its write has left.
     expect(mostHeld).toBeGreaterThan(0);
     expect(mostHeld).toBeLessThanOrEqual(bound);
-    // Then the lends: a read each for as many as 1 MiB allows, not 200 reads (12.5 MiB).
+    // Then the lends: a read each for as many as 512 KiB allows, not 200 reads (12.5 MiB).
     expect(lent.samples).toBeGreaterThan(0);
     // (A visitor whose next bytes reached the relay after its lend went unused for a turn is
     // idle for the tunnel, and writes them on its own credit: a few such reads come on top.)
