@@ -6,6 +6,7 @@ import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
 import type { AcmeOptions } from '../tls/acme.js';
+import type { ClusterOptions } from '../cluster/options.js';
 
 /**
  * The shortest secret a relay takes: 32 bytes, the size of the HS256 hash. A shorter one can be
@@ -63,6 +64,12 @@ export interface RelayOptions {
   udpIdleTimeout?: number;
   /** Options of each device tunnel. */
   tunnelOptions?: TunnelOptions;
+  /**
+   * Make this relay a node of a cluster on Redis (see docs/cluster.md). Every node needs the
+   * same `secret`: it signs device tokens and authenticates nodes to each other. Without it the
+   * relay stands alone.
+   */
+  cluster?: ClusterOptions;
   /** Where the relay logs (pino-compatible). Default: nowhere. */
   logger?: Logger;
 }

@@ -10,7 +10,7 @@ import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.
 
 interface DeviceFlags extends LogFlags, AcmeFlags {
   cert?: string[];
-  relay?: string;
+  relay?: string | string[];
   token?: string[];
   tokenFile?: string[];
   forward?: string[];
@@ -23,7 +23,12 @@ interface DeviceFlags extends LogFlags, AcmeFlags {
 export function registerDevice(program: Command): void {
   const deviceCommand = withConfigOption(withLogOptions(program.command('device')))
     .description('run a device: connect to a relay and forward its clients to local services')
-    .option('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
+    .option(
+      '--relay <url>',
+      'the relay device endpoint, ws://host:port or wss://host:port; twice (or more) for a tunnel to each of several cluster nodes',
+      // One relay stays a plain value (as --print-config shows it); more make a list.
+      (value: string, previous?: string | string[]) => (previous === undefined ? value : [...[previous].flat(), value]),
+    )
     .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
     .option('--token-file <path>', 'read a token from a file (repeatable)', collect)
     .option(
@@ -58,20 +63,27 @@ export function registerDevice(program: Command): void {
         throw cliError('E_USAGE', '--token-in must be query, header or control');
       }
       const log = createCliLogger(flags);
-      const device = createDevice({
-        relay: flags.relay,
-        tokens,
+      const relays = [flags.relay].flat();
+      // One device per relay, each with its own tunnel and reconnects: the cluster keeps the
+      // device's names with one of them and the others on standby (docs/cluster.md).
+      const devices = relays.map((relay) =>
+        createDevice({
+          relay,
+          tokens,
         forwards,
         tokenIn: flags.tokenIn as TokenTransport,
         ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
-        tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
-        logger: log,
-      });
-      device.state$.subscribe((state) => log.debug({ state }, 'device state'));
-      const stopped = firstValueFrom(device.closed$);
-      const signalled = runUntilSignal(() => device.close(), (signal) => log.info({ signal }, 'stopping'));
+          tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
+          logger: relays.length > 1 ? log.child({ relay }) : log,
+        }),
+      );
+      for (const device of devices) device.state$.subscribe((state) => log.debug({ state }, 'device state'));
+      // The first device to stop for good (a refused token) stops them all.
+      const stopped = Promise.race(devices.map((device) => firstValueFrom(device.closed$)));
+      const signalled = runUntilSignal(async () => void (await Promise.all(devices.map((device) => device.close()))), (signal) => log.info({ signal }, 'stopping'));
       const result = await Promise.race([stopped, signalled.then(() => ({}))]);
+      if (devices.length > 1) await Promise.all(devices.map((device) => device.close()));
       // A fatal error (a refused token) is said once, by the exit line.
       if ('error' in result && result.error) throw result.error;
     });

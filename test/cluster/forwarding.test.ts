@@ -1,0 +1,48 @@
+/**
+ * Three relay nodes (CLI processes) on one real Redis: a visitor on any node reaches a device
+ * connected to one of them, by TLS SNI (passthrough), HTTP Host and TCP port, bytes checked.
+ */
+import { describe, expect, it } from 'vitest';
+import { startNode, startRedis } from '../support/cluster.js';
+import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho, tlsEcho } from './helpers.js';
+
+describe('a relay cluster on Redis', () => {
+  it('carries visitors of every node to the device on node B: SNI, Host and TCP port; 100 visitors spread over three nodes', async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    const [a, b, c] = await Promise.all([
+      startNode('a', redis, { portHost: '127.0.0.1', tcpPorts: String(port) }),
+      startNode('b', redis, { portHost: '127.0.0.2', tcpPorts: String(port) }),
+      startNode('c', redis, { portHost: '127.0.0.3', tcpPorts: String(port) }),
+    ]);
+    const local = await services();
+    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+    // The lease is announced: every node listens on the claimed port.
+    await Promise.all([a, b, c].map((node) => node.waitFor(new RegExp(`"port":${port}[^\\n]*TCP port listening`), 'the claimed port')));
+
+    const data = randomBytes(256 * 1024);
+    expect(await tlsEcho(a.publicPort, 'app.localhost', data)).toBe(sha(data));
+    expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
+    expect(await tcpEcho('127.0.0.1', port, data)).toBe(sha(data));
+
+    const nodes = [a, b, c];
+    const visits = Array.from({ length: 100 }, async (_, i) => {
+      const node = nodes[i % 3]!;
+      const body = randomBytes(8 * 1024 + i * 97);
+      const kind = Math.floor(i / 3) % 3;
+      if (kind === 0) return (await tlsEcho(node.publicPort, 'app.localhost', body)) === sha(body);
+      if (kind === 1) return (await httpPost(node.publicPort, 'web.localhost', body)) === `web.localhost ${sha(body)}`;
+      return (await tcpEcho(node.portHost, port, body)) === sha(body);
+    });
+    const arrived = await Promise.all(visits);
+    expect(arrived.filter(Boolean)).toHaveLength(100);
+    // Forwarded over one node-to-node tunnel per pair, no more.
+    expect(a.output().match(/node-to-node link up/g)).toHaveLength(1);
+
+    // A node with another secret is refused by B, which says so; its visitor is closed, not served.
+    const wrong = await startNode('d', redis, { extra: ['--secret', 'another-secret-of-32-bytes-or-more!!'] });
+    await expect(httpPost(wrong.publicPort, 'web.localhost', data)).resolves.toContain('not connected now');
+    await b.waitFor(/"code":"E_NODE_AUTH"[^\n]*node-to-node connection refused/, 'the refusal');
+    await wrong.waitFor(/"code":"E_NODE_AUTH"/, 'the refusal, on the dialling side');
+  });
+});
