@@ -149,15 +149,22 @@ export class LeaseRegistry {
     const held = this.#held.get(id);
     if (held) return { node: this.#options.nodeId, owner: held.owner, epoch: held.epoch, state: held.state };
     const cached = this.#leases.get(id);
-    if (cached && cached.expiresAt > Date.now() && cached.value.node !== this.#options.nodeId) return cached.value;
+    if (cached && this.#fresh(cached) && cached.value.node !== this.#options.nodeId) return cached.value;
     return undefined;
+  }
+
+  /**
+   * Whether a copied entry still stands. While Redis is unreachable no lease can change hands,
+   * so the last table known stands as it is: the nodes go on forwarding to each other.
+   */
+  #fresh(cached: Cached<unknown>): boolean {
+    return !this.connected || cached.expiresAt > Date.now();
   }
 
   /** Every lease this node knows of, with its holder. */
   leases(): Map<string, LeaseHolder> {
     const out = new Map<string, LeaseHolder>();
-    const now = Date.now();
-    for (const [id, cached] of this.#leases) if (cached.expiresAt > now && cached.value.node !== this.#options.nodeId) out.set(id, cached.value);
+    for (const [id, cached] of this.#leases) if (this.#fresh(cached) && cached.value.node !== this.#options.nodeId) out.set(id, cached.value);
     for (const id of this.#held.keys()) out.set(id, this.holderOf(id) as LeaseHolder);
     return out;
   }
@@ -165,8 +172,7 @@ export class LeaseRegistry {
   /** A node's record: from the table, else read from Redis. */
   async node(id: string): Promise<NodeRecord | undefined> {
     const cached = this.#nodes.get(id);
-    if (cached && cached.expiresAt > Date.now()) return cached.value;
-    if (!this.connected) return cached?.value;
+    if (cached && this.#fresh(cached)) return cached.value;
     const raw = await this.#redis.get(nodeKey(id)).catch(() => null);
     const record = raw ? parseJson<NodeRecord>(raw) : undefined;
     if (record) this.#nodes.set(id, { value: record, expiresAt: Date.now() + this.#options.ttl });

@@ -7,14 +7,14 @@ export type RedisClient = Redis | Cluster;
 /**
  * Connects to the registry's Redis. Commands fail at once while it is unreachable (no offline
  * queue: the registry retries on its own heartbeat, and a visitor must never wait on Redis);
- * the client reconnects with backoff up to 2 s.
+ * the client reconnects with backoff up to 1 s.
  */
 export function connectRedis(url: string, name: string): RedisClient {
   const common: RedisOptions = {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 4), 1_000),
     connectTimeout: 2_000,
   };
   const parsed = new URL(url);

@@ -2,9 +2,16 @@
  * Three relay nodes (CLI processes) on one real Redis: a visitor on any node reaches a device
  * connected to one of them, by TLS SNI (passthrough), HTTP Host and TCP port, bytes checked.
  */
+import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { startNode, startRedis } from '../support/cluster.js';
+import { CLI, startNode, startRedis } from '../support/cluster.js';
 import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho, tlsEcho } from './helpers.js';
+
+function cli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 10_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}: ${stderr}`)) : resolve(stdout)));
+  });
+}
 
 describe('a relay cluster on Redis', () => {
   it('carries visitors of every node to the device on node B: SNI, Host and TCP port; 100 visitors spread over three nodes', async () => {
@@ -19,6 +26,21 @@ describe('a relay cluster on Redis', () => {
     await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
     // The lease is announced: every node listens on the claimed port.
     await Promise.all([a, b, c].map((node) => node.waitFor(new RegExp(`"port":${port}[^\\n]*TCP port listening`), 'the claimed port')));
+
+    // `mproxy cluster status`: the nodes, and every name and port with its holder.
+    const status = JSON.parse(await cli(['cluster', 'status', '--cluster', redis.url, '--json'])) as {
+      nodes: { id: string; address: string }[];
+      leases: { kind: string; what: string; node: string; state: string }[];
+    };
+    expect(status.nodes.map((node) => node.id)).toEqual(['a', 'b', 'c']);
+    expect(status.leases.map((lease) => [lease.kind, lease.what, lease.node, lease.state])).toEqual([
+      ['name', 'app.localhost', 'b', 'live'],
+      ['name', 'web.localhost', 'b', 'live'],
+      ['tcp', String(port), 'b', 'live'],
+    ]);
+    const table = await cli(['cluster', 'status', '--cluster', redis.url]);
+    expect(table).toMatch(/^NODE +ADDRESS +TLS +STATE +TTL\n/);
+    expect(table).toMatch(new RegExp(`\\ntcp +${port} +b +live +\\d+ `));
 
     const data = randomBytes(256 * 1024);
     expect(await tlsEcho(a.publicPort, 'app.localhost', data)).toBe(sha(data));
