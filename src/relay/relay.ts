@@ -91,7 +91,7 @@ class MproxyRelay implements Relay {
   readonly #policy: PortPolicy;
   // Expired tokens lose their names and ports on time, not only at the next lookup (telebit
   // never expired them at all).
-  readonly #registry = new GrantRegistry({ onExpire: (expired) => this.#expired(expired) });
+  readonly #registry: GrantRegistry;
   #expiryTimer: NodeJS.Timeout | undefined;
   #reconcileQueued = false;
   readonly #sessions = new Map<string, DeviceSession>();
@@ -127,6 +127,7 @@ class MproxyRelay implements Relay {
     }
     checkRelayOptions(options);
     this.#options = options;
+    this.#registry = new GrantRegistry({ onExpire: (expired) => this.#expired(expired), exclusive: options.cluster === undefined });
     this.#secret = options.secret;
     this.#log = options.logger ?? silentLogger;
     this.#policy = new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
