@@ -45,9 +45,11 @@ const web = (port: number): string[] => [`http:web.localhost=127.0.0.1:${port}`]
 describe('a relay cluster, when things fail', () => {
   it('goes on serving what it holds while Redis is down; leases come back and waiting claims go through when it returns', async () => {
     const redis = await startRedis();
-    const [a, b] = await Promise.all([startNode('a', redis), startNode('b', redis)]);
+    // Node-to-node over TLS (a certificate the CLI makes; the secret authenticates).
+    const [a, b] = await Promise.all([startNode('a', redis, { extra: ['--node-tls'] }), startNode('b', redis, { extra: ['--node-tls'] })]);
     await deviceOn(b.tunnelUrl, await issueToken(SECRET, { domains: ['web.localhost'], sub: 'one' }), web(await labelled('one')));
     await untilServed(a, 'one');
+    expect(a.output()).toMatch(/"tls":true[^\n]*cluster node endpoint ready/);
 
     const mark = a.output().length;
     await redis.kill();
