@@ -9,6 +9,7 @@ import type { Client } from '../rx/client.js';
 import type { TunnelOptions } from '../rx/options.js';
 import type { OpenClientMeta, Tunnel } from '../rx/tunnel.js';
 import { splitHostPort } from '../transport/host-port.js';
+import { InvalidOptionError } from '../codec/errors.js';
 import { leaseId, type LeaseKind } from './keys.js';
 import { LeaseRegistry, type LeaseHolder } from './leases.js';
 import { NodeLinks } from './links.js';
@@ -62,7 +63,7 @@ export class ClusterNode {
     this.#options = options;
     this.id = options.nodeId;
     const listen = splitHostPort(options.nodeListen);
-    if (!listen) throw new Error(`nodeListen ${options.nodeListen} must be host:port`);
+    if (!listen) throw new InvalidOptionError(`cluster nodeListen ${JSON.stringify(options.nodeListen)} must be host:port`);
     this.#links = new NodeLinks({
       nodeId: options.nodeId,
       secret: options.secret,
@@ -169,7 +170,12 @@ export class ClusterNode {
     await this.#registry?.handOver();
   }
 
+  /**
+   * Leaves the cluster: the leases still held go to grace (a standby of the same device takes
+   * them at once rather than after the TTL), the links close, the node's record goes.
+   */
   async close(): Promise<void> {
+    if (!this.#draining) await this.#registry?.handOver().catch(() => undefined);
     await this.#links.close();
     await this.#registry?.close();
   }
