@@ -543,7 +543,14 @@ class MproxyRelay implements Relay {
       device = session.open({ ...meta });
     } catch (error) {
       this.#log.info({ from, service: meta.service, name: meta.name, port: meta.serviceport, code: toControlErrorBody(error).code }, 'forwarded visitor refused');
-      client.destroy(error instanceof Error ? error : new Error(String(error)));
+      if (meta.service === 'http') {
+        // Answered as a visitor that came here would be: the 502 page, through the other node.
+        client.data$.subscribe({ error: () => undefined });
+        client.write(Buffer.from(badGatewayResponse(meta.name, route?.kind === 'away' ? 'disconnected' : 'unknown')));
+        client.end();
+      } else {
+        client.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
       return;
     }
     const opened = device;

@@ -17,10 +17,12 @@ describe('a relay cluster on Redis', () => {
   it('carries visitors of every node to the device on node B: SNI, Host and TCP port; 100 visitors spread over three nodes', async () => {
     const redis = await startRedis();
     const port = await freePort();
-    const [a, b, c] = await Promise.all([
+    const [a, b, c, wrong] = await Promise.all([
       startNode('a', redis, { portHost: '127.0.0.1', tcpPorts: String(port) }),
       startNode('b', redis, { portHost: '127.0.0.2', tcpPorts: String(port) }),
       startNode('c', redis, { portHost: '127.0.0.3', tcpPorts: String(port) }),
+      // A node with another secret: the others must refuse it.
+      startNode('d', redis, { extra: ['--secret', 'another-secret-of-32-bytes-or-more!!'] }),
     ]);
     const local = await services();
     await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
@@ -32,7 +34,7 @@ describe('a relay cluster on Redis', () => {
       nodes: { id: string; address: string }[];
       leases: { kind: string; what: string; node: string; state: string }[];
     };
-    expect(status.nodes.map((node) => node.id)).toEqual(['a', 'b', 'c']);
+    expect(status.nodes.map((node) => node.id)).toEqual(['a', 'b', 'c', 'd']);
     expect(status.leases.map((lease) => [lease.kind, lease.what, lease.node, lease.state])).toEqual([
       ['name', 'app.localhost', 'b', 'live'],
       ['name', 'web.localhost', 'b', 'live'],
@@ -62,7 +64,6 @@ describe('a relay cluster on Redis', () => {
     expect(a.output().match(/node-to-node link up/g)).toHaveLength(1);
 
     // A node with another secret is refused by B, which says so; its visitor is closed, not served.
-    const wrong = await startNode('d', redis, { extra: ['--secret', 'another-secret-of-32-bytes-or-more!!'] });
     await expect(httpPost(wrong.publicPort, 'web.localhost', data)).resolves.toContain('not connected now');
     await b.waitFor(/"code":"E_NODE_AUTH"[^\n]*node-to-node connection refused/, 'the refusal');
     await wrong.waitFor(/"code":"E_NODE_AUTH"/, 'the refusal, on the dialling side');
