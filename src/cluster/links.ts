@@ -11,6 +11,7 @@ import { createTunnel, type OpenClientMeta, type Tunnel } from '../rx/tunnel.js'
 import { splitHostPort } from '../transport/host-port.js';
 import { fromSocket } from '../transport/socket.js';
 import { ClusterError } from './errors.js';
+import { openUnique } from './unique.js';
 import type { NodeRecord } from './leases.js';
 import { channelBinding, checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest, AUTH_WINDOW_MS } from './node-auth.js';
 
@@ -89,7 +90,7 @@ export class NodeLinks {
   async forward(nodeId: string, socket: Socket, meta: OpenClientMeta, head?: Uint8Array): Promise<void> {
     const tunnel = await this.link(nodeId);
     if (socket.destroyed) return;
-    const client = tunnel.open(meta);
+    const client = openUnique((unique) => tunnel.open(unique), meta);
     if (head && head.length > 0) client.write(head);
     const joined = connectSocket(client, socket);
     const onLinkLost = (): void => {

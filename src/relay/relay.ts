@@ -31,6 +31,7 @@ import { readClientHello } from '../sniff/client-hello.js';
 import { ACME_TLS_ALPN, terminate } from '../tls/terminate.js';
 import { ClusterNode, ownerOf, type ClusterRoute } from '../cluster/node.js';
 import { resolveClusterOptions } from '../cluster/options.js';
+import { openUnique } from '../cluster/unique.js';
 import { pull } from '../rx/pull.js';
 import { fromClient } from '../rx/from-client.js';
 import { toClient } from '../rx/to-client.js';
@@ -482,13 +483,10 @@ class MproxyRelay implements Relay {
   }
 
   #openFor(session: DeviceSession, socket: Socket, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>): Client | undefined {
+    const meta: OpenClientMeta = { family: socket.remoteFamily ?? 'IPv4', address: socket.remoteAddress ?? '', port: socket.remotePort ?? null, ...where };
     try {
-      return session.open({
-        family: socket.remoteFamily ?? 'IPv4',
-        address: socket.remoteAddress ?? '',
-        port: socket.remotePort ?? null,
-        ...where,
-      });
+      // In a cluster the device's tunnel also carries visitors forwarded by other nodes.
+      return this.#cluster ? openUnique((unique) => session.open(unique), meta) : session.open(meta);
     } catch (error) {
       this.#log.warn({ err: toControlErrorBody(error) }, 'cannot open a client for this visitor');
       socket.destroy();
@@ -540,7 +538,7 @@ class MproxyRelay implements Relay {
     let device: Client | undefined;
     try {
       if (!session || this.#draining) throw new RelayError('E_NO_DEVICE', `no device here for ${meta.service} ${meta.name || String(meta.serviceport)}`);
-      device = session.open({ ...meta });
+      device = openUnique((unique) => session.open(unique), { ...meta });
     } catch (error) {
       this.#log.info({ from, service: meta.service, name: meta.name, port: meta.serviceport, code: toControlErrorBody(error).code }, 'forwarded visitor refused');
       if (meta.service === 'http') {

@@ -3,7 +3,9 @@
  * connected to one of them, by TLS SNI (passthrough), HTTP Host and TCP port, bytes checked.
  */
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
+import { defer } from '../support/index.js';
 import { CLI, startNode, startRedis } from '../support/cluster.js';
 import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho, tlsEcho } from './helpers.js';
 
@@ -18,16 +20,21 @@ describe('a relay cluster on Redis', () => {
     const redis = await startRedis();
     const port = await freePort();
     const [a, b, c, wrong] = await Promise.all([
-      startNode('a', redis, { portHost: '127.0.0.1', tcpPorts: String(port) }),
-      startNode('b', redis, { portHost: '127.0.0.2', tcpPorts: String(port) }),
-      startNode('c', redis, { portHost: '127.0.0.3', tcpPorts: String(port) }),
+      startNode('a', redis, { portHost: '127.0.0.1', tcpPorts: String(port), extra: ['--udp-ports', String(port)] }),
+      startNode('b', redis, { portHost: '127.0.0.2', tcpPorts: String(port), extra: ['--udp-ports', String(port)] }),
+      startNode('c', redis, { portHost: '127.0.0.3', tcpPorts: String(port), extra: ['--udp-ports', String(port)] }),
       // A node with another secret: the others must refuse it.
       startNode('d', redis, { extra: ['--secret', 'another-secret-of-32-bytes-or-more!!'] }),
     ]);
     const local = await services();
-    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+    const udpEcho = createSocket('udp4');
+    udpEcho.on('message', (message, from) => udpEcho.send(message, from.port, from.address));
+    await new Promise<void>((resolve) => udpEcho.bind(0, '127.0.0.1', resolve));
+    defer(() => new Promise<void>((resolve) => udpEcho.close(() => resolve())));
+    await deviceOn(b.tunnelUrl, await clusterToken(port), [...forwardsFor(local, port), `udp:${port}=127.0.0.1:${udpEcho.address().port}`]);
     // The lease is announced: every node listens on the claimed port.
     await Promise.all([a, b, c].map((node) => node.waitFor(new RegExp(`"port":${port}[^\\n]*TCP port listening`), 'the claimed port')));
+    await a.waitFor(new RegExp(`"port":${port}[^\\n]*UDP port listening`), 'the claimed UDP port');
 
     // `mproxy cluster status`: the nodes, and every name and port with its holder.
     const status = JSON.parse(await cli(['cluster', 'status', '--cluster', redis.url, '--json'])) as {
@@ -39,6 +46,7 @@ describe('a relay cluster on Redis', () => {
       ['name', 'app.localhost', 'b', 'live'],
       ['name', 'web.localhost', 'b', 'live'],
       ['tcp', String(port), 'b', 'live'],
+      ['udp', String(port), 'b', 'live'],
     ]);
     const table = await cli(['cluster', 'status', '--cluster', redis.url]);
     expect(table).toMatch(/^NODE +ADDRESS +TLS +STATE +TTL\n/);
@@ -48,6 +56,15 @@ describe('a relay cluster on Redis', () => {
     expect(await tlsEcho(a.publicPort, 'app.localhost', data)).toBe(sha(data));
     expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
     expect(await tcpEcho('127.0.0.1', port, data)).toBe(sha(data));
+
+    // UDP by port: a datagram to node a comes back from the device's service through b. A
+    // datagram may be lost (it is UDP): sent again until one answer comes.
+    const visitor = createSocket('udp4');
+    defer(() => new Promise<void>((resolve) => visitor.close(() => resolve())));
+    const answer = new Promise<string>((resolve) => visitor.once('message', (message) => resolve(message.toString())));
+    const resend = setInterval(() => visitor.send('datagram through the cluster', port, '127.0.0.1'), 50);
+    visitor.send('datagram through the cluster', port, '127.0.0.1');
+    expect(await answer.finally(() => clearInterval(resend))).toBe('datagram through the cluster');
 
     const nodes = [a, b, c];
     const visits = Array.from({ length: 100 }, async (_, i) => {

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parseMilliseconds } from '../../src/cluster/duration.js';
 import { checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest } from '../../src/cluster/node-auth.js';
 import { resolveClusterOptions } from '../../src/cluster/options.js';
-import { createRelay } from '../../src/index.js';
+import { openUnique } from '../../src/cluster/unique.js';
+import { createRelay, createTunnel, memoryPair } from '../../src/index.js';
 import { CLI } from '../support/cluster.js';
 import { SECRET } from '../support/index.js';
 
@@ -39,6 +40,24 @@ describe('cluster durations and options', () => {
     await expect(
       createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, cluster: { url: 'redis://127.0.0.1:1', nodeId: 'a', nodeListen: '127.0.0.1:0', nodeTls: true } }),
     ).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
+  });
+});
+
+describe('openUnique', () => {
+  it('opens a second visitor of the same address and port under the next free port, keeping the address', () => {
+    const [left, right] = memoryPair();
+    const tunnel = createTunnel(left);
+    const peer = createTunnel(right);
+    peer.clients$.subscribe();
+    const meta = { family: 'IPv4', address: '203.0.113.7', port: 40000, service: 'tcp', serviceport: 5050 };
+    const first = openUnique((m) => tunnel.open(m), meta);
+    const second = openUnique((m) => tunnel.open(m), meta);
+    const third = openUnique((m) => tunnel.open(m), meta);
+    expect([first.meta.port, second.meta.port, third.meta.port]).toEqual([40000, 40001, 40002]);
+    expect(third.meta.address).toBe('203.0.113.7');
+    expect(() => openUnique(() => { throw Object.assign(new Error('closed'), { code: 'E_TUNNEL_CLOSED' }); }, meta)).toThrow('closed');
+    tunnel.destroy();
+    peer.destroy();
   });
 });
 
