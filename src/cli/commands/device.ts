@@ -42,7 +42,12 @@ export function registerDevice(program: Command): void {
   withAcmeOptions(deviceCommand)
     .option('--cert <rule>', 'NAME=CERT.pem,KEY.pem: serve a terminated name with this certificate (repeatable; reloaded on change)', collect)
     .action(async (_flags: DeviceFlags, command: Command) => {
-      applyConfig(command, new Set(['token', 'token-file', 'forward', 'cert']));
+      applyConfig(command, new Set(['token', 'token-file', 'forward', 'cert', 'relay']));
+      // `relay:` in a file may list several; one stays a plain value, as on the command line.
+      const relayValue = command.getOptionValue('relay') as string | string[] | undefined;
+      if (Array.isArray(relayValue) && relayValue.length === 1) {
+        command.setOptionValueWithSource('relay', relayValue[0], command.getOptionValueSource('relay') ?? 'config');
+      }
       const flags = command.opts<DeviceFlags>();
       if (flags.printConfig) {
         process.stdout.write(printConfig(command, new Set(['token'])));
