@@ -20,7 +20,8 @@ export interface RedisServer {
   restart(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** A Redis on a free port; with `started: false`, not started yet (`restart()` starts it). */
+export async function startRedis(options: { started?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
@@ -44,7 +45,7 @@ export async function startRedis(): Promise<RedisServer> {
     running.kill('SIGKILL');
     await exited;
   };
-  await start();
+  if (options.started !== false) await start();
   defer(kill);
   return { port, url: `redis://127.0.0.1:${port}`, kill, restart: start };
 }
@@ -70,7 +71,7 @@ export interface Node {
 export async function startNode(
   id: string,
   redis: { url: string },
-  options: { portHost?: string; tcpPorts?: string; extra?: string[]; leaseTtl?: string; grace?: string } = {},
+  options: { portHost?: string; tcpPorts?: string; extra?: string[]; leaseTtl?: string; grace?: string; waitRegistry?: boolean } = {},
 ): Promise<Node> {
   const portHost = options.portHost ?? '127.0.0.1';
   const args = [
@@ -123,7 +124,7 @@ export async function startNode(
     });
   const tunnel = await waitFor(/"url":"(ws:\/\/127\.0\.0\.1:\d+)"[^\n]*device endpoint ready/, 'the device endpoint');
   const visitors = await waitFor(/"address":"127\.0\.0\.1:(\d+)"[^\n]*visitors listener ready/, 'the visitor listener');
-  await waitFor(/cluster registry connected/, 'the registry');
+  if (options.waitRegistry !== false) await waitFor(/cluster registry connected/, 'the registry');
   return {
     id,
     child,
