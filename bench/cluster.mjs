@@ -98,9 +98,10 @@ export async function run(ctx) {
       await writeBytes(socket, CHUNK, bytes);
       await until(() => counted - from >= bytes, 'the sink to count every byte', 120_000);
       const wall = performance.now() - t0;
-      const cpu = pids.map(cpuOf).reduce((sum, value, i) => sum + value - cpu0[i], 0);
+      const each = pids.map((pid, i) => cpuOf(pid) - cpu0[i]);
+      const cpu = each.reduce((sum, value) => sum + value, 0);
       socket.destroy();
-      return { bytes, wall, cpu };
+      return { bytes, wall, cpu, each };
     };
     const paths = { forwarded: '127.0.0.1', direct: '127.0.0.2' };
     for (const host of Object.values(paths)) await transfer(host, WARMUP);
@@ -115,6 +116,12 @@ export async function run(ctx) {
     }
     const best = (name) => Math.max(...results[name].map((r) => r.bytes / (r.wall / 1000)));
     const cpuPerMiB = (name) => Math.min(...results[name].map((r) => r.cpu / (r.bytes / MiB)));
+    // Per process (node a, node b, device), from the round with the least CPU in all.
+    const perProcess = (name) => {
+      const least = results[name].reduce((best, r) => (r.cpu / r.bytes < best.cpu / best.bytes ? r : best));
+      const [nodeA, nodeB, device] = least.each.map((ms) => round2(ms / (least.bytes / MiB)));
+      return { nodeA, nodeB, device };
+    };
     return [
       {
         group: 'cluster',
@@ -128,6 +135,7 @@ export async function run(ctx) {
           forwardedMBps: results.forwarded.map((r) => round2(r.bytes / 1e6 / (r.wall / 1000))),
           directMBps: results.direct.map((r) => round2(r.bytes / 1e6 / (r.wall / 1000))),
           cpuMsPerMiB: { forwarded: round2(cpuPerMiB('forwarded')), direct: round2(cpuPerMiB('direct')) },
+          cpuMsPerMiBByProcess: { forwarded: perProcess('forwarded'), direct: perProcess('direct') },
           forwardingAddsCpuMsPerMiB: round2(cpuPerMiB('forwarded') - cpuPerMiB('direct')),
         },
       },
