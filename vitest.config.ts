@@ -7,6 +7,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    globalSetup: ['test/support/ensure-pebble.ts', 'test/support/ensure-chromium.ts'],
+    globalSetup: ['test/support/ensure-pebble.ts', 'test/support/ensure-chromium.ts', 'test/support/ensure-redis.ts'],
   },
 });

@@ -41,6 +41,10 @@ export { createRelay, type Relay, type RelayAddresses, type RelayDeviceInfo, typ
 export { type RelayOptions, type ListenAddress } from './relay/options.js';
 export { RelayError, type RelayErrorCode } from './relay/errors.js';
 export { CLOSE_NO_TOKEN } from './relay/session.js';
+export { ClusterError, type ClusterErrorCode } from './cluster/errors.js';
+export { readClusterStatus, type ClusterStatus } from './cluster/status.js';
+export type { ClusterOptions } from './cluster/options.js';
+export type { LeaseHolder, NodeRecord } from './cluster/leases.js';
 export { createDevice, type Device, type DeviceOptions, type DeviceState, type TokenTransport } from './device/device.js';
 export { parseForward, type Forward, type ForwardService } from './device/forwards.js';
 export { DeviceError, type DeviceErrorCode } from './device/errors.js';

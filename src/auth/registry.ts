@@ -49,6 +49,12 @@ export interface GrantRegistryOptions {
    * so that the relay can close the visitors and listeners of what the session lost.
    */
   onExpire?: (expired: ExpiredGrant) => void;
+  /**
+   * Whether a name or port held under one owner is refused to another (`E_NAME_TAKEN`,
+   * `E_PORT_TAKEN`). Default true. A cluster node sets false: there the cluster's lease decides
+   * which owner is served, and a device waits for it rather than being refused.
+   */
+  exclusive?: boolean;
 }
 
 /** The sessions holding one name or port, with how many of each session's grants cover it. */
@@ -58,6 +64,7 @@ type Holders<K> = Map<K, Map<string, number>>;
 export class GrantRegistry {
   private readonly now: () => Date;
   private readonly onExpire: ((expired: ExpiredGrant) => void) | undefined;
+  private readonly exclusive: boolean;
   /** Session id → its grants, in the order they were added. */
   private readonly sessions = new Map<string, Grant[]>();
   /** Insertion-ordered maps, so that holders come back in the order they took the name. */
@@ -69,6 +76,7 @@ export class GrantRegistry {
   constructor(options: GrantRegistryOptions = {}) {
     this.now = options.now ?? (() => new Date());
     this.onExpire = options.onExpire;
+    this.exclusive = options.exclusive ?? true;
   }
 
   /**
@@ -189,6 +197,7 @@ export class GrantRegistry {
     grant: Grant,
     covers: (g: Grant) => boolean,
   ): boolean {
+    if (!this.exclusive) return false;
     for (const holder of holders?.keys() ?? []) {
       if (holder === sessionId) continue;
       const others = this.sessions.get(holder) ?? [];

@@ -3,6 +3,7 @@
  */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
+import { registerCluster } from './commands/cluster.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDevice } from './commands/device.js';
 import { registerInspect } from './commands/inspect.js';
@@ -59,6 +60,7 @@ registerDevice(program);
 registerToken(program);
 registerSecret(program);
 registerDemo(program);
+registerCluster(program);
 
 try {
   await program.parseAsync(process.argv);

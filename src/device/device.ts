@@ -370,6 +370,12 @@ class MproxyDevice implements Device {
           addGrantPush(granted, args[0]);
           return NO_ANSWER;
         });
+        // A cluster node that drains: it closes this connection once its visitors are done, and
+        // the device reconnects as after any drop (a device on two relays keeps the other).
+        channel.handle('drain', () => {
+          this.#log.info({ relay: url.origin }, 'relay is draining: this connection ends once its visitors are done');
+          return NO_ANSWER;
+        });
         channel.handle('access_token', () => {
           this.#log.info('relay handed over a new token');
           return NO_ANSWER;

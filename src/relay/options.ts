@@ -8,6 +8,7 @@ import { resolveMaxBytes } from '../sniff/options.js';
 import type { AcmeOptions } from '../tls/acme.js';
 import { TrustedSources } from '../proxy-protocol/sources.js';
 import type { TunnelMetrics } from '../metrics/tunnel-metrics.js';
+import type { ClusterOptions } from '../cluster/options.js';
 
 /**
  * The shortest secret a relay takes: 32 bytes, the size of the HS256 hash. A shorter one can be
@@ -78,6 +79,12 @@ export interface RelayOptions {
   metrics?: boolean | TunnelMetrics;
   /** Options of each device tunnel. */
   tunnelOptions?: TunnelOptions;
+  /**
+   * Make this relay a node of a cluster on Redis (see docs/cluster.md). Every node needs the
+   * same `secret`: it signs device tokens and authenticates nodes to each other. Without it the
+   * relay stands alone.
+   */
+  cluster?: ClusterOptions;
   /** Where the relay logs (pino-compatible). Default: nowhere. */
   logger?: Logger;
 }

@@ -67,6 +67,12 @@ export interface RelayClientInfo {
   readonly bytesOut: number;
   readonly ageMs: number;
 }
+import { ClusterNode, ownerOf, type ClusterRoute } from '../cluster/node.js';
+import { resolveClusterOptions } from '../cluster/options.js';
+import { openUnique } from '../cluster/unique.js';
+import { pull } from '../rx/pull.js';
+import { fromClient } from '../rx/from-client.js';
+import { toClient } from '../rx/to-client.js';
 
 /** The addresses a relay listens on. */
 export interface RelayAddresses {
@@ -104,6 +110,12 @@ export interface Relay {
   revokeToken(jti: string): string[];
   /** Stops listening, drops every device and visitor. */
   close(): Promise<void>;
+  /**
+   * Graceful stop: closes the listeners (a load balancer moves on), hands the cluster leases
+   * over, tells the devices to move, lets open visitors finish for up to `timeout` ms (default:
+   * the cluster's `drainTimeout`, else 30 000), then closes.
+   */
+  drain(timeout?: number): Promise<void>;
 }
 
 /**
@@ -129,7 +141,7 @@ class MproxyRelay implements Relay {
   readonly #policy: PortPolicy;
   // Expired tokens lose their names and ports on time, not only at the next lookup (telebit
   // never expired them at all).
-  readonly #registry = new GrantRegistry({ onExpire: (expired) => this.#expired(expired) });
+  readonly #registry: GrantRegistry;
   #expiryTimer: NodeJS.Timeout | undefined;
   #reconcileQueued = false;
   readonly #sessions = new Map<string, DeviceSession>();
@@ -153,6 +165,10 @@ class MproxyRelay implements Relay {
   readonly #labels = new Map<string, string>();
   #nextSession = 1;
   #closed = false;
+  #draining = false;
+  /** This relay's membership in a cluster, with `cluster`. */
+  readonly #cluster: ClusterNode | undefined;
+  readonly #drainTimeout: number;
   #addresses: RelayAddresses | undefined;
 
   constructor(options: RelayOptions) {
@@ -170,6 +186,7 @@ class MproxyRelay implements Relay {
     this.#options = options;
     this.#trusted = options.acceptProxyProtocol === undefined ? undefined : new TrustedSources(options.acceptProxyProtocol);
     this.#metrics = options.metrics === true ? new TunnelMetrics() : options.metrics || undefined;
+    this.#registry = new GrantRegistry({ onExpire: (expired) => this.#expired(expired), exclusive: options.cluster === undefined });
     this.#secret = options.secret;
     this.#log = options.logger ?? silentLogger;
     this.#policy = new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
@@ -206,6 +223,19 @@ class MproxyRelay implements Relay {
       res.end(JSON.stringify({ message: 'this is an M-PROXY tunnel endpoint: connect with a WebSocket', code: 'E_UPGRADE_REQUIRED' }));
     });
     this.#tunnelServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head));
+    const cluster = options.cluster ? resolveClusterOptions(options.cluster) : undefined;
+    if (cluster?.nodeTls === true && !options.tunnelTls) throw new InvalidOptionError('cluster nodeTls: true takes the key and certificate of tunnelTls; give them, or give nodeTls {key, cert}');
+    this.#drainTimeout = cluster?.drainTimeout ?? 30_000;
+    this.#cluster = cluster
+      ? new ClusterNode({
+          ...cluster,
+          secret: options.secret,
+          tls: options.tunnelTls,
+          onClient: (client, from) => this.#serveForwarded(client, from),
+          tunnelOptions: options.tunnelOptions,
+          log: childLogger(this.#log, { component: 'cluster', node: cluster.nodeId }),
+        })
+      : undefined;
   }
 
   get addresses(): RelayAddresses {
@@ -314,13 +344,15 @@ class MproxyRelay implements Relay {
     const listening = await Promise.allSettled([
       ...this.#publicServers.map((server, i) => bind(server, publicAts[i] as ListenAddress, 'listen')),
       bind(this.#tunnelServer, tunnelAt, 'tunnel'),
+      ...(this.#cluster ? [this.#cluster.start()] : []),
     ]);
     const failed = listening.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed) {
       // Half a relay is no relay: close the listeners that did start, so the process can exit.
-      await Promise.all([...this.#publicServers.map(closeServer), closeServer(this.#tunnelServer)]);
+      await Promise.all([...this.#publicServers.map(closeServer), closeServer(this.#tunnelServer), this.#cluster?.close()]);
       throw failed.reason;
     }
+    this.#cluster?.changed$?.subscribe(() => this.#queueReconcile());
     const visitors = this.#publicServers.map((server) => server.address() as AddressInfo);
     this.#addresses = {
       public: visitors[0] as AddressInfo,
@@ -346,7 +378,28 @@ class MproxyRelay implements Relay {
     this.#tunnelServer.closeAllConnections?.();
     await Promise.all([...this.#publicServers.map(closeServer), closeServer(this.#tunnelServer)]);
     await Promise.all(sessions.map((session) => session.closed));
+    await this.#cluster?.close();
     this.#log.info('relay closed');
+  }
+
+  async drain(timeout = this.#drainTimeout): Promise<void> {
+    if (this.#closed || this.#draining) return;
+    this.#draining = true;
+    this.#log.info({ timeout }, 'draining: listeners closed, leases handed over, open visitors may finish');
+    // Not awaited: a server's close() resolves only once its connections are gone.
+    for (const server of this.#publicServers) server.close();
+    this.#tunnelServer.close();
+    await Promise.all([this.#tcpPorts.closeAll(), this.#udpPorts.closeAll()]);
+    await this.#cluster?.drain();
+    for (const session of this.#sessions.values()) session.drain();
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline && (this.#visitors.size > 0 || this.clientCount > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (this.#visitors.size > 0 || this.clientCount > 0) {
+      this.#log.warn({ visitors: this.#visitors.size, clients: this.clientCount }, 'drain timeout: closing the visitors still open');
+    }
+    await this.close();
   }
 
   // Devices
@@ -520,10 +573,22 @@ class MproxyRelay implements Relay {
       return;
     }
     const service = outcome.kind === 'tls' ? 'https' : 'http';
-    const session = this.#pick(outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
+    let session: DeviceSession | undefined;
+    let away = false;
+    if (this.#cluster) {
+      const route = outcome.name ? this.#cluster.routeName(outcome.name) : undefined;
+      if (route?.kind === 'remote') {
+        await this.#forward(route.node, socket, visitor, { service, serviceport: socket.localPort ?? null, name: outcome.name }, outcome.head);
+        return;
+      }
+      away = route?.kind === 'away';
+      session = this.#pickRoute(route, (pattern) => this.#registry.sessionsFor(pattern));
+    } else {
+      session = this.#pick(outcome.name ? this.#registry.sessionsFor(outcome.name) : []);
+    }
     if (!session) {
       this.#metrics?.refused('E_NO_DEVICE');
-      const gone = this.#wasServed(outcome.name);
+      const gone = away || this.#wasServed(outcome.name);
       this.#log.info(
         { remote, name: outcome.name, service, code: 'E_NO_DEVICE' },
         gone ? 'the device of this name is not connected' : 'no device serves this name',
@@ -570,7 +635,17 @@ class MproxyRelay implements Relay {
     this.#track(socket);
     const visitor = await this.#visitorOf(socket);
     if (!visitor) return;
-    const session = this.#pick(this.#registry.sessionsForPort(port));
+    let session: DeviceSession | undefined;
+    if (this.#cluster) {
+      const route = this.#cluster.routePort('tcp', port);
+      if (route?.kind === 'remote') {
+        void this.#forward(route.node, socket, visitor, { service: 'tcp', serviceport: port, name: '' });
+        return;
+      }
+      session = this.#pickRoute(route, () => this.#registry.sessionsForPort(port));
+    } else {
+      session = this.#pick(this.#registry.sessionsForPort(port));
+    }
     if (!session) {
       this.#metrics?.refused('E_NO_DEVICE');
       socket.destroy();
@@ -592,8 +667,10 @@ class MproxyRelay implements Relay {
   }
 
   #openFor(session: DeviceSession, socket: Socket, visitor: VisitorAddress, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>): Client | undefined {
+    const meta: OpenClientMeta = { ...visitor, ...where };
     try {
-      const client = session.open({ ...visitor, ...where });
+      // In a cluster the device's tunnel also carries visitors forwarded by other nodes.
+      const client = this.#cluster ? openUnique((unique) => session.open(unique), meta) : session.open(meta);
       this.#metrics?.clientOpened(this.#labels.get(session.id) ?? session.id, client);
       return client;
     } catch (error) {
@@ -601,6 +678,72 @@ class MproxyRelay implements Relay {
       socket.destroy();
       return undefined;
     }
+  }
+
+  // Cluster
+
+  /**
+   * The local device a cluster route names: among the sessions holding the route's pattern (or
+   * port), those whose grant is of the lease's owner.
+   */
+  #pickRoute(route: ClusterRoute | undefined, holders: (pattern: string) => string[]): DeviceSession | undefined {
+    if (route?.kind !== 'local') return undefined;
+    const owned = holders(route.pattern).filter((id) => this.#registry.grantsOf(id).some((grant) => ownerOf(grant) === route.owner));
+    return this.#pick(owned);
+  }
+
+  /** A visitor for a name or port another node holds: carried there over the node-to-node tunnel. */
+  async #forward(node: string, socket: Socket, visitor: VisitorAddress, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>, head?: Buffer): Promise<void> {
+    const cluster = this.#cluster as ClusterNode;
+    try {
+      await cluster.forward(node, socket, { ...visitor, ...where }, head);
+    } catch (error) {
+      const { message, code } = toControlErrorBody(error);
+      this.#log.warn({ node, name: where.name, port: where.serviceport, code }, `cannot forward the visitor: ${message}`);
+      if (where.service === 'http' && !socket.destroyed) socket.end(badGatewayResponse(where.name ?? '', 'disconnected'));
+      else socket.destroy();
+    }
+  }
+
+  /**
+   * A visitor another node forwarded here: served as if it had arrived here, by the local device
+   * that holds the lease, its bytes joined both ways with backpressure. Never forwarded again:
+   * two nodes that disagree for a moment must not bounce a visitor between them.
+   */
+  #serveForwarded(client: Client, from: string): void {
+    const cluster = this.#cluster as ClusterNode;
+    const { meta } = client;
+    const isPort = meta.service === 'tcp' || meta.service === 'udp';
+    const route = isPort ? cluster.routePort(meta.service as 'tcp' | 'udp', meta.serviceport ?? 0) : cluster.routeName(meta.name);
+    const session = this.#pickRoute(route, (pattern) => (isPort ? this.#registry.sessionsForPort(meta.serviceport ?? 0) : this.#registry.sessionsFor(pattern)));
+    let device: Client | undefined;
+    try {
+      if (!session || this.#draining) throw new RelayError('E_NO_DEVICE', `no device here for ${meta.service} ${meta.name || String(meta.serviceport)}`);
+      device = openUnique((unique) => session.open(unique), { ...meta });
+    } catch (error) {
+      this.#log.info({ from, service: meta.service, name: meta.name, port: meta.serviceport, code: toControlErrorBody(error).code }, 'forwarded visitor refused');
+      if (meta.service === 'http') {
+        // Answered as a visitor that came here would be: the 502 page, through the other node.
+        client.data$.subscribe({ error: () => undefined });
+        client.write(Buffer.from(badGatewayResponse(meta.name, route?.kind === 'away' ? 'disconnected' : 'unknown')));
+        client.end();
+      } else {
+        client.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+      return;
+    }
+    const opened = device;
+    pull((ready$) => fromClient(client, ready$), toClient(opened)).subscribe({ error: () => undefined });
+    pull((ready$) => fromClient(opened, ready$), toClient(client)).subscribe({ error: () => undefined });
+  }
+
+  #queueReconcile(): void {
+    if (this.#reconcileQueued) return;
+    this.#reconcileQueued = true;
+    queueMicrotask(() => {
+      this.#reconcileQueued = false;
+      this.#reconcilePorts();
+    });
   }
 
   /** Keeps the names of a device that left (bounded: the oldest are forgotten first). */
@@ -629,7 +772,20 @@ class MproxyRelay implements Relay {
   }
 
   #openUdp(port: number, meta: OpenClientMeta): Client | undefined {
-    const session = this.#pick(this.#registry.sessionsForPort(port));
+    let session: DeviceSession | undefined;
+    if (this.#cluster) {
+      const route = this.#cluster.routePort('udp', port);
+      if (route?.kind === 'remote') {
+        try {
+          return this.#cluster.linkNow(route.node)?.open(meta);
+        } catch {
+          return undefined;
+        }
+      }
+      session = this.#pickRoute(route, () => this.#registry.sessionsForPort(port));
+    } else {
+      session = this.#pick(this.#registry.sessionsForPort(port));
+    }
     if (!session) return undefined;
     try {
       const client = session.open(meta);
@@ -650,15 +806,29 @@ class MproxyRelay implements Relay {
   // Claimed ports: a listener exists while at least one device holds the port.
 
   #reconcilePorts(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#draining) return;
     const wantedTcp = new Set<number>();
     const wantedUdp = new Set<number>();
+    // With a cluster: the leases the local devices want, by owner.
+    const leases = new Map<string, Set<string>>();
+    const want = (id: string, owner: string): void => void (leases.get(id) ?? leases.set(id, new Set()).get(id))?.add(owner);
     for (const id of this.#sessions.keys()) {
       for (const grant of this.#registry.grantsOf(id)) {
         const ports = grantedPorts(grant, this.#policy);
         for (const port of ports.tcp) wantedTcp.add(port);
         for (const port of ports.udp) wantedUdp.add(port);
+        if (!this.#cluster) continue;
+        const owner = ownerOf(grant);
+        for (const name of grant.domains) want(`name:${name}`, owner);
+        for (const port of ports.tcp) want(`tcp:${port}`, owner);
+        for (const port of ports.udp) want(`udp:${port}`, owner);
       }
+    }
+    if (this.#cluster) {
+      this.#cluster.setWanted(leases);
+      // Every node listens on the ports leased anywhere: a visitor may come to any of them.
+      for (const port of this.#cluster.leasedPorts('tcp')) if (this.#policy.allows('tcp', port)) wantedTcp.add(port);
+      for (const port of this.#cluster.leasedPorts('udp')) if (this.#policy.allows('udp', port)) wantedUdp.add(port);
     }
     this.#tcpPorts.reconcile(wantedTcp);
     this.#udpPorts.reconcile(wantedUdp);
@@ -690,12 +860,7 @@ class MproxyRelay implements Relay {
     const session = this.#sessions.get(expired.sessionId);
     if (session && this.#registry.grantsOf(expired.sessionId).length === 0) session.tokensGone();
     // Once for all the grants that expired together.
-    if (this.#reconcileQueued) return;
-    this.#reconcileQueued = true;
-    queueMicrotask(() => {
-      this.#reconcileQueued = false;
-      this.#reconcilePorts();
-    });
+    this.#queueReconcile();
   }
 }
 

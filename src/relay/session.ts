@@ -164,6 +164,11 @@ export class DeviceSession {
     return this.#tunnel.open(meta);
   }
 
+  /** Tells the device that this relay drains: it should move to another (telebit peers ignore it). */
+  drain(): void {
+    this.#channel.push('drain');
+  }
+
   /** Drops the device and its clients. */
   close(): void {
     this.#tunnel.destroy();

@@ -11,7 +11,7 @@ import { adminToken, startAdmin, withAdminOptions, type AdminFlags } from '../ad
 
 interface DeviceFlags extends LogFlags, AcmeFlags, AdminFlags {
   cert?: string[];
-  relay?: string;
+  relay?: string | string[];
   token?: string[];
   tokenFile?: string[];
   forward?: string[];
@@ -24,7 +24,12 @@ interface DeviceFlags extends LogFlags, AcmeFlags, AdminFlags {
 export function registerDevice(program: Command): void {
   const deviceCommand = withConfigOption(withLogOptions(program.command('device')))
     .description('run a device: connect to a relay and forward its clients to local services')
-    .option('--relay <url>', 'the relay device endpoint, ws://host:port or wss://host:port')
+    .option(
+      '--relay <url>',
+      'the relay device endpoint, ws://host:port or wss://host:port; twice (or more) for a tunnel to each of several cluster nodes',
+      // One relay stays a plain value (as --print-config shows it); more make a list.
+      (value: string, previous?: string | string[]) => (previous === undefined ? value : [...[previous].flat(), value]),
+    )
     .option('--token <jwt>', 'a token from `mproxy token` (repeatable; or --token-file, or MPROXY_TOKEN)', collect)
     .option('--token-file <path>', 'read a token from a file (repeatable)', collect)
     .option(
@@ -38,7 +43,12 @@ export function registerDevice(program: Command): void {
   withAdminOptions(withAcmeOptions(deviceCommand))
     .option('--cert <rule>', 'NAME=CERT.pem,KEY.pem: serve a terminated name with this certificate (repeatable; reloaded on change)', collect)
     .action(async (_flags: DeviceFlags, command: Command) => {
-      applyConfig(command, new Set(['token', 'token-file', 'forward', 'cert']));
+      applyConfig(command, new Set(['token', 'token-file', 'forward', 'cert', 'relay']));
+      // `relay:` in a file may list several; one stays a plain value, as on the command line.
+      const relayValue = command.getOptionValue('relay') as string | string[] | undefined;
+      if (Array.isArray(relayValue) && relayValue.length === 1) {
+        command.setOptionValueWithSource('relay', relayValue[0], command.getOptionValueSource('relay') ?? 'config');
+      }
       const flags = command.opts<DeviceFlags>();
       if (flags.printConfig) {
         process.stdout.write(printConfig(command, new Set(['token'])));
@@ -60,32 +70,41 @@ export function registerDevice(program: Command): void {
       }
       const adminSecret = adminToken(flags);
       const log = createCliLogger(flags);
-      const device = createDevice({
-        relay: flags.relay,
-        tokens,
+      const relays = [flags.relay].flat();
+      // One device per relay, each with its own tunnel and reconnects: the cluster keeps the
+      // device's names with one of them and the others on standby (docs/cluster.md).
+      const devices = relays.map((relay) =>
+        createDevice({
+          relay,
+          tokens,
         forwards,
         tokenIn: flags.tokenIn as TokenTransport,
         ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
-        tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
-        metrics: flags.admin !== undefined,
-        logger: log,
-      });
-      const admin = await startAdmin(flags, adminSecret, { device }, log).catch(async (error: unknown) => {
-        await device.close();
+          tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
+          metrics: flags.admin !== undefined,
+          logger: relays.length > 1 ? log.child({ relay }) : log,
+        }),
+      );
+      const closeAll = async (): Promise<void> => void (await Promise.all(devices.map((device) => device.close())));
+      // With --relay given twice, the admin listener serves the device of the first relay.
+      const admin = await startAdmin(flags, adminSecret, { device: devices[0] }, log).catch(async (error: unknown) => {
+        await closeAll();
         throw error;
       });
-      device.state$.subscribe((state) => log.debug({ state }, 'device state'));
-      const stopped = firstValueFrom(device.closed$);
+      for (const device of devices) device.state$.subscribe((state) => log.debug({ state }, 'device state'));
+      // The first device to stop for good (a refused token) stops them all.
+      const stopped = Promise.race(devices.map((device) => firstValueFrom(device.closed$)));
       const signalled = runUntilSignal(
         async () => {
           await admin?.close();
-          await device.close();
+          await closeAll();
         },
         (signal) => log.info({ signal }, 'stopping'),
       );
       const result = await Promise.race([stopped, signalled.then(() => ({}))]);
       await admin?.close();
+      if (devices.length > 1) await closeAll();
       // A fatal error (a refused token) is said once, by the exit line.
       if ('error' in result && result.error) throw result.error;
     });

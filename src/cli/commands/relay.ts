@@ -4,6 +4,8 @@ import { ListenError } from '../../relay/errors.js';
 import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
+import { parseMilliseconds } from '../../cluster/duration.js';
+import { generate } from 'selfsigned';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
@@ -27,6 +29,14 @@ interface RelayFlags extends LogFlags, AcmeFlags, AdminFlags {
   tokenGrace: string;
   allowWeakSecret?: boolean;
   printConfig?: boolean;
+  cluster?: string;
+  nodeId?: string;
+  nodeListen?: string;
+  nodeAdvertise?: string;
+  nodeTls?: boolean;
+  leaseTtl: string;
+  leaseGrace: string;
+  drainTimeout: string;
 }
 
 export function registerRelay(program: Command): void {
@@ -43,7 +53,15 @@ export function registerRelay(program: Command): void {
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
-    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)');
+    .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
+    .option('--cluster <url>', 'join a relay cluster on Redis: redis://host:port (see docs/cluster.md)')
+    .option('--node-id <id>', 'this node\'s id in the cluster (with --cluster)')
+    .option('--node-listen <host:port>', 'where other nodes forward visitors to this one (with --cluster)')
+    .option('--node-advertise <host:port>', 'the address other nodes dial, when not the --node-listen one')
+    .option('--node-tls', 'node-to-node connections over TLS')
+    .option('--lease-ttl <duration>', 'how long a name lease lives without a heartbeat', '10s')
+    .option('--lease-grace <duration>', 'how long a dropped device\'s names wait for it', '30s')
+    .option('--drain-timeout <duration>', 'on SIGTERM, how long open visitors may take to finish', '30s');
   withAdminOptions(withAcmeOptions(relayCommand))
     .option('--accept-proxy-protocol <cidrs>', 'connections from these sources (CIDR[,CIDR…], e.g. a load balancer) start with a PROXY protocol header (v1 or v2) naming the visitor')
     .option('--tunnel-acme <name>', "serve the device endpoint as wss://NAME with a certificate from ACME (needs --acme-email)")
@@ -68,6 +86,14 @@ export function registerRelay(program: Command): void {
       if (flags.tunnelAcme && !acme) throw cliError('E_USAGE', '--tunnel-acme needs --acme-email');
       if (acme && !flags.tunnelAcme) throw cliError('E_USAGE', '--acme-email on a relay needs --tunnel-acme NAME');
       if (flags.tunnelAcme && flags.tunnelCert) throw cliError('E_USAGE', '--tunnel-acme and --tunnel-cert exclude each other');
+      const clusterOnly = ['nodeId', 'nodeListen', 'nodeAdvertise', 'nodeTls'] as const;
+      if (!flags.cluster && clusterOnly.some((key) => flags[key] !== undefined)) {
+        throw cliError('E_USAGE', '--node-id, --node-listen, --node-advertise and --node-tls go with --cluster');
+      }
+      if (flags.cluster && (!flags.nodeId || !flags.nodeListen)) throw cliError('E_USAGE', '--cluster needs --node-id and --node-listen');
+      const tunnelTls = flags.tunnelCert
+        ? { cert: readFlagFile(flags.tunnelCert, '--tunnel-cert'), key: readFlagFile(flags.tunnelKey as string, '--tunnel-key') }
+        : undefined;
       const relay = await createRelay({
         listen: flags.listen ?? '127.0.0.1:8443',
         tunnel: flags.tunnel,
@@ -76,14 +102,24 @@ export function registerRelay(program: Command): void {
         tcpPorts: flags.tcpPorts,
         udpPorts: flags.udpPorts,
         portHost: flags.portHost,
-        tunnelTls: flags.tunnelCert
-          ? { cert: readFlagFile(flags.tunnelCert, '--tunnel-cert'), key: readFlagFile(flags.tunnelKey as string, '--tunnel-key') }
-          : undefined,
+        tunnelTls,
         tunnelAcme: acme && flags.tunnelAcme ? { ...acme, name: flags.tunnelAcme } : undefined,
         sniffTimeout: milliseconds(flags.sniffTimeout, '--sniff-timeout'),
         tokenGrace: milliseconds(flags.tokenGrace, '--token-grace'),
         acceptProxyProtocol: flags.acceptProxyProtocol,
         metrics: flags.admin !== undefined,
+        cluster: flags.cluster
+          ? {
+              url: flags.cluster,
+              nodeId: flags.nodeId as string,
+              nodeListen: flags.nodeListen as string,
+              nodeAdvertise: flags.nodeAdvertise,
+              nodeTls: flags.nodeTls ? (tunnelTls ?? (await nodeCertificate(flags.nodeId as string))) : false,
+              leaseTtl: duration(flags.leaseTtl, '--lease-ttl'),
+              leaseGrace: duration(flags.leaseGrace, '--lease-grace', true),
+              drainTimeout: duration(flags.drainTimeout, '--drain-timeout', true),
+            }
+          : undefined,
         logger: log,
       }).catch((error: unknown) => {
         // The flag whose address could not be bound: `--listen 0.0.0.0:443: address already in use`.
@@ -94,14 +130,36 @@ export function registerRelay(program: Command): void {
         await relay.close();
         throw error;
       });
+      // A cluster node drains on SIGTERM (what systemd and orchestrators send); Ctrl-C stops at once.
+      let signalled = '';
       await runUntilSignal(
         async () => {
           await admin?.close();
-          await relay.close();
+          await (signalled === 'SIGTERM' && flags.cluster ? relay.drain() : relay.close());
         },
-        (signal) => log.info({ signal }, 'stopping'),
+        (signal) => {
+          signalled = signal;
+          log.info({ signal }, 'stopping');
+        },
       );
     });
+}
+
+/**
+ * The node-to-node endpoint's certificate when the relay has none of its own: self-signed will
+ * do, since nodes prove themselves with the secret bound to the TLS session, not with a CA.
+ */
+async function nodeCertificate(nodeId: string): Promise<{ key: string; cert: string }> {
+  const pems = await generate([{ name: 'commonName', value: `mproxy-node-${nodeId}` }], { keySize: 2048 });
+  return { key: pems.private, cert: pems.cert };
+}
+
+function duration(text: string, flag: string, allowZero = false): number {
+  try {
+    return parseMilliseconds(text, flag, allowZero);
+  } catch (error) {
+    throw cliError('E_USAGE', (error as Error).message);
+  }
 }
 
 function milliseconds(text: string, flag: string): number {

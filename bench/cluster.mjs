@@ -1,0 +1,146 @@
+// Cluster benchmark: a visitor forwarded across relay nodes (visitor → node A → node B →
+// device → local sink) against one that lands on node B directly (visitor → node B → device →
+// local sink), same run, same processes.
+//
+// Everything runs as users run it: a real redis-server (Debian's), the two nodes and the device
+// started with the CLI (`mproxy relay --cluster …`, `mproxy device`), each a process of its
+// own with Node's defaults. The visitor and the sink live in this process. One visitor writes
+// TOTAL bytes in 64 KiB writes to a claimed TCP port (on A's port host, or B's), and the clock
+// runs from the first write to the last byte the sink counts. Rounds alternate the two paths;
+// each keeps its best round (wall clock: the work is spread over processes).
+//
+// The CPU that forwarding adds: the user+system time of the three CLI processes (from
+// /proc/PID/stat) during each transfer, per MiB, forwarded minus direct: stated in the row's
+// detail, no target. Needs Linux (/proc) and /usr/bin/redis-server.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { issueToken } from '../dist/index.js';
+import { SECRET, freePort, writeBytes } from './lib/e2e-paths.mjs';
+import { round2 } from './lib/measure.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = join(here, '..', 'dist', 'cli.js');
+const MiB = 1024 * 1024;
+const TOTAL = Number(process.env.BENCH_CLUSTER_MIB ?? 256) * MiB;
+const WARMUP = 32 * MiB;
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+const TARGET = 0.8;
+const TICKS = 100; // USER_HZ on Linux
+
+/** Starts a long-running process and resolves once `pattern` shows in its output. */
+function start(command, args, pattern, children) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const match = pattern.exec(output);
+      if (match) resolve({ child, match, output: () => output });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args[1] ?? command} exited ${code}: ${output}`)));
+  });
+}
+
+/** User + system CPU of a process so far, in ms (/proc/PID/stat fields 14 and 15). */
+function cpuOf(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
+}
+
+async function until(condition, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** @param {import('./run.mjs').BenchContext} ctx */
+export async function run(ctx) {
+  if (ctx.filter && !'cluster forwarded A → B → device vs direct on B (TCP, 1 visitor)'.includes(ctx.filter)) return [];
+  const children = [];
+  try {
+    const redisPort = await freePort();
+    await start('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/, children);
+    const port = await freePort();
+    const node = (id, portHost) =>
+      start(
+        process.execPath,
+        [CLI, 'relay', '--json', '--secret', SECRET, '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--port-host', portHost, '--tcp-ports', String(port),
+          '--cluster', `redis://127.0.0.1:${redisPort}`, '--node-id', id, '--node-listen', '127.0.0.1:0'],
+        /"url":"(ws:\/\/[^"]+)"[^\n]*device endpoint ready/,
+        children,
+      );
+    const [a, b] = await Promise.all([node('a', '127.0.0.1'), node('b', '127.0.0.2')]);
+    let counted = 0;
+    const sink = net.createServer((socket) => socket.on('data', (chunk) => (counted += chunk.length)));
+    sink.listen(0, '127.0.0.1');
+    await once(sink, 'listening');
+    const token = await issueToken(SECRET, { ports: [port], sub: 'bench' });
+    const device = await start(process.execPath, [CLI, 'device', '--json', '--relay', b.match[1], '--token', token, '--forward', `tcp:${port}=127.0.0.1:${sink.address().port}`], /serving tcp/, children);
+    await until(() => /TCP port listening/.test(a.output()), 'node a to listen on the claimed port');
+    const pids = [a.child.pid, b.child.pid, device.child.pid];
+
+    const transfer = async (host, bytes) => {
+      const socket = net.connect({ host, port });
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      const from = counted;
+      const cpu0 = pids.map(cpuOf);
+      const t0 = performance.now();
+      await writeBytes(socket, CHUNK, bytes);
+      await until(() => counted - from >= bytes, 'the sink to count every byte', 120_000);
+      const wall = performance.now() - t0;
+      const each = pids.map((pid, i) => cpuOf(pid) - cpu0[i]);
+      const cpu = each.reduce((sum, value) => sum + value, 0);
+      socket.destroy();
+      return { bytes, wall, cpu, each };
+    };
+    const paths = { forwarded: '127.0.0.1', direct: '127.0.0.2' };
+    for (const host of Object.values(paths)) await transfer(host, WARMUP);
+    const results = { forwarded: [], direct: [] };
+    for (let round = 0; round < Math.max(2, ctx.rounds); round++) {
+      const order = round % 2 === 0 ? ['forwarded', 'direct'] : ['direct', 'forwarded'];
+      for (const name of order) {
+        const result = await transfer(paths[name], TOTAL);
+        results[name].push(result);
+        ctx.log(`  cluster ${name}: ${round2(result.bytes / MiB / (result.wall / 1000))} MiB/s, ${round2(result.cpu / (result.bytes / MiB))} CPU ms/MiB`);
+      }
+    }
+    const best = (name) => Math.max(...results[name].map((r) => r.bytes / (r.wall / 1000)));
+    const cpuPerMiB = (name) => Math.min(...results[name].map((r) => r.cpu / (r.bytes / MiB)));
+    // Per process (node a, node b, device), from the round with the least CPU in all.
+    const perProcess = (name) => {
+      const least = results[name].reduce((best, r) => (r.cpu / r.bytes < best.cpu / best.bytes ? r : best));
+      const [nodeA, nodeB, device] = least.each.map((ms) => round2(ms / (least.bytes / MiB)));
+      return { nodeA, nodeB, device };
+    };
+    return [
+      {
+        group: 'cluster',
+        case: 'forwarded A → B → device vs direct on B (TCP, 1 visitor)',
+        mproxy: best('forwarded'),
+        baseline: best('direct'),
+        unit: 'B/s',
+        target: TARGET,
+        detail: {
+          totalMiB: TOTAL / MiB,
+          forwardedMBps: results.forwarded.map((r) => round2(r.bytes / 1e6 / (r.wall / 1000))),
+          directMBps: results.direct.map((r) => round2(r.bytes / 1e6 / (r.wall / 1000))),
+          cpuMsPerMiB: { forwarded: round2(cpuPerMiB('forwarded')), direct: round2(cpuPerMiB('direct')) },
+          cpuMsPerMiBByProcess: { forwarded: perProcess('forwarded'), direct: perProcess('direct') },
+          forwardingAddsCpuMsPerMiB: round2(cpuPerMiB('forwarded') - cpuPerMiB('direct')),
+        },
+      },
+    ];
+  } finally {
+    for (const child of children.reverse()) child.kill('SIGKILL');
+  }
+}

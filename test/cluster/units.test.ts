@@ -1,0 +1,104 @@
+/**
+ * The cluster's small parts on their own: durations, options, the node-to-node proof, and the
+ * CLI's refusals of cluster flags that do not go together.
+ */
+import { execFile } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseMilliseconds } from '../../src/cluster/duration.js';
+import { checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest } from '../../src/cluster/node-auth.js';
+import { resolveClusterOptions } from '../../src/cluster/options.js';
+import { openUnique } from '../../src/cluster/unique.js';
+import { createRelay, createTunnel, memoryPair } from '../../src/index.js';
+import { CLI } from '../support/cluster.js';
+import { SECRET } from '../support/index.js';
+
+describe('cluster durations and options', () => {
+  it('reads 30s, 500ms, 2m, 1h and bare seconds; refuses the rest', () => {
+    expect(parseMilliseconds('30s', 'x')).toBe(30_000);
+    expect(parseMilliseconds('500ms', 'x')).toBe(500);
+    expect(parseMilliseconds('2m', 'x')).toBe(120_000);
+    expect(parseMilliseconds('1h', 'x')).toBe(3_600_000);
+    expect(parseMilliseconds('7', 'x')).toBe(7_000);
+    expect(parseMilliseconds('0', 'x', true)).toBe(0);
+    for (const bad of ['0', '-1s', '1.5s', 'soon', '', '30d', '999999h']) expect(() => parseMilliseconds(bad, '--lease-grace')).toThrow(/--lease-grace/);
+  });
+
+  it('fills the defaults and refuses a bad url, node id or TTL', () => {
+    expect(resolveClusterOptions({ url: 'redis://127.0.0.1:6379', nodeId: 'a', nodeListen: '127.0.0.1:0' })).toMatchObject({
+      leaseTtl: 10_000,
+      leaseGrace: 30_000,
+      drainTimeout: 30_000,
+      nodeTls: false,
+    });
+    const base = { url: 'redis://127.0.0.1:6379', nodeId: 'a', nodeListen: '127.0.0.1:0' };
+    expect(() => resolveClusterOptions({ ...base, url: 'http://x' })).toThrow(/E_INVALID_OPTION|redis:\/\//);
+    expect(() => resolveClusterOptions({ ...base, nodeId: 'a b' })).toThrow(/nodeId/);
+    expect(() => resolveClusterOptions({ ...base, leaseTtl: 100 })).toThrow(/leaseTtl/);
+  });
+
+  it('refuses nodeTls: true without a certificate, at createRelay', async () => {
+    await expect(
+      createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET, cluster: { url: 'redis://127.0.0.1:1', nodeId: 'a', nodeListen: '127.0.0.1:0', nodeTls: true } }),
+    ).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
+  });
+});
+
+describe('openUnique', () => {
+  it('opens a second visitor of the same address and port under the next free port, keeping the address', () => {
+    const [left, right] = memoryPair();
+    const tunnel = createTunnel(left);
+    const peer = createTunnel(right);
+    peer.clients$.subscribe();
+    const meta = { family: 'IPv4', address: '203.0.113.7', port: 40000, service: 'tcp', serviceport: 5050 };
+    const first = openUnique((m) => tunnel.open(m), meta);
+    const second = openUnique((m) => tunnel.open(m), meta);
+    const third = openUnique((m) => tunnel.open(m), meta);
+    expect([first.meta.port, second.meta.port, third.meta.port]).toEqual([40000, 40001, 40002]);
+    expect(third.meta.address).toBe('203.0.113.7');
+    expect(() => openUnique(() => { throw Object.assign(new Error('closed'), { code: 'E_TUNNEL_CLOSED' }); }, meta)).toThrow('closed');
+    tunnel.destroy();
+    peer.destroy();
+  });
+});
+
+describe('the node-to-node proof', () => {
+  const other = 'another-secret-of-32-bytes-or-more!!';
+
+  it('holds for the secret, the node dialled and the session; not for another secret, node, session or a stale time', () => {
+    const request = nodeAuthRequest(SECRET, 'a', 'b', 'binding');
+    expect(checkNodeAuth(SECRET, 'b', request, 'binding')).toBe(true);
+    expect(checkNodeAuth(other, 'b', request, 'binding')).toBe(false);
+    expect(checkNodeAuth(SECRET, 'c', request, 'binding')).toBe(false);
+    expect(checkNodeAuth(SECRET, 'b', request, 'another session')).toBe(false);
+    expect(checkNodeAuth(SECRET, 'b', { ...request, from: 'x' }, 'binding')).toBe(false);
+    expect(checkNodeAuth(SECRET, 'b', { ...request, time: request.time - 10 * 60_000 }, 'binding')).toBe(false);
+    expect(checkNodeAuth(SECRET, 'b', 'garbage', 'binding')).toBe(false);
+    const answer = nodeAuthAnswer(SECRET, request, 'binding');
+    expect(checkNodeAuthAnswer(SECRET, request, answer, 'binding')).toBe(true);
+    expect(checkNodeAuthAnswer(SECRET, request, nodeAuthAnswer(other, request, 'binding'), 'binding')).toBe(false);
+    // The answer is not the request's MAC turned around.
+    expect(checkNodeAuthAnswer(SECRET, request, request.mac, 'binding')).toBe(false);
+  });
+});
+
+describe('mproxy relay cluster flags', () => {
+  const run = (args: string[]): Promise<{ code: number; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { timeout: 10_000 }, (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }));
+    });
+
+  it('refuses node flags without --cluster, --cluster without a node id, and a bad duration, in one line', async () => {
+    const base = ['relay', '--secret', SECRET, '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0'];
+    const results = await Promise.all([
+      run([...base, '--node-id', 'a']),
+      run([...base, '--cluster', 'redis://127.0.0.1:1', '--node-listen', '127.0.0.1:0']),
+      run([...base, '--cluster', 'redis://127.0.0.1:1', '--node-id', 'a', '--node-listen', '127.0.0.1:0', '--lease-grace', 'soon']),
+    ]);
+    for (const result of results) {
+      expect(result.code).toBe(1);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/\(E_USAGE\)$/m);
+    }
+    expect(results[2]?.stderr).toContain('--lease-grace');
+  });
+});
