@@ -45,7 +45,9 @@ describe('the public API', () => {
     const api = readFileSync(new URL('../../docs/reactive.md', import.meta.url), 'utf8');
     const section = api.slice(api.indexOf('## API'));
     const root = Object.keys(await import('mproxy'));
-    expect(root.length).toBeLessThan(70);
+    // A ceiling, not a target: the root held 86 values when internals leaked into it. The relay
+    // cluster and the operations exports (metrics, admin, PROXY protocol) brought it to 71.
+    expect(root.length).toBeLessThanOrEqual(71);
     for (const name of root) expect(section, `docs/reactive.md "API" lists ${name}`).toContain(`\`${name}\``);
   });
 
