@@ -8,7 +8,7 @@ import { StreamTransport } from './stream.js';
 import type { Transport, TransportOptions } from './transport.js';
 
 class SocketTransport extends StreamTransport {
-  protected override destroyCarrier(): void {
+  protected override abort(): void {
     abortStream(this.stream);
   }
 }
