@@ -8,7 +8,7 @@ import { StreamTransport } from './stream.js';
 import type { Transport, TransportOptions } from './transport.js';
 
 class SocketTransport extends StreamTransport {
-  protected override abort(): void {
+  protected override destroyCarrier(): void {
     abortStream(this.stream);
   }
 }

@@ -13,12 +13,6 @@ export class StreamTransport extends TransportBase {
   #ended = false;
   // One callback for every write: allocating a closure per chunk would buy nothing.
   readonly #onWritten = (): void => this.flushed();
-  /** Set from the first write of an event-loop turn, which corks the stream, to the turn's end. */
-  #turn: NodeJS.Immediate | undefined;
-  readonly #endTurn = (): void => {
-    this.#turn = undefined;
-    this.stream.uncork();
-  };
 
   constructor(stream: Duplex, options?: TransportOptions) {
     super(options);
@@ -58,24 +52,14 @@ export class StreamTransport extends TransportBase {
   }
 
   protected sendChunk(chunk: Uint8Array): void {
-    this.#beginTurn();
     this.stream.write(chunk, this.#onWritten);
   }
 
   protected sendChunks(chunks: readonly Uint8Array[]): void {
-    this.#beginTurn();
-    for (const chunk of chunks) this.stream.write(chunk, this.#onWritten);
-  }
-
-  /**
-   * Corks the stream until the end of this turn of the event loop: what the turn writes (every
-   * client's frames read in one poll phase) reaches the carrier in one `_writev` call, one
-   * syscall for a socket, rather than one per frame.
-   */
-  #beginTurn(): void {
-    if (this.#turn) return;
+    // Corked, the chunks reach the carrier in one _writev call (one syscall for a socket).
     this.stream.cork();
-    this.#turn = setImmediate(this.#endTurn);
+    for (const chunk of chunks) this.stream.write(chunk, this.#onWritten);
+    this.stream.uncork();
   }
 
   protected startReading(): void {
@@ -92,26 +76,12 @@ export class StreamTransport extends TransportBase {
    * a paused stream would never see it, leaving both sides open for good.
    */
   protected closeCarrier(): void {
-    this.#flushTurn();
     if (!this.stream.writableEnded && !this.stream.destroyed) this.stream.end();
     this.stream.resume();
   }
 
   protected destroyCarrier(): void {
-    if (this.#turn) clearImmediate(this.#turn);
-    this.#turn = undefined;
-    this.abort();
-  }
-
-  /** Destroys the stream, dropping what is queued. */
-  protected abort(): void {
     this.stream.destroy();
-  }
-
-  #flushTurn(): void {
-    if (!this.#turn) return;
-    clearImmediate(this.#turn);
-    this.#endTurn();
   }
 }
 

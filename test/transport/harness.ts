@@ -3,7 +3,6 @@
  * real carrier.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { firstValueFrom, type Subscription } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
@@ -239,26 +238,4 @@ export function describeTransport(kind: Kind): void {
       third.stop();
     });
   });
-}
-
-/** Counts the socket's `_write` and `_writev` calls (each one write syscall or more). */
-export function countWrites(socket: Socket): { write: number; writev: number; chunks: number } {
-  const counts = { write: 0, writev: 0, chunks: 0 };
-  const target = socket as unknown as {
-    _write: (...args: unknown[]) => void;
-    _writev: (chunks: unknown[], ...args: unknown[]) => void;
-  };
-  const write = target._write.bind(socket);
-  const writev = target._writev.bind(socket);
-  target._write = (...args) => {
-    counts.write++;
-    counts.chunks++;
-    write(...args);
-  };
-  target._writev = (chunks, ...args) => {
-    counts.writev++;
-    counts.chunks += chunks.length;
-    writev(chunks, ...args);
-  };
-  return counts;
 }

@@ -4,7 +4,7 @@ import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
 import { fromSocket } from '../../src/transport/socket.js';
-import { countWrites, describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
+import { describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
 
 /** A listening server on 127.0.0.1 and a client socket to it, still connecting. */
 async function socketPair(defer: (cleanup: () => unknown) => void): Promise<{ client: Socket; server: Socket }> {
@@ -35,25 +35,6 @@ describeTransport({
 });
 
 describe('fromSocket', () => {
-  it('sends what one turn writes in one writev, in order', async () => {
-    const { client, server } = await socketPair(defer);
-    const transport = fromSocket(client);
-    const counts = countWrites(client);
-    const reader = new Reader(fromSocket(server));
-    const big = Buffer.alloc(100 * 1024, 0xee);
-    for (let i = 0; i < 5; i++) transport.write(Buffer.from([i]));
-    transport.writev([Buffer.from('header'), big]);
-    transport.write(Buffer.from([42]));
-    // Nothing has left yet: the socket is corked until the turn ends.
-    expect(counts).toEqual({ write: 0, writev: 0, chunks: 0 });
-    const total = 5 + 6 + big.length + 1;
-    await reader.atLeast(total);
-    expect(counts).toEqual({ write: 0, writev: 1, chunks: 8 });
-    const bytes = reader.bytes();
-    expect([...bytes.subarray(0, 11)]).toEqual([0, 1, 2, 3, 4, ...Buffer.from('header')]);
-    expect(bytes.subarray(11, 11 + big.length).equals(big)).toBe(true);
-    expect(bytes[total - 1]).toBe(42);
-  });
 
   it('accepts writes while the socket is still connecting', async () => {
     const listener = createServer();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { defer } from '../support/index.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { fromWebSocket } from '../../src/transport/websocket.js';
-import { countWrites, describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
+import { describeTransport, expectTransportError, failureOf, Reader } from './harness.js';
 
 type Defer = (cleanup: () => unknown) => void;
 
@@ -32,6 +32,27 @@ async function wsPair(defer: Defer): Promise<{ client: WebSocket; server: Promis
   return { client, server, socket };
 }
 
+/** Counts the socket's `_write` and `_writev` calls (each one write syscall or more). */
+function countWrites(socket: Socket): { write: number; writev: number; chunks: number } {
+  const counts = { write: 0, writev: 0, chunks: 0 };
+  const target = socket as unknown as {
+    _write: (...args: unknown[]) => void;
+    _writev: (chunks: unknown[], ...args: unknown[]) => void;
+  };
+  const write = target._write.bind(socket);
+  const writev = target._writev.bind(socket);
+  target._write = (...args) => {
+    counts.write++;
+    counts.chunks++;
+    write(...args);
+  };
+  target._writev = (chunks, ...args) => {
+    counts.writev++;
+    counts.chunks += chunks.length;
+    writev(chunks, ...args);
+  };
+  return counts;
+}
 
 describeTransport({
   name: 'WebSocket',
