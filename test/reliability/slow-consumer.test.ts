@@ -35,7 +35,6 @@ const FAST_VISITORS = 5;
 const FAST_BYTES = 8 * MiB;
 /** Growth of the process over its baseline allowed while the slow visitor does not read (MiB). */
 const RSS_BOUND = 150;
-const ARRAY_BUFFERS_BOUND = 64;
 /** Array buffers still held, after a full GC, while the slow stream is stalled (MiB). */
 const HELD_BOUND = 16;
 /** What the service may get written while the visitor reads nothing: buffers, never 500 MiB. */
@@ -188,7 +187,9 @@ describe('slow consumer', () => {
     expect(heldAt).toBeLessThan(STALLED_BOUND);
     expect(heldAt - stalledAt).toBeLessThan(8 * MiB);
     expect(stalled.rss).toBeLessThan(RSS_BOUND);
-    expect(stalled.arrayBuffers).toBeLessThan(ARRAY_BUFFERS_BOUND);
+    // What the tunnel holds is the array buffers left after a full GC. Their peak before one
+    // (reported below) counts garbage, and says when V8 collects: Node 24 collects later than 20
+    // and the same run peaked at 66–89 MiB there while 2 MiB were held after a GC.
     expect(held).toBeLessThan(HELD_BOUND);
     // Their pace beside a stalled stream: not a fraction of it alone (generous: a shared machine).
     expect(beside.mibPerSecond).toBeGreaterThan(alone.mibPerSecond / 4);
