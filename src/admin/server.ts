@@ -9,7 +9,7 @@ import { interval, startWith, type Subscription } from 'rxjs';
 import type { Device } from '../device/device.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TunnelMetrics } from '../metrics/tunnel-metrics.js';
-import type { Relay } from '../relay/relay.js';
+import { clientInfo, type Relay } from '../relay/relay.js';
 import { parseListen, type ListenAddress } from '../relay/options.js';
 import { dashboardPage } from './dashboard.js';
 import { AdminError } from './errors.js';
@@ -166,18 +166,7 @@ function deviceInfo(device: Device): unknown {
     forwards: device.forwards,
     stats: tunnel?.stats ?? null,
     clients: tunnel
-      ? [...tunnel.clients.values()].map((client) => {
-          const stats = client.stats;
-          return {
-            id: client.id,
-            visitor: { address: client.meta.address, port: client.meta.port },
-            service: client.meta.service,
-            name: client.meta.name,
-            bytesIn: stats.bytesIn,
-            bytesOut: stats.bytesOut,
-            ageMs: now - stats.openedAt,
-          };
-        })
+      ? [...tunnel.clients.values()].map((client) => clientInfo(client, now))
       : [],
   };
 }

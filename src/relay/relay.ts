@@ -67,6 +67,21 @@ export interface RelayClientInfo {
   readonly bytesOut: number;
   readonly ageMs: number;
 }
+
+/** A client as the admin API lists it (the relay's visitors, the device's clients), at `now`. */
+export function clientInfo(client: Client, now: number): RelayClientInfo {
+  const { meta } = client;
+  const stats = client.stats;
+  return {
+    id: client.id,
+    visitor: { address: meta.address, port: meta.port },
+    service: meta.service,
+    name: meta.name,
+    bytesIn: stats.bytesIn,
+    bytesOut: stats.bytesOut,
+    ageMs: now - stats.openedAt,
+  };
+}
 import { ClusterNode, ownerOf, type ClusterRoute } from '../cluster/node.js';
 import { resolveClusterOptions } from '../cluster/options.js';
 import { openUnique } from '../cluster/unique.js';
@@ -277,18 +292,7 @@ class MproxyRelay implements Relay {
         ports: { tcp: [...tcp], udp: [...udp] },
         tokens: grants.map((grant) => ({ jti: grant.jti ?? null, subject: grant.subject ?? null, expiresAt: grant.expiresAt?.toISOString() ?? null })),
         stats: session.tunnel.stats,
-        clients: [...session.tunnel.clients.values()].map((client) => {
-          const stats = client.stats;
-          return {
-            id: client.id,
-            visitor: { address: client.meta.address, port: client.meta.port },
-            service: client.meta.service,
-            name: client.meta.name,
-            bytesIn: stats.bytesIn,
-            bytesOut: stats.bytesOut,
-            ageMs: now - stats.openedAt,
-          };
-        }),
+        clients: [...session.tunnel.clients.values()].map((client) => clientInfo(client, now)),
       };
     });
   }
