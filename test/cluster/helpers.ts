@@ -42,8 +42,16 @@ export const sha = (data: Uint8Array): string => createHash('sha256').update(dat
 
 /** A TLS visitor for `servername` through `port`: writes `data`, reads the echo; its sha256. */
 export function tlsEcho(port: number, servername: string, data: Buffer): Promise<string> {
+  return echoHash('TLS', data, (connected) => tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, connected));
+}
+
+/**
+ * What a visitor made by `connect` reads back once it has sent `data` and ended: the sha256 of
+ * it all, or a failure when the echo came back short or long.
+ */
+function echoHash(kind: string, data: Buffer, connect: (connected: () => void) => net.Socket): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => socket.end(data));
+    const socket = connect(() => socket.end(data));
     const hash = createHash('sha256');
     let length = 0;
     socket.on('data', (chunk: Buffer) => {
@@ -51,7 +59,7 @@ export function tlsEcho(port: number, servername: string, data: Buffer): Promise
       length += chunk.length;
     });
     socket.on('error', reject);
-    socket.on('close', () => (length === data.length ? resolve(hash.digest('hex')) : reject(new Error(`TLS echo: ${length} of ${data.length} bytes back`))));
+    socket.on('close', () => (length === data.length ? resolve(hash.digest('hex')) : reject(new Error(`${kind} echo: ${length} of ${data.length} bytes back`))));
   });
 }
 
@@ -71,17 +79,7 @@ export function httpPost(port: number, host: string, data: Buffer): Promise<stri
 
 /** A TCP visitor of `host:port`: writes `data`, ends, reads the echo; its sha256. */
 export function tcpEcho(host: string, port: number, data: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, allowHalfOpen: true }, () => socket.end(data));
-    const hash = createHash('sha256');
-    let length = 0;
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      length += chunk.length;
-    });
-    socket.on('error', reject);
-    socket.on('close', () => (length === data.length ? resolve(hash.digest('hex')) : reject(new Error(`TCP echo: ${length} of ${data.length} bytes back`))));
-  });
+  return echoHash('TCP', data, (connected) => net.connect({ host, port, allowHalfOpen: true }, connected));
 }
 
 export { randomBytes, freePort };
