@@ -254,6 +254,10 @@ class MproxyDevice implements Device {
         // Node's `ca` replaces the public roots; a private relay CA is meant to come in addition.
         ca: options.ca === undefined ? undefined : [...rootCertificates, ...[options.ca].flat()],
         perMessageDeflate: false,
+        // Masking (RFC 6455 §10.3) keeps intermediaries that read cleartext HTTP from being fed
+        // crafted bytes; inside TLS there are none, and a mask would only cost a copy and an XOR
+        // of every byte on both ends. An all-zero mask is one ws sends and receives as is.
+        generateMask: target.protocol === 'wss:' ? zeroMask : undefined,
       });
       let stopKeepAlive: (() => void) | undefined;
       let tunnel: Tunnel | undefined;
@@ -553,4 +557,9 @@ function refuseClient(client: Client, forward: Forward): void {
 function describe(error: unknown): string {
   if (error instanceof MproxyError) return `${error.message} (${error.code})`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** ws's mask generator for a connection inside TLS: see #connectOnce. */
+function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
 }
