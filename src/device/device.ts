@@ -437,7 +437,7 @@ class MproxyDevice implements Device {
     const connected = (): void => {
       whileConnecting.unsubscribe();
       socket.off('error', failedToConnect);
-      socket.on('error', (error: NodeJS.ErrnoException) => this.#localFailed(forward, error));
+      socket.on('error', this.#failureReporter(forward));
       // The header goes first, before any byte of the visitor's (which wait in the client).
       if (forward.proxy) socket.write(this.#proxyHeader(forward.proxy, meta));
       connectSocket(client, socket);
@@ -452,6 +452,14 @@ class MproxyDevice implements Device {
     const relay = this.#relayAddress;
     const destination = relay === undefined || meta.serviceport === null ? undefined : { address: relay, port: meta.serviceport };
     return encodeProxyHeader(version, source, destination);
+  }
+
+  /**
+   * The error listener a connected local socket keeps: made apart from #serve so that it holds
+   * the forward alone, not the closures #serve needed until the socket connected.
+   */
+  #failureReporter(forward: Forward): (error: NodeJS.ErrnoException) => void {
+    return (error) => this.#localFailed(forward, error);
   }
 
   /** A local service failed: one warning per forward per burst, with the target and the system code. */

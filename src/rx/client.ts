@@ -1,4 +1,4 @@
-import { AsyncSubject, BehaviorSubject, Observable, distinctUntilChanged, filter, map, skip, type Subscriber } from 'rxjs';
+import { Observable, filter, map, skip, type Subscriber } from 'rxjs';
 import { encodeErrorBody } from '../codec/error-body.js';
 import type { ClientMeta, FrameInit } from '../codec/frame.js';
 import { RemoteError, TunnelError } from './errors.js';
@@ -87,15 +87,79 @@ export interface Client {
   setConsumerBacklog(bytes: number): void;
 }
 
-/** Who watches a client's credit (see MproxyClient#watchCredit): a Subscriber will do. */
-export interface CreditWatcher {
-  next(writable: boolean): void;
+/** Who watches a client's state (see MproxyClient#watchCredit): a Subscriber will do. */
+export interface StateWatcher<T> {
+  next(value: T): void;
   complete(): void;
 }
 
-/** A frame a client hands to its tunnel's merge: it knows whose credit it spends. */
+/** Who takes a client's inbound bytes (see MproxyClient#sinkInto): a Subscriber will do. */
+export interface ChunkSink {
+  next(chunk: Uint8Array): void;
+  error(error: Error): void;
+  complete(): void;
+  readonly closed?: boolean;
+}
+
+/** A frame a client hands to its tunnel's merge, which tells the client when it leaves. */
 export interface ClientFrame extends FrameInit {
   readonly owner?: MproxyClient;
+}
+
+/**
+ * A value and who watches it, in a plain array: a relay has a client per visitor, and a Subject
+ * each would cost more than the flag it carries. Every watcher is told the same values, in order.
+ */
+class Watched<T> {
+  #watchers: StateWatcher<T>[] | undefined;
+  #told: T;
+
+  constructor(now: T) {
+    this.#told = now;
+  }
+
+  /** Tells `watcher` the value now, then each change; returns the function that stops watching. */
+  watch(watcher: StateWatcher<T>, now: T): () => void {
+    // A new array for a first watcher: grown by push, it would keep room for seventeen.
+    if (this.#watchers && this.#watchers.length > 0) this.#watchers.push(watcher);
+    else {
+      this.#watchers = [watcher];
+      this.#told = now;
+    }
+    const watchers = this.#watchers;
+    watcher.next(this.#told);
+    return () => {
+      const at = watchers.indexOf(watcher);
+      if (at >= 0) watchers.splice(at, 1);
+      if (watchers.length === 0 && this.#watchers === watchers) this.#watchers = undefined;
+    };
+  }
+
+  /**
+   * Tells every watcher `now` unless it was told already. A watcher that acts as it is told may
+   * change the value again (the nested call tells everyone then) or complete the watchers: the
+   * rest must not act on a stale value. Copied only when there are several: a watcher may stop
+   * watching as it is told.
+   */
+  changed(now: T): void {
+    const watchers = this.#watchers;
+    if (!watchers || watchers.length === 0 || now === this.#told) return;
+    this.#told = now;
+    for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
+      if (this.#watchers !== watchers || this.#told !== now) return;
+      watcher.next(now);
+    }
+  }
+
+  /** Tells `last` to every watcher that was told otherwise, then completes them all. */
+  complete(last: T): void {
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    for (const watcher of watchers ?? []) {
+      if (this.#told !== last) watcher.next(last);
+      watcher.complete();
+    }
+  }
 }
 
 /** What a client needs from its tunnel. */
@@ -119,13 +183,19 @@ export class MproxyClient implements Client, Borrower {
   readonly meta: ClientMeta;
 
   readonly #host: ClientHost;
-  readonly #remotePaused = new BehaviorSubject<boolean>(false);
-  readonly #closed = new AsyncSubject<ClientClosed>();
-  /** Who watches `writable$`, and what they were told last; made when first watched. */
-  #writableWatchers: CreditWatcher[] | undefined;
-  #toldWritable = true;
-  /** Where outbound frames enter the tunnel's merge; made on the first one. */
+  // What the client's observables are made of, each made when first watched: an idle visitor
+  // costs its fields, not subscriptions.
+  #remotePaused = false;
+  #pausedWatched: Watched<boolean> | undefined;
+  #writableWatched: Watched<boolean> | undefined;
+  #closeWatchers: Subscriber<ClientClosed>[] | undefined;
+  #closedWith: ClientClosed | undefined;
+  /**
+   * Where outbound frames enter the tunnel's merge, and how many are in it: made for a frame when
+   * there is none, and given up once empty while the client is idle (see #retireLane).
+   */
   #lane: Subscriber<ClientFrame> | undefined;
+  #inLane = 0;
   /** Data bytes handed to the lane that have not left it yet. */
   #unsent = 0;
   /** Whether the client has credit (lent by the tunnel's line), and the serial of a lend unused. */
@@ -134,7 +204,7 @@ export class MproxyClient implements Client, Borrower {
   #queue: Uint8Array[] = [];
   #queued = 0;
   #backlog = 0;
-  #sink: Subscriber<Uint8Array> | undefined;
+  #sink: ChunkSink | undefined;
   /** Whether #sink takes bytes now (see fromClient). */
   #sinkReady = true;
   // Set once the remote has ended or failed its side (or the tunnel went away).
@@ -147,7 +217,6 @@ export class MproxyClient implements Client, Borrower {
   #pausedMs = 0;
   #pausedSince = 0;
   readonly #openedAt = Date.now();
-  #closeError: Error | undefined;
 
   constructor(host: ClientHost, meta: ClientMeta, id: string) {
     this.#host = host;
@@ -165,39 +234,47 @@ export class MproxyClient implements Client, Borrower {
    * here otherwise, where they count against the watermarks (see fromClient).
    */
   receive$(ready$?: Observable<boolean>): Observable<Uint8Array> {
-    return new Observable<Uint8Array>((subscriber) => {
-      if (this.#sink) {
-        subscriber.error(new TunnelError('E_ALREADY_SUBSCRIBED', `client ${this.id}: data$ already has a subscriber`));
-        return;
-      }
-      if (this.#finished) {
-        if (this.#closeError) subscriber.error(this.#closeError);
-        else subscriber.complete();
-        return;
-      }
-      this.#sink = subscriber;
-      this.#sinkReady = ready$ === undefined;
-      const gate = ready$?.subscribe((ready) => {
-        if (this.#sink !== subscriber) return;
-        this.#sinkReady = ready;
-        if (ready) this.#flush();
-      });
-      this.#flush();
-      return () => {
-        gate?.unsubscribe();
-        if (this.#sink !== subscriber) return;
-        this.#sink = undefined;
-        this.#sinkReady = true;
-      };
+    return new Observable<Uint8Array>((subscriber) => this.sinkInto(subscriber, ready$));
+  }
+
+  /**
+   * What `data$` is made of, without an Observable: `sink` is given the inbound bytes while
+   * `ready$`'s latest value is true (always, without it), then `complete()` or `error()`.
+   * Returns the function that detaches it. (A relay has one per visitor: see connectSocket.)
+   */
+  sinkInto(sink: ChunkSink, ready$?: Observable<boolean>): () => void {
+    if (this.#sink) {
+      sink.error(new TunnelError('E_ALREADY_SUBSCRIBED', `client ${this.id}: data$ already has a subscriber`));
+      return noop;
+    }
+    if (this.#finished) {
+      const error = this.errored;
+      if (error) sink.error(error);
+      else sink.complete();
+      return noop;
+    }
+    this.#sink = sink;
+    this.#sinkReady = ready$ === undefined;
+    const gate = ready$?.subscribe((ready) => {
+      if (this.#sink !== sink) return;
+      this.#sinkReady = ready;
+      if (ready) this.#flush();
     });
+    this.#flush();
+    return () => {
+      gate?.unsubscribe();
+      if (this.#sink !== sink) return;
+      this.#sink = undefined;
+      this.#sinkReady = true;
+    };
   }
 
   get remotePaused$(): Observable<boolean> {
-    return this.#remotePaused.pipe(distinctUntilChanged());
+    return new Observable<boolean>((subscriber) => this.#watch(subscriber, (this.#pausedWatched ??= new Watched(false)), this.#remotePaused));
   }
 
   get remotePaused(): boolean {
-    return this.#remotePaused.value;
+    return this.#remotePaused;
   }
 
   get writable$(): Observable<boolean> {
@@ -209,24 +286,18 @@ export class MproxyClient implements Client, Borrower {
    * then each change, then `complete()` when the client finishes (at once if it has). Returns
    * the function that stops watching. (A relay has one per visitor: see connectSocket.)
    */
-  watchCredit(watcher: CreditWatcher): () => void {
-    if (this.#finished) {
-      watcher.complete();
-      return () => {};
-    }
-    // Watchers in a plain array rather than a BehaviorSubject: a relay has one per visitor.
-    const watchers = (this.#writableWatchers ??= []);
-    if (watchers.length === 0) this.#toldWritable = this.writable;
-    watchers.push(watcher);
-    watcher.next(this.#toldWritable);
-    return () => {
-      const at = watchers.indexOf(watcher);
-      if (at >= 0) watchers.splice(at, 1);
-    };
+  watchCredit(watcher: StateWatcher<boolean>): () => void {
+    return this.#watch(watcher, (this.#writableWatched ??= new Watched(true)), this.writable);
+  }
+
+  #watch(watcher: StateWatcher<boolean>, watched: Watched<boolean>, now: boolean): () => void {
+    if (!this.#finished) return watched.watch(watcher, now);
+    watcher.complete();
+    return noop;
   }
 
   get writable(): boolean {
-    return this.#credit && !this.#finished && !this.#localEnded && !this.#remotePaused.value;
+    return this.#credit && !this.#finished && !this.#localEnded && !this.#remotePaused;
   }
 
   get drain$(): Observable<void> {
@@ -238,11 +309,27 @@ export class MproxyClient implements Client, Borrower {
   }
 
   get closed$(): Observable<ClientClosed> {
-    return this.#closed.asObservable();
+    return new Observable<ClientClosed>((subscriber) => {
+      const closed = this.#closedWith;
+      if (closed) {
+        subscriber.next(closed);
+        subscriber.complete();
+        return;
+      }
+      const watchers = this.#closeWatchers;
+      if (watchers) watchers.push(subscriber);
+      else this.#closeWatchers = [subscriber];
+      return () => {
+        const now = this.#closeWatchers;
+        const at = now ? now.indexOf(subscriber) : -1;
+        if (at >= 0) now?.splice(at, 1);
+        if (now?.length === 0) this.#closeWatchers = undefined;
+      };
+    });
   }
 
   get errored(): Error | undefined {
-    return this.#closeError;
+    return this.#closedWith?.error;
   }
 
   get closed(): boolean {
@@ -258,7 +345,7 @@ export class MproxyClient implements Client, Borrower {
   }
 
   get stats(): ClientStats {
-    const paused = this.#remotePaused.value;
+    const paused = this.#remotePaused;
     return {
       bytesIn: this.#bytesRead,
       bytesOut: this.#bytesWritten,
@@ -271,7 +358,7 @@ export class MproxyClient implements Client, Borrower {
   }
 
   get stats$(): Observable<ClientStats> {
-    return sampleStats(() => this.stats, this.#closed);
+    return sampleStats(() => this.stats, this.closed$);
   }
 
   write(chunk: Uint8Array): boolean {
@@ -323,11 +410,16 @@ export class MproxyClient implements Client, Borrower {
     this.#send('connection');
   }
 
-  /** The tunnel's merge let `bytes` of this client's data leave for the transport. */
-  sent(bytes: number): void {
-    this.#unsent -= bytes;
-    this.#host.line.held(-bytes, false);
-    this.#askForCredit();
+  /** The tunnel's merge let one of this client's frames leave for the transport. */
+  left(frame: ClientFrame): void {
+    this.#inLane--;
+    if (frame.kind === 'data') {
+      const bytes = frame.data?.length ?? 0;
+      this.#unsent -= bytes;
+      this.#host.line.held(-bytes, false);
+      this.#askForCredit();
+    }
+    this.#retireLane();
   }
 
   lend(serial: number): void {
@@ -338,6 +430,20 @@ export class MproxyClient implements Client, Borrower {
 
   park(): void {
     this.#lend = 0;
+    this.#retireLane();
+  }
+
+  /**
+   * Completes an empty lane once the client is idle (credit it has not used for a turn) or has
+   * nothing more to write: the merge forgets it, and the next frame makes a new one. A busy client
+   * keeps its lane from one read to the next.
+   */
+  #retireLane(): void {
+    const lane = this.#lane;
+    if (!lane || this.#inLane > 0) return;
+    if (!this.#localEnded && !(this.#credit && this.#lend === 0)) return;
+    this.#lane = undefined;
+    lane.complete();
   }
 
   get unusedLend(): number {
@@ -346,7 +452,7 @@ export class MproxyClient implements Client, Borrower {
 
   /** In line for credit once the last write has left and the remote takes more. */
   #askForCredit(): void {
-    if (this.#credit || this.#unsent > 0 || this.#finished || this.#localEnded || this.#remotePaused.value) return;
+    if (this.#credit || this.#unsent > 0 || this.#finished || this.#localEnded || this.#remotePaused) return;
     this.#host.line.ask(this);
   }
 
@@ -359,8 +465,7 @@ export class MproxyClient implements Client, Borrower {
   receive(kind: string, data: Uint8Array): void {
     if (this.#finished) return;
     if (kind === 'pause' || kind === 'resume') {
-      this.#pauseTime(kind === 'pause');
-      this.#remotePaused.next(kind === 'pause');
+      this.#setPaused(kind === 'pause');
       this.#askForCredit();
       this.#writableChanged();
     } else if (data.length > 0 && !this.#remoteDone) {
@@ -369,14 +474,17 @@ export class MproxyClient implements Client, Borrower {
     }
   }
 
-  /** Keeps the time paused: pause and resume frames are rare, not per chunk. */
-  #pauseTime(pause: boolean): void {
-    const paused = this.#remotePaused.value;
-    if (pause && !paused) this.#pausedSince = performance.now();
-    else if (!pause && paused && this.#pausedSince > 0) {
+  /** Keeps the time paused too: pause and resume frames are rare, not per chunk. */
+  #setPaused(pause: boolean): void {
+    const paused = this.#remotePaused;
+    if (pause === paused) return;
+    if (pause) this.#pausedSince = performance.now();
+    else if (this.#pausedSince > 0) {
       this.#pausedMs += performance.now() - this.#pausedSince;
       this.#pausedSince = 0;
     }
+    this.#remotePaused = pause;
+    this.#pausedWatched?.changed(pause);
   }
 
   /** The remote ended its side (`error` given: it failed, or the tunnel went away). */
@@ -393,8 +501,7 @@ export class MproxyClient implements Client, Borrower {
     // A failed remote takes nothing more from us; a paused sender must not wait for a resume
     // that will never come.
     if (error) this.#localEnded = true;
-    this.#pauseTime(false);
-    this.#remotePaused.next(false);
+    this.#setPaused(false);
     this.#askForCredit();
     this.#writableChanged();
     this.#flush();
@@ -406,25 +513,14 @@ export class MproxyClient implements Client, Borrower {
       const items$ = new Observable<ClientFrame>((subscriber) => {
         this.#lane = subscriber;
       });
-      this.#host.addLane({ items$, paused$: this.#remotePaused });
+      this.#host.addLane({ items$, paused$: this.remotePaused$ });
     }
-    this.#lane?.next(this.#frameOf(kind, data));
+    this.#inLane++;
+    this.#lane?.next(this.#frameOf(kind, data, this));
   }
 
   #writableChanged(): void {
-    const watchers = this.#writableWatchers;
-    if (!watchers || watchers.length === 0) return;
-    const now = this.writable;
-    if (now === this.#toldWritable) return;
-    this.#toldWritable = now;
-    // Copied only when there are several: a watcher may stop watching as it is told. One that
-    // writes as it is told may change the state again (the nested call tells everyone then),
-    // or finish the client (each watcher has been told `complete` then): the rest must not
-    // act on a stale state.
-    for (const watcher of watchers.length === 1 ? watchers : [...watchers]) {
-      if (this.#finished || this.#toldWritable !== now) return;
-      watcher.next(now);
-    }
+    this.#writableWatched?.changed(this.writable);
   }
 
   #receiveData(data: Uint8Array): void {
@@ -449,12 +545,15 @@ export class MproxyClient implements Client, Borrower {
   }
 
   #flush(): void {
-    while (this.#queue.length > 0 && this.#sink && this.#sinkReady && !this.#sink.closed) {
-      const chunk = this.#queue.shift() as Uint8Array;
+    const queue = this.#queue;
+    while (queue.length > 0 && this.#sink && this.#sinkReady && !this.#sink.closed) {
+      const chunk = queue.shift() as Uint8Array;
       this.#queued -= chunk.length;
       this.#host.adjustQueued(-chunk.length);
       this.#sink.next(chunk);
     }
+    // An emptied array keeps its room; one held per idle client adds up.
+    if (queue.length === 0) queue.length = 0;
     if (this.#finished) return;
     const sink = this.#sink;
     if (this.#remoteDone && this.#queued === 0 && sink) {
@@ -496,7 +595,8 @@ export class MproxyClient implements Client, Borrower {
     if (this.#finished) return;
     this.#finished = true;
     this.#leaveLine();
-    this.#closeError = error;
+    const closed: ClientClosed = error ? { error } : {};
+    this.#closedWith = closed;
     if (this.#queued > 0) this.#host.adjustQueued(-this.#queued);
     this.#queue = [];
     this.#queued = 0;
@@ -508,25 +608,22 @@ export class MproxyClient implements Client, Borrower {
     }
     // What is still in the lane leaves (a paused remote must still hear the end): unpaused,
     // then the lane completes once its last frame is out.
-    this.#pauseTime(false);
-    this.#remotePaused.next(false);
-    this.#remotePaused.complete();
+    this.#setPaused(false);
+    this.#pausedWatched?.complete(false);
     this.#lane?.complete();
-    const watchers = this.#writableWatchers;
-    this.#writableWatchers = undefined;
-    if (watchers) {
-      for (const watcher of [...watchers]) {
-        if (this.#toldWritable) watcher.next(false);
-        watcher.complete();
-      }
+    this.#lane = undefined;
+    this.#writableWatched?.complete(false);
+    const watchers = this.#closeWatchers;
+    this.#closeWatchers = undefined;
+    for (const watcher of watchers ?? []) {
+      watcher.next(closed);
+      watcher.complete();
     }
-    this.#closed.next(error ? { error } : {});
-    this.#closed.complete();
     this.#host.release(this);
   }
 
-  /** A frame of this client; a `data` frame spends its credit (see `sent`). */
-  #frameOf(kind: FrameInit['kind'], data?: Uint8Array): ClientFrame {
+  /** A frame of this client; one from its lane names it as `owner` (see `left`). */
+  #frameOf(kind: FrameInit['kind'], data?: Uint8Array, owner?: MproxyClient): ClientFrame {
     const m = this.meta;
     return {
       kind,
@@ -537,11 +634,13 @@ export class MproxyClient implements Client, Borrower {
       serviceport: m.serviceport,
       name: m.name,
       data,
-      owner: kind === 'data' ? this : undefined,
+      owner,
     };
   }
 
 }
+
+function noop(): void {}
 
 /** True when `error` is the remote's report about a client rather than a local failure. */
 export function isRemoteError(error: unknown): error is RemoteError {

@@ -38,29 +38,24 @@ export type ConnectableSocket = Duplex;
  * holds stays unread). It detaches by itself once the socket has closed.
  */
 export function connectSocket(client: Client, socket: ConnectableSocket): Subscription {
-  const subscription = new Subscription();
+  // Plain listeners and the client's own hooks (sinkInto, watchCredit) rather than data$ and
+  // writable$: no Observable or Subscriber per visitor.
+  const joined = client as MproxyClient;
+  let detach = noop;
+  let unwatch = noop;
+  const subscription = new Subscription(() => {
+    detach();
+    unwatch();
+    socket.off('readable', onReadable);
+    socket.off('end', onEnd);
+    socket.off('error', onError);
+    socket.off('close', onClose);
+  });
   // Called after every write leaves the socket's buffer, not only at 'drain': 'drain' comes only
   // after a write passed the socket's writableHighWaterMark (64 KiB from Node 22), and a backlog
   // above the client's low watermark but below that mark would never be reported as gone (the
   // remote, paused, would never hear `resume`).
   const report = (): void => client.setConsumerBacklog(socket.writableLength);
-
-  subscription.add(
-    client.data$.subscribe({
-      next(chunk) {
-        if (socket.destroyed) return;
-        socket.write(chunk, report);
-        report();
-      },
-      complete() {
-        if (!socket.destroyed && !socket.writableEnded) socket.end();
-      },
-      error() {
-        // The remote failed this client: no graceful flush makes sense any more.
-        abortStream(socket);
-      },
-    }),
-  );
 
   // Read in paused mode, one read() per credit (see fromReadable): a client without credit leaves
   // its socket unread, and a socket made with readableHighWaterMark 0 (the relay's visitors, the
@@ -92,7 +87,21 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
-  const unwatch = (client as MproxyClient).watchCredit({
+  detach = joined.sinkInto({
+    next(chunk) {
+      if (socket.destroyed) return;
+      socket.write(chunk, report);
+      report();
+    },
+    complete() {
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
+    },
+    error() {
+      // The remote failed this client: no graceful flush makes sense any more.
+      abortStream(socket);
+    },
+  });
+  unwatch = joined.watchCredit({
     next(writable) {
       if (writable) onReadable();
     },
@@ -104,15 +113,10 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       else onReadable();
     },
   });
-  subscription.add(() => {
-    unwatch();
-    socket.off('readable', onReadable);
-    socket.off('end', onEnd);
-    socket.off('error', onError);
-    socket.off('close', onClose);
-  });
   return subscription;
 }
+
+function noop(): void {}
 
 /**
  * {@link connectSocket} as a promise: resolves when both sides are finished (the client closed

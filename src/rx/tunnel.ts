@@ -155,7 +155,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
           fairMerge({ ready$: transport.congested$.pipe(map((congested) => !congested)), size: frameCost }),
           // Credit comes back to the client as its bytes leave, before the transport has them:
           // a producer that writes at once queues behind them, in the merge.
-          tap((frame: ClientFrame) => frame.owner?.sent(frameCost(frame))),
+          tap((frame: ClientFrame) => frame.owner?.left(frame)),
           encodeFrames(),
         )
         .subscribe({
