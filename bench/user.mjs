@@ -20,8 +20,9 @@
 //            growth over IDLE, per side. Median of IDLE_REPS repetitions.
 //
 // Every wait is bounded; every process started here is killed when the module ends (and when
-// this process exits). BENCH_USER_PROF=<dir>: the churned relay and device run with
-// `--cpu-prof --cpu-prof-dir=<dir>` (summarise with bench/lib/cpuprofile-summary.mjs).
+// this process exits). BENCH_USER_PROF=<dir>: the relay, device and pipe processes run with
+// `--cpu-prof` and write their profiles there (summarise with
+// bench/lib/cpuprofile-summary.mjs, with the window the module logs).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -205,6 +206,11 @@ async function startSink() {
 // Paths: each starts its relaying processes towards `sinkPort` and returns
 // { port, sides: { relay: pid[], device: pid[] }, stop }.
 
+/** `--cpu-prof` flags writing `<dir>/<phase>-<name>-<n>.cpuprofile`, or none. */
+let profiles = 0;
+const profFlags = (prof, name) =>
+  prof ? ['--cpu-prof', `--cpu-prof-dir=${prof.dir}`, `--cpu-prof-name=${prof.label}-${name}-${++profiles}.cpuprofile`] : [];
+
 const cli = (args, what) => {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: START_MS });
   if (r.status !== 0) throw new Error(`${what}: ${r.stderr || r.error}`);
@@ -218,17 +224,18 @@ async function startMproxy(sinkPort, dir, { prof } = {}) {
   const port = await freePort();
   const tokenFile = join(dir, `token-${port}`);
   writeFileSync(tokenFile, `${cli(['token', '--secret-file', secretFile, '--port', String(port)], 'mproxy token')}\n`, { mode: 0o600 });
-  const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const spawnedAt = { relay: performance.now() };
   const relay = await start(
     process.execPath,
-    [...flags, CLI, 'relay', '--secret-file', secretFile, '--listen', `${HOST}:0`, '--tunnel', `${HOST}:0`, '--tcp-ports', String(port)],
+    [...profFlags(prof, 'mproxy-relay'), CLI, 'relay', '--secret-file', secretFile, '--listen', `${HOST}:0`, '--tunnel', `${HOST}:0`, '--tcp-ports', String(port)],
     /"url":"(ws:\/\/[^"]+)"[^\n]*device endpoint ready/,
     { what: 'mproxy relay' },
   );
   try {
+    spawnedAt.device = performance.now();
     const device = await start(
       process.execPath,
-      [...flags, CLI, 'device', '--relay', relay.match[1], '--token-file', tokenFile, '--forward', `tcp:${port}=${HOST}:${sinkPort}`],
+      [...profFlags(prof, 'mproxy-device'), CLI, 'device', '--relay', relay.match[1], '--token-file', tokenFile, '--forward', `tcp:${port}=${HOST}:${sinkPort}`],
       /serving tcp/,
       { what: 'mproxy device' },
     );
@@ -241,6 +248,7 @@ async function startMproxy(sinkPort, dir, { prof } = {}) {
       port,
       sides: { relay: [relay.child.pid], device: [device.child.pid] },
       logLines: () => ({ relay: relay.lines(), device: device.lines() }),
+      spawnedAt,
       stop: () => Promise.all([stop(device.child), stop(relay.child)]),
     };
   } catch (error) {
@@ -249,12 +257,15 @@ async function startMproxy(sinkPort, dir, { prof } = {}) {
   }
 }
 
-async function startPipes(sinkPort) {
-  const device = await start(process.execPath, [PIPE, String(sinkPort)], /listening (\d+)/, { what: 'pipe process (device hop)' });
-  const relay = await start(process.execPath, [PIPE, device.match[1]], /listening (\d+)/, { what: 'pipe process (relay hop)' });
+async function startPipes(sinkPort, { prof } = {}) {
+  const spawnedAt = { device: performance.now() };
+  const device = await start(process.execPath, [...profFlags(prof, 'pipes-device'), PIPE, String(sinkPort)], /listening (\d+)/, { what: 'pipe process (device hop)' });
+  spawnedAt.relay = performance.now();
+  const relay = await start(process.execPath, [...profFlags(prof, 'pipes-relay'), PIPE, device.match[1]], /listening (\d+)/, { what: 'pipe process (relay hop)' });
   return {
     port: Number(relay.match[1]),
     sides: { relay: [relay.child.pid], device: [device.child.pid] },
+    spawnedAt,
     stop: () => Promise.all([stop(relay.child), stop(device.child)]),
   };
 }
@@ -436,8 +447,8 @@ async function transferPhase(ctx, sinks, starters, { churn, prof }) {
   const paths = {};
   const results = {};
   try {
-    for (const [name, startPath] of Object.entries(starters)) paths[name] = await startPath(sinks[name].port, { prof: churn ? prof : undefined });
     const label = churn ? 'churned' : 'fresh';
+    for (const [name, startPath] of Object.entries(starters)) paths[name] = await startPath(sinks[name].port, { prof: prof && { dir: prof, label } });
     if (churn) {
       for (const [name, path] of Object.entries(paths)) {
         const t0 = performance.now();
@@ -453,14 +464,23 @@ async function transferPhase(ctx, sinks, starters, { churn, prof }) {
       results[name] = [];
     }
     const names = Object.keys(paths);
+    const window = Object.fromEntries(names.map((name) => [name, { from: performance.now(), to: 0 }]));
     for (let round = 0; round < TRANSFERS; round++) {
       for (const name of round % 2 === 0 ? names : [...names].reverse()) {
         const r = await transfer(sinks[name], paths[name], TOTAL, `${label} ${name}`);
+        window[name].to = performance.now();
         results[name].push(r);
         ctx.log(
           `  ${label} ${round + 1} ${name}: ${r.MBps.toFixed(0)} MB/s, ${r.cpuMsPerMiB.toFixed(2)} CPU ms/MiB, ` +
             `RSS peak ${(r.peakRss / MiB).toFixed(1)} MiB (+${((r.peakRss - before[name]) / MiB).toFixed(1)})`,
         );
+      }
+    }
+    if (prof) {
+      for (const [name, path] of Object.entries(paths)) {
+        if (!path.spawnedAt) continue;
+        const span = (t0) => `--from-ms ${Math.floor(window[name].from - t0)} --to-ms ${Math.ceil(window[name].to - t0)}`;
+        ctx.log(`  profiles in ${prof}: ${label} ${name}'s transfers are relay ${span(path.spawnedAt.relay)}, device ${span(path.spawnedAt.device)} (bench/lib/cpuprofile-summary.mjs)`);
       }
     }
     const summary = {};
@@ -538,7 +558,7 @@ export async function run(ctx) {
   if (prof) mkdirSync(prof, { recursive: true });
   const starters = {
     mproxy: (sinkPort, opts) => startMproxy(sinkPort, dir, opts),
-    pipes: (sinkPort) => startPipes(sinkPort),
+    pipes: (sinkPort, opts) => startPipes(sinkPort, opts),
     ...(absent ? {} : { openssh: (sinkPort) => startSsh(sinkPort, dir) }),
   };
   const sinks = {};
