@@ -10,7 +10,8 @@
 //            (a new visitor each time), the paths alternating transfer by transfer.
 //            Throughput: wall clock from the first write to the last byte the sink counts,
 //            median. CPU per byte: user+system time of the relaying processes
-//            (/proc/PID/stat) over the transfer, per MiB, median.
+//            (/proc/PID/stat) over the transfer, per MiB, median; their minor page faults per
+//            MiB go to the row's detail.
 // churned    new processes that first carry CHURN idle visitors (all opened through to the
 //            sink, then all closed), then the same transfers. And the RSS growth while
 //            streaming: the sum of the relaying processes' VmRSS (/proc/PID/status) sampled
@@ -131,11 +132,17 @@ async function stop(child) {
   }
 }
 
+/** /proc/PID/stat from field 3 on (the command name, which may hold spaces, cut off). */
+const statOf = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+
 /** User + system CPU of a process so far, in ms (/proc/PID/stat fields 14 and 15). */
 function cpuOf(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const fields = statOf(pid);
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
 }
+
+/** Minor page faults of a process so far (/proc/PID/stat field 10): memory touched anew. */
+const faultsOf = (pid) => Number(statOf(pid)[7]);
 
 /** Resident set size of a process now, in bytes (VmRSS in /proc/PID/status). */
 function rssOf(pid) {
@@ -418,6 +425,7 @@ async function transfer(sink, path, bytes, what) {
   const [socket] = await openThrough(sink, path.port, 1, what);
   const pids = pidsOf(path);
   const cpu0 = pids.map(cpuOf);
+  const faults0 = pids.map(faultsOf);
   let peak = rssSum(pids);
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssSum(pids));
@@ -432,11 +440,12 @@ async function transfer(sink, path, bytes, what) {
   }
   const ms = performance.now() - t0;
   const cpu = pids.map((pid, i) => cpuOf(pid) - cpu0[i]);
+  const faults = sum(pids.map((pid, i) => faultsOf(pid) - faults0[i]));
   peak = Math.max(peak, rssSum(pids));
   await closeAll(sink, [socket], what);
   if (sink.bytes - from !== bytes) throw new Error(`${what}: the sink counted ${sink.bytes - from} of ${bytes} bytes`);
   const cpuMs = sum(cpu);
-  return { bytes, ms, cpuMs, MBps: bytes / 1e6 / (ms / 1000), cpuMsPerMiB: cpuMs / (bytes / MiB), peakRss: peak };
+  return { bytes, ms, cpuMs, MBps: bytes / 1e6 / (ms / 1000), cpuMsPerMiB: cpuMs / (bytes / MiB), faultsPerMiB: faults / (bytes / MiB), peakRss: peak };
 }
 
 /**
@@ -471,7 +480,7 @@ async function transferPhase(ctx, sinks, starters, { churn, prof }) {
         window[name].to = performance.now();
         results[name].push(r);
         ctx.log(
-          `  ${label} ${round + 1} ${name}: ${r.MBps.toFixed(0)} MB/s, ${r.cpuMsPerMiB.toFixed(2)} CPU ms/MiB, ` +
+          `  ${label} ${round + 1} ${name}: ${r.MBps.toFixed(0)} MB/s, ${r.cpuMsPerMiB.toFixed(2)} CPU ms/MiB, ${r.faultsPerMiB.toFixed(0)} page faults/MiB, ` +
             `RSS peak ${(r.peakRss / MiB).toFixed(1)} MiB (+${((r.peakRss - before[name]) / MiB).toFixed(1)})`,
         );
       }
@@ -489,9 +498,10 @@ async function transferPhase(ctx, sinks, starters, { churn, prof }) {
       summary[name] = {
         MBps: median(rs.map((r) => r.MBps)),
         cpuMsPerMiB: median(rs.map((r) => r.cpuMsPerMiB)),
+        faultsPerMiB: median(rs.map((r) => r.faultsPerMiB)),
         rssGrowth: Math.max(...rs.map((r) => r.peakRss)) - before[name],
         rssBefore: before[name],
-        transfers: rs.map((r) => ({ MBps: round2(r.MBps), cpuMsPerMiB: round2(r.cpuMsPerMiB), peakRssMiB: round2(r.peakRss / MiB) })),
+        transfers: rs.map((r) => ({ MBps: round2(r.MBps), cpuMsPerMiB: round2(r.cpuMsPerMiB), faultsPerMiB: Math.round(r.faultsPerMiB), peakRssMiB: round2(r.peakRss / MiB) })),
       };
     }
     if (paths.mproxy?.logLines) summary.mproxy.logLines = paths.mproxy.logLines();
@@ -577,7 +587,7 @@ export async function run(ctx) {
     };
 
     if (any('freshTput', 'freshCpu')) {
-      const s = await transferPhase(ctx, sinks, starters, { churn: false });
+      const s = await transferPhase(ctx, sinks, starters, { churn: false, prof });
       tputRows(s, 'freshTput', 'freshCpu', 0);
     }
     if (any('churnTput', 'churnCpu', 'churnRss', 'sshTput', 'sshCpu', 'sshRss')) {
