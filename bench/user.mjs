@@ -20,6 +20,10 @@
 //            sample of each process's VmRSS; IDLE more beside them, the pause, a sample: the
 //            growth over IDLE, per side. Median of IDLE_REPS repetitions.
 //
+// extra      only with BENCH_USER_TUNABLES=1: the churned transfers again with GLIBC_TUNABLES
+//            keeping freed memory resident in the relaying processes (both paths); labelled,
+//            no target: no user runs with it.
+//
 // Every wait is bounded; every process started here is killed when the module ends (and when
 // this process exits). BENCH_USER_PROF=<dir>: the relay, device and pipe processes run with
 // `--cpu-prof` and write their profiles there (summarise with
@@ -64,6 +68,8 @@ const TRANSFER_MS = 180_000;
 const CHUNK = Buffer.alloc(64 * KiB);
 for (let i = 0; i < CHUNK.length; i++) CHUNK[i] = (i * 31 + 7) & 0xff;
 
+/** BENCH_USER_TUNABLES=1 adds rows with this in the relaying processes' environment. */
+const TUNABLES = 'glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432';
 const TARGET = { throughput: 0.9, cpu: 1.3, streamingSlack: 16 * MiB, idle: 8 * KiB };
 
 // ---------------------------------------------------------------------------------------------
@@ -224,7 +230,7 @@ const cli = (args, what) => {
   return r.stdout.trim();
 };
 
-async function startMproxy(sinkPort, dir, { prof } = {}) {
+async function startMproxy(sinkPort, dir, { prof, env } = {}) {
   // As a user does: a secret from `mproxy secret`, a token from `mproxy token` for one port.
   const secretFile = join(dir, 'secret');
   if (!existsSync(secretFile)) writeFileSync(secretFile, `${cli(['secret'], 'mproxy secret')}\n`, { mode: 0o600 });
@@ -236,7 +242,7 @@ async function startMproxy(sinkPort, dir, { prof } = {}) {
     process.execPath,
     [...profFlags(prof, 'mproxy-relay'), CLI, 'relay', '--secret-file', secretFile, '--listen', `${HOST}:0`, '--tunnel', `${HOST}:0`, '--tcp-ports', String(port)],
     /"url":"(ws:\/\/[^"]+)"[^\n]*device endpoint ready/,
-    { what: 'mproxy relay' },
+    { what: 'mproxy relay', env },
   );
   try {
     spawnedAt.device = performance.now();
@@ -244,7 +250,7 @@ async function startMproxy(sinkPort, dir, { prof } = {}) {
       process.execPath,
       [...profFlags(prof, 'mproxy-device'), CLI, 'device', '--relay', relay.match[1], '--token-file', tokenFile, '--forward', `tcp:${port}=${HOST}:${sinkPort}`],
       /serving tcp/,
-      { what: 'mproxy device' },
+      { what: 'mproxy device', env },
     );
     const deadline = Date.now() + START_MS;
     while (!/TCP port listening/.test(relay.output())) {
@@ -264,11 +270,11 @@ async function startMproxy(sinkPort, dir, { prof } = {}) {
   }
 }
 
-async function startPipes(sinkPort, { prof } = {}) {
+async function startPipes(sinkPort, { prof, env } = {}) {
   const spawnedAt = { device: performance.now() };
-  const device = await start(process.execPath, [...profFlags(prof, 'pipes-device'), PIPE, String(sinkPort)], /listening (\d+)/, { what: 'pipe process (device hop)' });
+  const device = await start(process.execPath, [...profFlags(prof, 'pipes-device'), PIPE, String(sinkPort)], /listening (\d+)/, { what: 'pipe process (device hop)', env });
   spawnedAt.relay = performance.now();
-  const relay = await start(process.execPath, [...profFlags(prof, 'pipes-relay'), PIPE, device.match[1]], /listening (\d+)/, { what: 'pipe process (relay hop)' });
+  const relay = await start(process.execPath, [...profFlags(prof, 'pipes-relay'), PIPE, device.match[1]], /listening (\d+)/, { what: 'pipe process (relay hop)', env });
   return {
     port: Number(relay.match[1]),
     sides: { relay: [relay.child.pid], device: [device.child.pid] },
@@ -452,12 +458,11 @@ async function transfer(sink, path, bytes, what) {
  * Starts every path (fresh processes), optionally churns each with CHURN visitors, then runs
  * TRANSFERS transfers per path, the order alternating from one round to the next.
  */
-async function transferPhase(ctx, sinks, starters, { churn, prof }) {
+async function transferPhase(ctx, sinks, starters, { churn, prof, env, label = churn ? 'churned' : 'fresh' }) {
   const paths = {};
   const results = {};
   try {
-    const label = churn ? 'churned' : 'fresh';
-    for (const [name, startPath] of Object.entries(starters)) paths[name] = await startPath(sinks[name].port, { prof: prof && { dir: prof, label } });
+    for (const [name, startPath] of Object.entries(starters)) paths[name] = await startPath(sinks[name].port, { prof: prof && { dir: prof, label }, env });
     if (churn) {
       for (const [name, path] of Object.entries(paths)) {
         const t0 = performance.now();
@@ -555,8 +560,11 @@ export async function run(ctx) {
     sshRss: `after ${CHURN} visitors, RSS growth while streaming (vs OpenSSH -R)`,
     sshIdleRelay: `relay RSS per idle visitor (vs sshd)`,
     sshIdleDevice: `device RSS per idle visitor (vs ssh)`,
+    tunedTput: `extra, both paths with GLIBC_TUNABLES keeping freed memory (not a user's default): after ${CHURN} visitors, 1 visitor, ${mib}, throughput (vs pipe processes)`,
+    tunedCpu: `extra, both paths with GLIBC_TUNABLES keeping freed memory (not a user's default): after ${CHURN} visitors, 1 visitor, ${mib}, CPU per byte (vs pipe processes)`,
   };
-  const wanted = (key) => !ctx.filter || `user ${cases[key]}`.includes(ctx.filter);
+  const tuned = process.env.BENCH_USER_TUNABLES === '1';
+  const wanted = (key) => (tuned || !key.startsWith('tuned')) && (!ctx.filter || `user ${cases[key]}`.includes(ctx.filter));
   const any = (...keys) => keys.some(wanted);
 
   const absent = process.env.BENCH_USER_SSH === '0' ? 'BENCH_USER_SSH=0' : sshAbsent();
@@ -607,6 +615,21 @@ export async function run(ctx) {
         push('sshTput', { mproxy: s.mproxy.MBps * 1e6, baseline: s.openssh.MBps * 1e6, unit: 'B/s', target: null, detail });
         push('sshCpu', { mproxy: s.mproxy.cpuMsPerMiB, baseline: s.openssh.cpuMsPerMiB, unit: 'CPU ms/MiB', better: 'lower', target: null, detail });
         push('sshRss', { mproxy: growth.mproxy, baseline: growth.openssh, unit: 'bytes', better: 'lower', target: null, detail });
+      }
+    }
+    if (any('tunedTput', 'tunedCpu')) {
+      // The allocator setting the runner used to export (freed memory stays resident): what it
+      // changes for the same churned transfers. Extra, opt-in, labelled: no user runs it.
+      const env = { ...process.env, GLIBC_TUNABLES: TUNABLES };
+      const { openssh, ...nodePaths } = starters;
+      const s = await transferPhase(ctx, sinks, nodePaths, { churn: true, env, label: 'churned, GLIBC_TUNABLES' });
+      tputRows(s, 'tunedTput', 'tunedCpu', CHURN);
+      for (const key of ['tunedTput', 'tunedCpu']) {
+        const row = rows.find((r) => r.case === cases[key]);
+        if (row) {
+          row.target = null;
+          row.detail.GLIBC_TUNABLES = TUNABLES;
+        }
       }
     }
     if (any('idleRelay', 'idleDevice', 'sshIdleRelay', 'sshIdleDevice')) {
