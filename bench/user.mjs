@@ -32,7 +32,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, writeBytes } from './lib/e2e-paths.mjs';
@@ -83,6 +83,23 @@ const killAll = () => {
   }
 };
 process.on('exit', killAll);
+
+/**
+ * While the module runs, a signal that would end this process ends its children first and
+ * runs `cleanup` (the 'exit' event does not come for a signal's default action).
+ */
+function onSignals(cleanup) {
+  const handler = (signal) => {
+    killAll();
+    cleanup();
+    process.exit(128 + (os.constants.signals[signal] ?? 1));
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, handler);
+  return () => {
+    for (const signal of signals) process.off(signal, handler);
+  };
+}
 
 /**
  * Starts a process and resolves once `pattern` shows in its output (null: once it runs).
@@ -572,6 +589,7 @@ export async function run(ctx) {
   else ctx.log(`  OpenSSH reference: ${SSHD}, ${CIPHER}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'mproxy-bench-user-'));
+  const offSignals = onSignals(() => rmSync(dir, { recursive: true, force: true }));
   const prof = process.env.BENCH_USER_PROF;
   if (prof) mkdirSync(prof, { recursive: true });
   const starters = {
@@ -668,6 +686,7 @@ export async function run(ctx) {
     }
   } finally {
     killAll();
+    offSignals();
     await Promise.all(Object.values(sinks).map((s) => s.close()));
     rmSync(dir, { recursive: true, force: true });
   }
