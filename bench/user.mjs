@@ -24,8 +24,8 @@
 //            keeping freed memory resident in the relaying processes (both paths); labelled,
 //            no target: no user runs with it.
 //
-// Every wait is bounded; every process started here is killed when the module ends (and when
-// this process exits). BENCH_USER_PROF=<dir>: the relay, device and pipe processes run with
+// Every wait is bounded; every process started here is killed when the module ends, when this
+// process exits and on SIGINT, SIGTERM or SIGHUP. BENCH_USER_PROF=<dir>: the relay, device and pipe processes run with
 // `--cpu-prof` and write their profiles there (summarise with
 // bench/lib/cpuprofile-summary.mjs, with the window the module logs).
 import { spawn, spawnSync } from 'node:child_process';
@@ -584,12 +584,22 @@ export async function run(ctx) {
   const wanted = (key) => (tuned || !key.startsWith('tuned')) && (!ctx.filter || `user ${cases[key]}`.includes(ctx.filter));
   const any = (...keys) => keys.some(wanted);
 
-  const absent = process.env.BENCH_USER_SSH === '0' ? 'BENCH_USER_SSH=0' : sshAbsent();
+  const dir = mkdtempSync(join(tmpdir(), 'mproxy-bench-user-'));
+  const offSignals = onSignals(() => rmSync(dir, { recursive: true, force: true }));
+  let absent = process.env.BENCH_USER_SSH === '0' ? 'BENCH_USER_SSH=0' : sshAbsent();
+  if (!absent) {
+    // The reference is optional: an sshd that does not come up here leaves its rows out
+    // rather than the whole module.
+    try {
+      const probe = await startSsh(await freePort(), dir);
+      await probe.stop();
+    } catch (error) {
+      absent = `it did not start: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
   if (absent) ctx.log(`  OpenSSH reference: absent (${absent}); its rows are left out`);
   else ctx.log(`  OpenSSH reference: ${SSHD}, ${CIPHER}`);
 
-  const dir = mkdtempSync(join(tmpdir(), 'mproxy-bench-user-'));
-  const offSignals = onSignals(() => rmSync(dir, { recursive: true, force: true }));
   const prof = process.env.BENCH_USER_PROF;
   if (prof) mkdirSync(prof, { recursive: true });
   const starters = {
@@ -600,7 +610,14 @@ export async function run(ctx) {
   const sinks = {};
   const rows = [];
   const environment = { allocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : 'default', nodeOptions: process.env.NODE_OPTIONS ?? '' };
-  const common = { totalMiB: TOTAL / MiB, transfers: TRANSFERS, pick: 'median', clock: 'wall (throughput); /proc/PID/stat user+system of the relaying processes (CPU)', ...environment };
+  const common = {
+    totalMiB: TOTAL / MiB,
+    transfers: TRANSFERS,
+    pick: 'median',
+    clock: 'wall (throughput); /proc/PID/stat user+system of the relaying processes (CPU)',
+    ...environment,
+    ...(absent ? { opensshAbsent: absent } : {}),
+  };
   try {
     for (const name of Object.keys(starters)) sinks[name] = await startSink();
     const push = (key, row) => wanted(key) && rows.push({ group: 'user', case: cases[key], ...row });
