@@ -17,7 +17,7 @@
 //              trips, p50 and p99, against plain pipes (ratio baseline/mproxy). Also 100 and
 //              1000 visitors doing round trips at once (no target; for the chart). Wall clock.
 // memory       the relay and the device each in a child process of its own
-//              (bench/lib/e2e-child.mjs, --expose-gc, the runner's allocator setting); 1000 idle
+//              (bench/lib/e2e-child.mjs; --expose-gc, which only makes gc() callable); 1000 idle
 //              visitors opened through to a local service; growth of (RSS - V8 young
 //              generation) per visitor after full GCs, per side, against an 8 KiB budget;
 //              median of MEMORY_REPS repetitions with fresh children.
@@ -199,10 +199,11 @@ async function checkContent(local) {
 // Memory: relay and device in child processes
 
 function spawnChild(name) {
-  // The children inherit the runner's allocator setting (GLIBC_TUNABLES: freed memory stays
-  // resident). With glibc's defaults the median per visitor came out the same but single
-  // repetitions spread twice as wide (5.7-10.1 KiB against 7.1-8.9 KiB for the relay), as
-  // trimming returned memory at moments of its own.
+  // --expose-gc only makes gc() callable for the full collections before each sample; the
+  // children otherwise have the environment the user has (glibc's allocator defaults unless
+  // GLIBC_TUNABLES is set). glibc trims freed memory at moments of its own, so single
+  // repetitions spread wide: the row takes the median of several. Plain RSS as a user's
+  // relay pays it: bench/user.mjs.
   const child = fork(join(here, 'lib', 'e2e-child.mjs'), [], {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

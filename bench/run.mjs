@@ -6,23 +6,23 @@
 //
 //   export async function run(ctx: BenchContext): Promise<Row[]>
 //
-// where a Row is `{ group, case, mproxy, baseline, unit, ratio, target, detail? }`:
+// where a Row is `{ group, case, mproxy, baseline, unit, ratio, target, better?, detail? }`:
 //   mproxy, baseline  the two measurements, taken in the same run;
 //   ratio             how many times better mproxy is, higher is better (for a "lower is
 //                     better" unit such as latency the module returns baseline/mproxy);
 //                     computed as mproxy/baseline when the module leaves it out;
-//   target            the minimum ratio, or null for a row reported without a verdict.
+//   target            the minimum ratio, or null for a row reported without a verdict;
+//   better: 'lower'   instead: ratio is mproxy/baseline (a cost, such as CPU per byte) and
+//                     target the maximum ratio, printed as `<= target`.
 //
 // Prints one table for every module run, marks each row PASS or MISS, writes
 // bench/results.json. Exit code 0 even when targets are missed; 1 when a module crashed
 // (its error is printed, the other modules still run); 2 on a bad command line.
 //
-// Allocator: with glibc's defaults, freed 64 KiB buffers are handed back to the kernel and
-// the next ones page-fault in again; how often depends on when V8 happens to collect, so the
-// large-body rows swung between x1.2 and x6 from one run to the next. The runner therefore
-// re-executes itself once with GLIBC_TUNABLES keeping freed memory (the same for both
-// sides; ignored off glibc). Set GLIBC_TUNABLES yourself, even to '', to opt out.
-import { spawnSync } from 'node:child_process';
+// Environment: the runner and every process a module starts run with the environment the
+// user has (no allocator setting or V8 flag of the runner's own): a figure is what a user's
+// process pays. Modules that need a full GC get one through ctx.gc, made reachable without a
+// command-line flag.
 import { readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -85,7 +85,8 @@ function envNumber(name, fallback) {
 function verdict(row) {
   if (row.target === null || row.target === undefined) return '-';
   if (!Number.isFinite(row.ratio)) return 'MISS';
-  return row.ratio >= row.target ? 'PASS' : 'MISS';
+  const met = row.better === 'lower' ? row.ratio <= row.target : row.ratio >= row.target;
+  return met ? 'PASS' : 'MISS';
 }
 
 function printTable(rows) {
@@ -97,7 +98,7 @@ function printTable(rows) {
     fmt(r.baseline),
     r.unit,
     Number.isFinite(r.ratio) ? `x${r.ratio.toFixed(2)}` : String(r.ratio),
-    r.target === null || r.target === undefined ? '-' : `>= ${r.target}`,
+    r.target === null || r.target === undefined ? '-' : `${r.better === 'lower' ? '<=' : '>='} ${r.target}`,
     r.result,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -109,25 +110,7 @@ function printTable(rows) {
   for (const l of lines) console.log(line(l));
 }
 
-const TUNABLES = 'glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432';
-
-/** Re-runs this script under the pinned allocator settings; returns its exit code, or null. */
-function reexecWithTunables() {
-  if (process.env.GLIBC_TUNABLES !== undefined || process.platform !== 'linux') return null;
-  const child = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, GLIBC_TUNABLES: TUNABLES },
-  });
-  if (child.error) throw child.error;
-  return child.status ?? 1;
-}
-
 async function main() {
-  const code = reexecWithTunables();
-  if (code !== null) {
-    process.exitCode = code;
-    return;
-  }
   const available = discover();
   const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = requested.filter((n) => !available.includes(n));
@@ -151,7 +134,7 @@ async function main() {
     rounds: Math.round(envNumber('BENCH_ROUNDS', 2)),
     clock: process.env.BENCH_CLOCK === 'wall' ? 'wall' : 'cpu',
     filter: process.env.BENCH_FILTER ?? '',
-    allocator: process.env.GLIBC_TUNABLES || 'default',
+    allocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (the environment's)` : 'default',
   };
   console.error(
     `bench: ${modules.join(', ')} on Node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}; ` +

@@ -1,0 +1,35 @@
+// One relaying hop as a process of its own, made of nothing but node:net: the baseline of
+// bench/user.mjs. `node bench/lib/pipe-process.mjs TARGET_PORT` listens on 127.0.0.1 (a free
+// port), joins every connection to a new connection to 127.0.0.1:TARGET_PORT with
+// `a.pipe(b).pipe(a)` (noDelay on both, as mproxy's sockets have), and prints
+// `listening PORT` on stdout once ready. Runs with Node's defaults, as the CLI does.
+import net from 'node:net';
+
+const HOST = '127.0.0.1';
+const target = Number(process.argv[2]);
+if (!Number.isInteger(target) || target <= 0) {
+  console.error('usage: node pipe-process.mjs TARGET_PORT');
+  process.exit(2);
+}
+
+function join(a, b) {
+  a.pipe(b).pipe(a);
+  const kill = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.once('close', kill);
+  b.once('close', kill);
+}
+
+const server = net.createServer((socket) => {
+  socket.on('error', () => {});
+  socket.setNoDelay(true);
+  const out = net.connect({ port: target, host: HOST, noDelay: true });
+  out.on('error', () => {});
+  join(socket, out);
+});
+server.listen(0, HOST, () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
