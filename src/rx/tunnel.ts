@@ -108,7 +108,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly options: ResolvedTunnelOptions;
   readonly #transport: Transport;
   readonly #clients = new Map<string, MproxyClient>();
-  readonly #clientsView: ReadonlyMap<string, Client> = new ReadonlyMapView(this.#clients);
   /** Every client's outbound lane, as it is made; completed when the tunnel closes. */
   readonly #lanes = new Subject<Lane<ClientFrame>>();
   /** The lane of the tunnel's own frames (control, pause, resume, refusals). */
@@ -129,6 +128,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   #inputEnded = false;
   #transportClosed = false;
 
+  readonly clients: ReadonlyMap<string, Client> = readonlyView(this.#clients);
   readonly clients$: Observable<Client> = this.#newClients.asObservable();
   readonly control$: Observable<unknown> = this.#control.asObservable();
   readonly frames$: Observable<Frame> = this.#frames.asObservable();
@@ -195,10 +195,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
         complete: () => this.#shutdown(),
       }),
     );
-  }
-
-  get clients(): ReadonlyMap<string, Client> {
-    return this.#clientsView;
   }
 
   get stats(): TunnelStats {
@@ -427,43 +423,19 @@ function frameCost(frame: FrameInit): number {
   return frame.data?.length ?? 0;
 }
 
-/** A live, read-only view of a map: what `tunnel.clients` hands out. */
-class ReadonlyMapView<K, V> implements ReadonlyMap<K, V> {
-  readonly #map: ReadonlyMap<K, V>;
-
-  constructor(map: ReadonlyMap<K, V>) {
-    this.#map = map;
-  }
-
-  get size(): number {
-    return this.#map.size;
-  }
-
-  get(key: K): V | undefined {
-    return this.#map.get(key);
-  }
-
-  has(key: K): boolean {
-    return this.#map.has(key);
-  }
-
-  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
-    this.#map.forEach((value, key) => callback.call(thisArg, value, key, this));
-  }
-
-  keys(): MapIterator<K> {
-    return this.#map.keys();
-  }
-
-  values(): MapIterator<V> {
-    return this.#map.values();
-  }
-
-  entries(): MapIterator<[K, V]> {
-    return this.#map.entries();
-  }
-
-  [Symbol.iterator](): MapIterator<[K, V]> {
-    return this.#map.entries();
-  }
+/** A live view of `map` without its writing members: what `tunnel.clients` hands out. */
+function readonlyView<K, V>(map: ReadonlyMap<K, V>): ReadonlyMap<K, V> {
+  const view: ReadonlyMap<K, V> = {
+    get size() {
+      return map.size;
+    },
+    get: (key) => map.get(key),
+    has: (key) => map.has(key),
+    forEach: (callback, thisArg) => map.forEach((value, key) => callback.call(thisArg, value, key, view)),
+    keys: () => map.keys(),
+    values: () => map.values(),
+    entries: () => map.entries(),
+    [Symbol.iterator]: () => map.entries(),
+  };
+  return view;
 }
