@@ -32,15 +32,7 @@ class MemoryTransport extends TransportBase {
   }
 
   protected sendChunks(chunks: readonly Uint8Array[]): void {
-    let total = 0;
-    for (const chunk of chunks) total += chunk.byteLength;
-    const joined = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    this.#enqueue(joined);
+    this.#enqueue(Buffer.concat(chunks));
   }
 
   protected startReading(): void {
