@@ -3,13 +3,14 @@ import {
   BehaviorSubject,
   Observable,
   Subject,
+  Subscription,
+  defer,
   map,
-  share,
+  of,
   startWith,
   tap,
   type GroupedObservable,
   type Subscriber,
-  type Subscription,
 } from 'rxjs';
 import { asBuffer } from '../codec/bytes.js';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
@@ -119,7 +120,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #state = new BehaviorSubject<TunnelState>('open');
   readonly #closedWith = new AsyncSubject<{ readonly error?: Error }>();
   readonly #release = new Subject<string>();
-  readonly #subscriptions: Subscription[] = [];
+  readonly #subscription = new Subscription();
   readonly line = new CreditLine<MproxyClient>(LENDING_BUDGET, READ_SIZE);
   #queued = 0;
   /** Bytes of the clients that finished, each way (the live ones are read from them). */
@@ -132,15 +133,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly clients$: Observable<Client> = this.#newClients.asObservable();
   readonly control$: Observable<unknown> = this.#control.asObservable();
   readonly frames$: Observable<Frame> = this.#frames.asObservable();
-  readonly state$: Observable<TunnelState> = new Observable<TunnelState>((subscriber) => {
-    // A completed BehaviorSubject forgets its value; late subscribers must still hear 'closed'.
-    if (this.#state.value === 'closed') {
-      subscriber.next('closed');
-      subscriber.complete();
-      return;
-    }
-    return this.#state.subscribe(subscriber);
-  });
+  // A completed BehaviorSubject forgets its value; late subscribers must still hear 'closed'.
+  readonly state$: Observable<TunnelState> = defer(() => (this.#state.value === 'closed' ? of<TunnelState>('closed') : this.#state));
   readonly closed$: Observable<{ readonly error?: Error }> = this.#closedWith.asObservable();
 
   constructor(transport: Transport, options: ResolvedTunnelOptions) {
@@ -148,7 +142,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#transport = transport;
     // The one way out: every lane, merged fairly while the transport takes more, packed.
     const urgent: Lane<ClientFrame> = { items$: new Observable<ClientFrame>((subscriber) => void (this.#urgent = subscriber)) };
-    this.#subscriptions.push(
+    this.#subscription.add(
       this.#lanes
         .pipe(
           startWith(urgent),
@@ -169,10 +163,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
           complete: () => transport.close(),
         }),
     );
-    // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
+    // Not in #subscription: it must outlive #shutdown (see there). It completes on its own.
     transport.closed$.subscribe(() => {
       this.#transportClosed = true;
-      if (this.#state.value === 'closed') this.#unsubscribe();
+      if (this.#state.value === 'closed') this.#subscription.unsubscribe();
     });
     const frames$ = transport.incoming$.pipe(
       decodeFrames({ maxFrameSize: options.maxFrameSize }),
@@ -186,9 +180,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
         complete: () => (this.#inputEnded = true),
         error: () => (this.#inputEnded = true),
       }),
-      share(),
     );
-    this.#subscriptions.push(
+    this.#subscription.add(
       frames$.pipe(groupByClient({ release$: this.#release, isOpen: (id) => this.#clients.has(id) })).subscribe({
         next: (group) => this.#attach(group),
         error: (error: unknown) => this.#shutdown(asError(error)),
@@ -373,10 +366,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#control.next(message);
   }
 
-  #unsubscribe(): void {
-    for (const subscription of this.#subscriptions.splice(0)) subscription.unsubscribe();
-  }
-
   #shutdown(error?: Error): void {
     if (this.#state.value === 'closed') return;
     this.#state.next('closed');
@@ -398,7 +387,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     // A closing transport must go on reading until it has closed: it sees the remote's end (a
     // WebSocket's closing handshake, a FIN behind unread bytes) only through incoming$. What
     // still arrives meets no client and is dropped.
-    if (this.#transportClosed) this.#unsubscribe();
+    if (this.#transportClosed) this.#subscription.unsubscribe();
     this.#newClients.complete();
     this.#control.complete();
     this.#frames.complete();
