@@ -302,22 +302,13 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const id = frame.id;
     if (frame.kind === 'data') {
       if (this.#tombstones.has(id)) return undefined;
-      if (this.options.unknownData === 'reject') {
-        this.#refuse(frame, 'E_NO_CONN', 'no matching connection');
-        return undefined;
-      }
+      if (this.options.unknownData === 'reject') return this.#refuse(frame, 'E_NO_CONN', 'no matching connection');
     }
-    if (!this.#newClients.observed) {
-      this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
-      return undefined;
-    }
+    if (!this.#newClients.observed) return this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
     const meta = clientMetaOf(frame);
     // Every frame we would send back carries this header with a datalen of its own: a client
     // whose replies could not be encoded must not be accepted (a write would throw later).
-    if (!this.#fits(meta)) {
-      this.#refuse(frame, 'E_HEADER_TOO_LONG', 'the client header leaves no room for replies');
-      return undefined;
-    }
+    if (!this.#fits(meta)) return this.#refuse(frame, 'E_HEADER_TOO_LONG', 'the client header leaves no room for replies');
     this.#tombstones.delete(id);
     const client = new MproxyClient(this, meta, id);
     this.#clients.set(id, client);
@@ -339,21 +330,19 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   /**
    * Answers a frame with `error`. Only the id fields are echoed, and an answer that still cannot
-   * be encoded (a hostile header near the 255-byte limit) is not sent: a refusal must never
-   * throw inside the inbound pipeline.
+   * be encoded (a hostile address near the 255-byte limit) is not sent: in the merge it would
+   * fail the tunnel's one way out.
    */
-  #refuse(frame: Frame, code: string, message: string): void {
+  #refuse(frame: Frame, code: string, message: string): undefined {
+    const { family, address, port } = frame;
+    const refusal: FrameInit = { kind: 'error', family, address, port, data: encodeErrorBody({ message, code }) };
     try {
-      this.sendUrgent({
-        kind: 'error',
-        family: frame.family,
-        address: frame.address,
-        port: frame.port,
-        data: encodeErrorBody({ message, code }),
-      });
+      encodeFrameParts(refusal);
     } catch {
-      // Nothing can be said to this id; the frame is dropped all the same.
+      return undefined;
     }
+    this.sendUrgent(refusal);
+    return undefined;
   }
 
   #onControl(frame: Frame): void {
