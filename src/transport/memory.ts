@@ -14,12 +14,11 @@ class MemoryTransport extends TransportBase {
   #endSent = false;
   #endReceived = false;
 
-  static pair(options?: TransportOptions): [MemoryTransport, MemoryTransport] {
-    const a = new MemoryTransport(options);
-    const b = new MemoryTransport(options);
-    a.#peer = b;
-    b.#peer = a;
-    return [a, b];
+  constructor(options?: TransportOptions, peer?: MemoryTransport) {
+    super(options);
+    if (!peer) return;
+    this.#peer = peer;
+    peer.#peer = this;
   }
 
   get bufferedAmount(): number {
@@ -127,5 +126,6 @@ class MemoryTransport extends TransportBase {
  * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
  */
 export function memoryPair(options?: TransportOptions): [Transport, Transport] {
-  return MemoryTransport.pair(options);
+  const a = new MemoryTransport(options);
+  return [a, new MemoryTransport(options, a)];
 }
