@@ -211,14 +211,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   open(meta: OpenClientMeta): Client {
     if (this.#state.value === 'closed') throw new TunnelError('E_TUNNEL_CLOSED', 'the tunnel is closed');
-    const full: ClientMeta = {
-      family: meta.family,
-      address: meta.address,
-      port: meta.port,
-      service: meta.service ?? '',
-      serviceport: meta.serviceport ?? null,
-      name: meta.name ?? '',
-    };
+    const { family, address, port, service = '', serviceport = null, name = '' } = meta;
+    const full: ClientMeta = { family, address, port, service, serviceport, name };
     const id = addrToId(full);
     if (this.#clients.has(id)) throw new TunnelError('E_CLIENT_EXISTS', `a client ${id} is already open`);
     // Validated before anything is sent: a bad field throws its own error from the encoder, and
@@ -319,10 +313,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
   /** Whether the longest frame a client could send back (data or resume, a full datalen) fits. */
   #fits(meta: ClientMeta): boolean {
     try {
-      for (const kind of ['data', 'resume'] as const) {
-        if (Buffer.byteLength(headerOf({ ...meta, kind }, this.options.maxFrameSize)) > MAX_HEADER_BYTES) return false;
-      }
-      return true;
+      return (['data', 'resume'] as const).every(
+        (kind) => Buffer.byteLength(headerOf({ ...meta, kind }, this.options.maxFrameSize)) <= MAX_HEADER_BYTES,
+      );
     } catch {
       return false;
     }

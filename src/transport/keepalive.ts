@@ -38,14 +38,11 @@ export function keepAlive(ws: WebSocket, options: KeepAliveOptions): () => void 
     }
   }, tick);
   timer.unref();
-  ws.on('message', heard);
-  ws.on('pong', heard);
-  ws.on('ping', heard);
+  const signs = ['message', 'pong', 'ping'] as const;
+  for (const sign of signs) ws.on(sign, heard);
   const stop = (): void => {
     clearInterval(timer);
-    ws.off('message', heard);
-    ws.off('pong', heard);
-    ws.off('ping', heard);
+    for (const sign of signs) ws.off(sign, heard);
     ws.off('close', stop);
   };
   ws.on('close', stop);

@@ -70,15 +70,13 @@ class MemoryTransport extends TransportBase {
   #deliver(): void {
     this.#delivery = undefined;
     const peer = this.#peer;
-    let delivered = false;
     // Re-checked per chunk: the subscriber may unsubscribe from inside next().
     while (this.#queue.length > 0 && peer.isReading && !this.isClosed) {
       const chunk = this.#queue.shift()!;
       this.#queuedBytes -= chunk.byteLength;
-      delivered = true;
       peer.received(chunk);
     }
-    if (delivered) this.flushed();
+    this.flushed();
     // The end needs no reader, only an empty queue: it is a flag, not bytes.
     if (this.#queue.length === 0 && !this.isOpen && !this.isClosed && !this.#endSent) {
       this.#endSent = true;
