@@ -354,11 +354,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const reason = closedBy(error);
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
     // Those still draining their last bytes are forgotten here: their counts stay.
-    for (const client of this.#clients.values()) {
-      this.#retiredIn += client.stats.bytesIn;
-      this.#retiredOut += client.stats.bytesOut;
-    }
-    this.#clients.clear();
+    for (const client of [...this.#clients.values()]) this.release(client);
     if (error) {
       if (this.#transport.isOpen) this.#transport.destroy(error);
     } else {

@@ -1,7 +1,3 @@
-/**
- * What every transport does the same way, so that each carrier only says how to send, read,
- * close and destroy. Subclass it to write your own transport (see `docs/transports.md`).
- */
 import { BehaviorSubject, Observable, ReplaySubject, Subject, distinctUntilChanged, map, type Subscriber } from 'rxjs';
 import { TransportError } from './errors.js';
 import { resolveTransportOptions, type ResolvedTransportOptions } from './options.js';
@@ -14,7 +10,9 @@ const enum Phase {
 }
 
 /**
- * A {@link Transport} built from a few carrier hooks.
+ * A {@link Transport} built from a few carrier hooks: what every transport does the same way,
+ * so that each carrier only says how to send, read, close and destroy. Subclass it to write your
+ * own transport (see `docs/transports.md`).
  *
  * The base class owns the state: the phase (open → closing → closed), the watermarks, the
  * single-subscriber `incoming$` and `closed$`. A subclass implements the `protected abstract`

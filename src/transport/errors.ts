@@ -27,11 +27,7 @@ export class TransportError extends MproxyError {
   /** The WebSocket close code, when the failure is an abnormal WebSocket close. */
   readonly closeCode: number | undefined;
 
-  constructor(
-    code: TransportErrorCode,
-    message: string,
-    options: { cause?: unknown; closeCode?: number } = {},
-  ) {
+  constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; closeCode?: number } = {}) {
     super(code, message, 'cause' in options ? { cause: options.cause } : undefined);
     this.closeCode = options.closeCode;
   }

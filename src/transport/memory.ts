@@ -1,7 +1,3 @@
-/**
- * Two transports joined in memory, for tests: no sockets, but the same queueing, backpressure
- * and closing behaviour a real carrier has.
- */
 import { TransportBase } from './base.js';
 import { TransportError } from './errors.js';
 import type { Transport, TransportOptions } from './transport.js';
@@ -111,7 +107,8 @@ class MemoryTransport extends TransportBase {
 }
 
 /**
- * Two transports joined in memory, for tests. What one side writes arrives on the other's
+ * Two transports joined in memory, for tests: no sockets, but the same queueing, backpressure
+ * and closing behaviour a real carrier has. What one side writes arrives on the other's
  * `incoming$`, in order, as copies, delivered in a later `setImmediate` turn (never
  * synchronously inside `write`).
  *

@@ -1,6 +1,3 @@
-/**
- * A transport over a TCP or TLS socket.
- */
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
