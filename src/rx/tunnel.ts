@@ -266,9 +266,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#retiredIn += bytesIn;
     this.#retiredOut += bytesOut;
     this.#tombstones.set(client.id, true);
-    if (this.#tombstones.size > TOMBSTONES) {
-      this.#tombstones.delete(this.#tombstones.keys().next().value as string);
-    }
+    if (this.#tombstones.size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.keys().next().value as string);
     this.#release.next(client.id);
   }
 
