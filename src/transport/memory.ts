@@ -8,7 +8,6 @@ class MemoryTransport extends TransportBase {
   #queuedBytes = 0;
   #delivery: NodeJS.Immediate | undefined;
   #endSent = false;
-  #endReceived = false;
 
   constructor(options?: TransportOptions, peer?: MemoryTransport) {
     super(options);
@@ -44,7 +43,8 @@ class MemoryTransport extends TransportBase {
 
   protected destroyCarrier(): void {
     this.#drop();
-    this.#peer.#peerDestroyed();
+    this.#peer.#drop();
+    this.#peer.finish(new TransportError('E_TRANSPORT_CLOSED', 'the peer transport was destroyed'));
   }
 
   #enqueue(chunk: Uint8Array): void {
@@ -76,26 +76,14 @@ class MemoryTransport extends TransportBase {
     // The end needs no reader, only an empty queue: it is a flag, not bytes.
     if (this.#queue.length === 0 && !this.isOpen && !this.isClosed && !this.#endSent) {
       this.#endSent = true;
-      peer.#peerEnded();
-      this.#finishIfDone();
+      peer.receivedEnd();
+      // Not half-open, like a socket with allowHalfOpen off: the peer's end closes that side too.
+      peer.close();
+      // Both sides are through once the second end is sent.
+      if (!peer.#endSent) return;
+      peer.finish();
+      this.finish();
     }
-  }
-
-  #peerEnded(): void {
-    this.#endReceived = true;
-    this.receivedEnd();
-    // Not half-open, like a socket with allowHalfOpen off: the peer's end closes this side too.
-    this.close();
-    this.#finishIfDone();
-  }
-
-  #peerDestroyed(): void {
-    this.#drop();
-    this.finish(new TransportError('E_TRANSPORT_CLOSED', 'the peer transport was destroyed'));
-  }
-
-  #finishIfDone(): void {
-    if (this.#endSent && this.#endReceived) this.finish();
   }
 
   #drop(): void {
