@@ -276,14 +276,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
     // shutdown), which closes this subscription; keeping it would grow with every client.
     group.subscribe({
       next: (frame) => {
-        if (!client) {
-          client = this.#accept(frame);
-          if (!client) {
-            this.#release.next(group.key);
-            return;
-          }
-        }
-        client.receive(frame.kind, frame.data);
+        client ??= this.#accept(frame);
+        if (client) client.receive(frame.kind, frame.data);
+        else this.#release.next(group.key);
       },
       complete: () => client?.remoteEnded(this.#inputEnded ? closedBy() : undefined),
       error: (error: unknown) => client?.remoteEnded(error instanceof RemoteError ? error : closedBy(error)),
