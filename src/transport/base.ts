@@ -75,9 +75,7 @@ export abstract class TransportBase implements Transport {
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.#phase !== Phase.Open) return false;
-    if (chunk.byteLength > 0) this.sendChunk(chunk);
-    return this.#written();
+    return this.writev([chunk]);
   }
 
   writev(chunks: readonly Uint8Array[]): boolean {
