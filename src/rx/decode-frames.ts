@@ -27,9 +27,7 @@ export function decodeFrames(options?: DecoderOptions): OperatorFunction<Uint8Ar
           }
           for (const frame of frames) subscriber.next(frame);
         },
-        error(error) {
-          subscriber.error(error);
-        },
+        error: (error: unknown) => subscriber.error(error),
         complete() {
           try {
             decoder.end();

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { map, type OperatorFunction } from 'rxjs';
 import { encodeFrame, encodeFrameParts } from '../codec/encode.js';
 import type { FrameInit } from '../codec/frame.js';
 
@@ -15,30 +15,9 @@ export const COALESCE_LIMIT = 16 * 1024;
  * A frame that cannot be encoded errors the stream with the codec's `InvalidFrameError`.
  */
 export function encodeFrames(): OperatorFunction<FrameInit, readonly Uint8Array[]> {
-  return (source) =>
-    new Observable<readonly Uint8Array[]>((subscriber) =>
-      source.subscribe({
-        next(frame) {
-          let parts: Uint8Array[];
-          try {
-            if ((frame.data?.length ?? 0) > COALESCE_LIMIT) {
-              const { header, body } = encodeFrameParts(frame);
-              parts = [header, body];
-            } else {
-              parts = [encodeFrame(frame)];
-            }
-          } catch (error) {
-            subscriber.error(error);
-            return;
-          }
-          subscriber.next(parts);
-        },
-        error(error) {
-          subscriber.error(error);
-        },
-        complete() {
-          subscriber.complete();
-        },
-      }),
-    );
+  return map((frame) => {
+    if ((frame.data?.length ?? 0) <= COALESCE_LIMIT) return [encodeFrame(frame)];
+    const { header, body } = encodeFrameParts(frame);
+    return [header, body];
+  });
 }

@@ -55,8 +55,7 @@ interface LaneState<T> {
  * unsubscribes the source, every lane and `ready$`.
  */
 export function fairMerge<T>(options: FairMergeOptions<T>): OperatorFunction<Lane<T>, T> {
-  const { ready$, size } = options;
-  const quantum = options.quantum ?? DEFAULT_QUANTUM;
+  const { ready$, size, quantum = DEFAULT_QUANTUM } = options;
   if (!(quantum > 0)) throw new RangeError(`quantum must be positive, got ${String(quantum)}`);
   return (source) =>
     new Observable<T>((subscriber) => {
@@ -67,12 +66,15 @@ export function fairMerge<T>(options: FairMergeOptions<T>): OperatorFunction<Lan
       let draining = false;
       let sourceDone = false;
 
-      const retire = (lane: LaneState<T>): void => {
-        if (!lane.done || lane.queue.length > 0) return;
-        lanes.delete(lane);
-        lane.subscription.unsubscribe();
-      };
-      const maybeComplete = (): void => {
+      const fail = (error: unknown): void => subscriber.error(error);
+      /** Whether the lane's head item may leave in the turn it has. */
+      const canSend = (lane: LaneState<T>): boolean =>
+        !lane.paused && lane.queue.length > 0 && size(lane.queue[0] as T) <= lane.deficit;
+      const settle = (lane: LaneState<T>): void => {
+        if (lane.done && lane.queue.length === 0) {
+          lanes.delete(lane);
+          lane.subscription.unsubscribe();
+        }
         if (sourceDone && lanes.size === 0) subscriber.complete();
       };
       const activate = (lane: LaneState<T>): void => {
@@ -92,20 +94,17 @@ export function fairMerge<T>(options: FairMergeOptions<T>): OperatorFunction<Lan
               lane.deficit += quantum;
               current = lane;
             }
-            while (ready && !lane.paused && lane.queue.length > 0) {
-              const cost = size(lane.queue[0] as T);
-              if (cost > lane.deficit) break;
-              lane.deficit -= cost;
+            while (ready && !subscriber.closed && canSend(lane)) {
+              lane.deficit -= size(lane.queue[0] as T);
               subscriber.next(lane.queue.shift() as T);
-              if (subscriber.closed) return;
             }
             // Interrupted mid-turn by the sink: the turn goes on there.
-            if (!ready && !lane.paused && lane.queue.length > 0 && size(lane.queue[0] as T) <= lane.deficit) break;
+            if (canSend(lane)) break;
             current = undefined;
             if (lane.paused || lane.queue.length === 0) {
               lane.active = false;
               lane.deficit = 0;
-              retire(lane);
+              settle(lane);
             } else {
               ring.push(lane);
             }
@@ -113,25 +112,17 @@ export function fairMerge<T>(options: FairMergeOptions<T>): OperatorFunction<Lan
         } finally {
           draining = false;
         }
-        maybeComplete();
-      };
-      const pause = (lane: LaneState<T>, paused: boolean): void => {
-        if (lane.paused === paused) return;
-        lane.paused = paused;
-        // A lane paused in the ring leaves it when its turn comes, without sending (see drain).
-        if (paused) return;
-        activate(lane);
-        drain();
       };
 
-      const readySubscription = ready$.subscribe({
-        next(value) {
-          ready = value;
-          if (ready) drain();
-        },
-        error: (error: unknown) => subscriber.error(error),
-      });
-      subscriber.add(readySubscription);
+      subscriber.add(
+        ready$.subscribe({
+          next(value) {
+            ready = value;
+            if (ready) drain();
+          },
+          error: fail,
+        }),
+      );
       subscriber.add(() => {
         for (const lane of lanes) lane.subscription.unsubscribe();
         lanes.clear();
@@ -140,18 +131,17 @@ export function fairMerge<T>(options: FairMergeOptions<T>): OperatorFunction<Lan
       subscriber.add(
         source.subscribe({
           next(input) {
-            const lane: LaneState<T> = {
-              queue: [],
-              deficit: 0,
-              paused: false,
-              active: false,
-              done: false,
-              subscription: new Subscription(),
-            };
+            const lane: LaneState<T> = { queue: [], deficit: 0, paused: false, active: false, done: false, subscription: new Subscription() };
             lanes.add(lane);
-            if (input.paused$) {
-              lane.subscription.add(input.paused$.subscribe({ next: (paused) => pause(lane, paused), error: (e: unknown) => subscriber.error(e) }));
-            }
+            const pause = (paused: boolean): void => {
+              if (lane.paused === paused) return;
+              lane.paused = paused;
+              // A lane paused in the ring leaves it when its turn comes, without sending (see drain).
+              if (paused) return;
+              activate(lane);
+              drain();
+            };
+            if (input.paused$) lane.subscription.add(input.paused$.subscribe({ next: pause, error: fail }));
             lane.subscription.add(
               input.items$.subscribe({
                 next(item) {
@@ -159,19 +149,18 @@ export function fairMerge<T>(options: FairMergeOptions<T>): OperatorFunction<Lan
                   activate(lane);
                   drain();
                 },
-                error: (error: unknown) => subscriber.error(error),
+                error: fail,
                 complete() {
                   lane.done = true;
-                  retire(lane);
-                  maybeComplete();
+                  settle(lane);
                 },
               }),
             );
           },
-          error: (error: unknown) => subscriber.error(error),
+          error: fail,
           complete() {
             sourceDone = true;
-            maybeComplete();
+            if (lanes.size === 0) subscriber.complete();
           },
         }),
       );

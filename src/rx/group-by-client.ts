@@ -39,12 +39,14 @@ export function groupByClient(
   return (source) =>
     new Observable<GroupedObservable<string, Frame>>((subscriber) => {
       const groups = new Map<string, Subject<Frame>>();
+      const endAll = (end: (group: Subject<Frame>) => void): void => {
+        for (const group of groups.values()) end(group);
+        groups.clear();
+      };
       const release = options.release$?.subscribe((id) => {
         const group = groups.get(id);
-        if (group) {
-          groups.delete(id);
-          group.complete();
-        }
+        groups.delete(id);
+        group?.complete();
       });
       const subscription = source.subscribe({
         next(frame) {
@@ -55,44 +57,31 @@ export function groupByClient(
           if (!group && (frame.kind === 'connection' || frame.kind === 'data' || options.isOpen?.(id))) {
             group = new Subject<Frame>();
             groups.set(id, group);
-            subscriber.next(grouped(id, group));
+            subscriber.next(Object.assign(group.asObservable(), { key: id }));
           }
           if (!group) return;
-          switch (frame.kind) {
-            case 'end':
-              groups.delete(id);
-              group.complete();
-              return;
-            case 'error': {
-              groups.delete(id);
-              const body = decodeErrorBody(frame.data);
-              group.error(new RemoteError(body.code, body.message, id));
-              return;
-            }
-            default:
-              group.next(frame);
+          if (frame.kind !== 'end' && frame.kind !== 'error') {
+            group.next(frame);
+            return;
           }
+          groups.delete(id);
+          const body = frame.kind === 'error' ? decodeErrorBody(frame.data) : undefined;
+          if (body) group.error(new RemoteError(body.code, body.message, id));
+          else group.complete();
         },
         error(error) {
-          for (const group of groups.values()) group.error(error);
-          groups.clear();
+          endAll((group) => group.error(error));
           subscriber.error(error);
         },
         complete() {
-          for (const group of groups.values()) group.complete();
-          groups.clear();
+          endAll((group) => group.complete());
           subscriber.complete();
         },
       });
       return () => {
         subscription.unsubscribe();
         release?.unsubscribe();
-        for (const group of groups.values()) group.complete();
-        groups.clear();
+        endAll((group) => group.complete());
       };
     });
-}
-
-function grouped(key: string, subject: Subject<Frame>): GroupedObservable<string, Frame> {
-  return Object.assign(subject.asObservable(), { key });
 }

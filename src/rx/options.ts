@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../codec/errors.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../codec/options.js';
-import { checkWatermarks } from '../transport/options.js';
+import { checkAtMost, checkSize } from '../transport/options.js';
 
 /** Options of {@link createTunnel}. Every size is in bytes. */
 export interface TunnelOptions {
@@ -36,14 +36,7 @@ export interface TunnelOptions {
 }
 
 /** {@link TunnelOptions} with defaults filled in, validated once. */
-export interface ResolvedTunnelOptions {
-  readonly maxFrameSize: number;
-  readonly highWaterMark: number;
-  readonly lowWaterMark: number;
-  readonly maxClientBuffer: number;
-  readonly maxTunnelBuffer: number;
-  readonly unknownData: 'open' | 'reject';
-}
+export type ResolvedTunnelOptions = Readonly<Required<TunnelOptions>>;
 
 export const TUNNEL_DEFAULTS: ResolvedTunnelOptions = {
   maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
@@ -54,32 +47,23 @@ export const TUNNEL_DEFAULTS: ResolvedTunnelOptions = {
   unknownData: 'open',
 };
 
+/** @throws {InvalidOptionError} `E_INVALID_OPTION` for a bad size, order of sizes or `unknownData`. */
 export function resolveTunnelOptions(options: TunnelOptions = {}): ResolvedTunnelOptions {
+  const size = (name: Exclude<keyof TunnelOptions, 'unknownData'>, min = 0): number =>
+    checkSize(name, options[name] ?? TUNNEL_DEFAULTS[name], min);
   const resolved: ResolvedTunnelOptions = {
     // At least 1: writes are cut into frames of this size.
-    maxFrameSize: size(options.maxFrameSize, TUNNEL_DEFAULTS.maxFrameSize, 'maxFrameSize', 1),
-    highWaterMark: size(options.highWaterMark, TUNNEL_DEFAULTS.highWaterMark, 'highWaterMark'),
-    lowWaterMark: size(options.lowWaterMark, TUNNEL_DEFAULTS.lowWaterMark, 'lowWaterMark'),
-    maxClientBuffer: size(options.maxClientBuffer, TUNNEL_DEFAULTS.maxClientBuffer, 'maxClientBuffer'),
-    maxTunnelBuffer: size(options.maxTunnelBuffer, TUNNEL_DEFAULTS.maxTunnelBuffer, 'maxTunnelBuffer'),
+    maxFrameSize: size('maxFrameSize', 1),
+    highWaterMark: size('highWaterMark'),
+    lowWaterMark: size('lowWaterMark'),
+    maxClientBuffer: size('maxClientBuffer'),
+    maxTunnelBuffer: size('maxTunnelBuffer'),
     unknownData: options.unknownData ?? TUNNEL_DEFAULTS.unknownData,
   };
-  checkWatermarks(resolved.lowWaterMark, resolved.highWaterMark);
-  if (resolved.highWaterMark > resolved.maxClientBuffer) {
-    throw new InvalidOptionError(
-      `highWaterMark (${resolved.highWaterMark}) must not exceed maxClientBuffer (${resolved.maxClientBuffer})`,
-    );
-  }
+  checkAtMost('lowWaterMark', resolved.lowWaterMark, 'highWaterMark', resolved.highWaterMark);
+  checkAtMost('highWaterMark', resolved.highWaterMark, 'maxClientBuffer', resolved.maxClientBuffer);
   if (resolved.unknownData !== 'open' && resolved.unknownData !== 'reject') {
     throw new InvalidOptionError(`unknownData must be 'open' or 'reject', got ${String(resolved.unknownData)}`);
   }
   return resolved;
-}
-
-function size(value: number | undefined, fallback: number, name: string, min = 0): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new InvalidOptionError(`${name} must be an integer of at least ${min}, got ${String(value)}`);
-  }
-  return value;
 }

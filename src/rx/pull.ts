@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 
 /**
  * Runs a source into a sink with the sink's demand fed back to the source: `source(ready$)` is
@@ -20,13 +20,11 @@ export function pull<T>(source: (ready$: Observable<boolean>) => Observable<T>, 
   return new Observable<never>((subscriber) => {
     // A plain holder, not a BehaviorSubject: one per pipeline, and a relay has one per visitor.
     let ready = true;
-    let tell: ((ready: boolean) => void) | undefined;
-    const ready$ = new Observable<boolean>((reader) => {
-      tell = (value) => reader.next(value);
-      reader.next(ready);
-      return () => {
-        tell = undefined;
-      };
+    // The latest reader; once unsubscribed it ignores what it is told.
+    let reader: Subscriber<boolean> | undefined;
+    const ready$ = new Observable<boolean>((subscriber) => {
+      reader = subscriber;
+      subscriber.next(ready);
     });
     return source(ready$)
       .pipe(sink)
@@ -34,7 +32,7 @@ export function pull<T>(source: (ready$: Observable<boolean>) => Observable<T>, 
         next(value) {
           if (value === ready) return;
           ready = value;
-          tell?.(value);
+          reader?.next(value);
         },
         error: (error: unknown) => subscriber.error(error),
         complete: () => subscriber.complete(),

@@ -1,8 +1,5 @@
 import { Observable, concat, defer, interval, map, of, startWith, takeUntil } from 'rxjs';
 
-/** How often `stats$` samples (ms). */
-export const STATS_INTERVAL = 1000;
-
 /** A client's flow, sampled: see {@link Client.stats}. */
 export interface ClientStats {
   /** Data bytes received from the remote so far. */
@@ -38,12 +35,12 @@ export interface TunnelStats {
 }
 
 /**
- * A sample now, then one every `period` ms, and a last one when `closed$` emits; then it
- * completes. Nothing runs while nobody subscribes: the counters it reads are plain fields.
+ * A sample now, then one every second, and a last one when `closed$` emits; then it completes.
+ * Nothing runs while nobody subscribes: the counters it reads are plain fields.
  */
-export function sampleStats<T>(sample: () => T, closed$: Observable<unknown>, period = STATS_INTERVAL): Observable<T> {
+export function sampleStats<T>(sample: () => T, closed$: Observable<unknown>): Observable<T> {
   return concat(
-    interval(period).pipe(
+    interval(1000).pipe(
       startWith(0),
       takeUntil(closed$),
       map(() => sample()),

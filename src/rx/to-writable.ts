@@ -23,21 +23,18 @@ export function toWritable(stream: Writable, window = WRITABLE_WINDOW): Operator
   return (source) =>
     new Observable<boolean>((subscriber) => {
       let ready = stream.writableLength < window;
-      // One callback for every write: each one that leaves the stream may reopen the window.
-      const onWritten = (): void => {
-        if (ready || stream.writableLength >= window) return;
-        ready = true;
-        subscriber.next(true);
+      // After each write, and as each one leaves the stream (one callback for all of them).
+      const check = (): void => {
+        if (ready === stream.writableLength < window) return;
+        ready = !ready;
+        subscriber.next(ready);
       };
       subscriber.next(ready);
       return source.subscribe({
         next(chunk) {
           if (stream.destroyed) return;
-          stream.write(chunk, onWritten);
-          if (ready && stream.writableLength >= window) {
-            ready = false;
-            subscriber.next(false);
-          }
+          stream.write(chunk, check);
+          check();
         },
         error(error: unknown) {
           abortStream(stream);

@@ -3,13 +3,14 @@ import {
   BehaviorSubject,
   Observable,
   Subject,
+  Subscription,
+  defer,
   map,
-  share,
+  of,
   startWith,
   tap,
   type GroupedObservable,
   type Subscriber,
-  type Subscription,
 } from 'rxjs';
 import { asBuffer } from '../codec/bytes.js';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
@@ -108,7 +109,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly options: ResolvedTunnelOptions;
   readonly #transport: Transport;
   readonly #clients = new Map<string, MproxyClient>();
-  readonly #clientsView: ReadonlyMap<string, Client> = new ReadonlyMapView(this.#clients);
   /** Every client's outbound lane, as it is made; completed when the tunnel closes. */
   readonly #lanes = new Subject<Lane<ClientFrame>>();
   /** The lane of the tunnel's own frames (control, pause, resume, refusals). */
@@ -120,7 +120,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #state = new BehaviorSubject<TunnelState>('open');
   readonly #closedWith = new AsyncSubject<{ readonly error?: Error }>();
   readonly #release = new Subject<string>();
-  readonly #subscriptions: Subscription[] = [];
+  readonly #subscription = new Subscription();
   readonly line = new CreditLine<MproxyClient>(LENDING_BUDGET, READ_SIZE);
   #queued = 0;
   /** Bytes of the clients that finished, each way (the live ones are read from them). */
@@ -129,18 +129,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
   #inputEnded = false;
   #transportClosed = false;
 
+  readonly clients: ReadonlyMap<string, Client> = readonlyView(this.#clients);
   readonly clients$: Observable<Client> = this.#newClients.asObservable();
   readonly control$: Observable<unknown> = this.#control.asObservable();
   readonly frames$: Observable<Frame> = this.#frames.asObservable();
-  readonly state$: Observable<TunnelState> = new Observable<TunnelState>((subscriber) => {
-    // A completed BehaviorSubject forgets its value; late subscribers must still hear 'closed'.
-    if (this.#state.value === 'closed') {
-      subscriber.next('closed');
-      subscriber.complete();
-      return;
-    }
-    return this.#state.subscribe(subscriber);
-  });
+  // A completed BehaviorSubject forgets its value; late subscribers must still hear 'closed'.
+  readonly state$: Observable<TunnelState> = defer(() => (this.#state.value === 'closed' ? of<TunnelState>('closed') : this.#state));
   readonly closed$: Observable<{ readonly error?: Error }> = this.#closedWith.asObservable();
 
   constructor(transport: Transport, options: ResolvedTunnelOptions) {
@@ -148,7 +142,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#transport = transport;
     // The one way out: every lane, merged fairly while the transport takes more, packed.
     const urgent: Lane<ClientFrame> = { items$: new Observable<ClientFrame>((subscriber) => void (this.#urgent = subscriber)) };
-    this.#subscriptions.push(
+    this.#subscription.add(
       this.#lanes
         .pipe(
           startWith(urgent),
@@ -169,10 +163,10 @@ class MproxyTunnel implements Tunnel, ClientHost {
           complete: () => transport.close(),
         }),
     );
-    // Not in #subscriptions: it must outlive #shutdown (see there). It completes on its own.
+    // Not in #subscription: it must outlive #shutdown (see there). It completes on its own.
     transport.closed$.subscribe(() => {
       this.#transportClosed = true;
-      if (this.#state.value === 'closed') this.#unsubscribe();
+      if (this.#state.value === 'closed') this.#subscription.unsubscribe();
     });
     const frames$ = transport.incoming$.pipe(
       decodeFrames({ maxFrameSize: options.maxFrameSize }),
@@ -186,19 +180,14 @@ class MproxyTunnel implements Tunnel, ClientHost {
         complete: () => (this.#inputEnded = true),
         error: () => (this.#inputEnded = true),
       }),
-      share(),
     );
-    this.#subscriptions.push(
+    this.#subscription.add(
       frames$.pipe(groupByClient({ release$: this.#release, isOpen: (id) => this.#clients.has(id) })).subscribe({
         next: (group) => this.#attach(group),
         error: (error: unknown) => this.#shutdown(asError(error)),
         complete: () => this.#shutdown(),
       }),
     );
-  }
-
-  get clients(): ReadonlyMap<string, Client> {
-    return this.#clientsView;
   }
 
   get stats(): TunnelStats {
@@ -222,14 +211,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   open(meta: OpenClientMeta): Client {
     if (this.#state.value === 'closed') throw new TunnelError('E_TUNNEL_CLOSED', 'the tunnel is closed');
-    const full: ClientMeta = {
-      family: meta.family,
-      address: meta.address,
-      port: meta.port,
-      service: meta.service ?? '',
-      serviceport: meta.serviceport ?? null,
-      name: meta.name ?? '',
-    };
+    const { family, address, port, service = '', serviceport = null, name = '' } = meta;
+    const full: ClientMeta = { family, address, port, service, serviceport, name };
     const id = addrToId(full);
     if (this.#clients.has(id)) throw new TunnelError('E_CLIENT_EXISTS', `a client ${id} is already open`);
     // Validated before anything is sent: a bad field throws its own error from the encoder, and
@@ -283,9 +266,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#retiredIn += bytesIn;
     this.#retiredOut += bytesOut;
     this.#tombstones.set(client.id, true);
-    if (this.#tombstones.size > TOMBSTONES) {
-      this.#tombstones.delete(this.#tombstones.keys().next().value as string);
-    }
+    if (this.#tombstones.size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.keys().next().value as string);
     this.#release.next(client.id);
   }
 
@@ -295,14 +276,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
     // shutdown), which closes this subscription; keeping it would grow with every client.
     group.subscribe({
       next: (frame) => {
-        if (!client) {
-          client = this.#accept(frame);
-          if (!client) {
-            this.#release.next(group.key);
-            return;
-          }
-        }
-        client.receive(frame.kind, frame.data);
+        client ??= this.#accept(frame);
+        if (client) client.receive(frame.kind, frame.data);
+        else this.#release.next(group.key);
       },
       complete: () => client?.remoteEnded(this.#inputEnded ? closedBy() : undefined),
       error: (error: unknown) => client?.remoteEnded(error instanceof RemoteError ? error : closedBy(error)),
@@ -313,22 +289,13 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const id = frame.id;
     if (frame.kind === 'data') {
       if (this.#tombstones.has(id)) return undefined;
-      if (this.options.unknownData === 'reject') {
-        this.#refuse(frame, 'E_NO_CONN', 'no matching connection');
-        return undefined;
-      }
+      if (this.options.unknownData === 'reject') return this.#refuse(frame, 'E_NO_CONN', 'no matching connection');
     }
-    if (!this.#newClients.observed) {
-      this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
-      return undefined;
-    }
+    if (!this.#newClients.observed) return this.#refuse(frame, 'E_NOT_ACCEPTING', 'this side accepts no clients');
     const meta = clientMetaOf(frame);
     // Every frame we would send back carries this header with a datalen of its own: a client
     // whose replies could not be encoded must not be accepted (a write would throw later).
-    if (!this.#fits(meta)) {
-      this.#refuse(frame, 'E_HEADER_TOO_LONG', 'the client header leaves no room for replies');
-      return undefined;
-    }
+    if (!this.#fits(meta)) return this.#refuse(frame, 'E_HEADER_TOO_LONG', 'the client header leaves no room for replies');
     this.#tombstones.delete(id);
     const client = new MproxyClient(this, meta, id);
     this.#clients.set(id, client);
@@ -339,10 +306,9 @@ class MproxyTunnel implements Tunnel, ClientHost {
   /** Whether the longest frame a client could send back (data or resume, a full datalen) fits. */
   #fits(meta: ClientMeta): boolean {
     try {
-      for (const kind of ['data', 'resume'] as const) {
-        if (Buffer.byteLength(headerOf({ ...meta, kind }, this.options.maxFrameSize)) > MAX_HEADER_BYTES) return false;
-      }
-      return true;
+      return (['data', 'resume'] as const).every(
+        (kind) => Buffer.byteLength(headerOf({ ...meta, kind }, this.options.maxFrameSize)) <= MAX_HEADER_BYTES,
+      );
     } catch {
       return false;
     }
@@ -350,21 +316,19 @@ class MproxyTunnel implements Tunnel, ClientHost {
 
   /**
    * Answers a frame with `error`. Only the id fields are echoed, and an answer that still cannot
-   * be encoded (a hostile header near the 255-byte limit) is not sent: a refusal must never
-   * throw inside the inbound pipeline.
+   * be encoded (a hostile address near the 255-byte limit) is not sent: in the merge it would
+   * fail the tunnel's one way out.
    */
-  #refuse(frame: Frame, code: string, message: string): void {
+  #refuse(frame: Frame, code: string, message: string): undefined {
+    const { family, address, port } = frame;
+    const refusal: FrameInit = { kind: 'error', family, address, port, data: encodeErrorBody({ message, code }) };
     try {
-      this.sendUrgent({
-        kind: 'error',
-        family: frame.family,
-        address: frame.address,
-        port: frame.port,
-        data: encodeErrorBody({ message, code }),
-      });
+      encodeFrameParts(refusal);
     } catch {
-      // Nothing can be said to this id; the frame is dropped all the same.
+      return undefined;
     }
+    this.sendUrgent(refusal);
+    return undefined;
   }
 
   #onControl(frame: Frame): void {
@@ -377,21 +341,13 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#control.next(message);
   }
 
-  #unsubscribe(): void {
-    for (const subscription of this.#subscriptions.splice(0)) subscription.unsubscribe();
-  }
-
   #shutdown(error?: Error): void {
     if (this.#state.value === 'closed') return;
     this.#state.next('closed');
     const reason = closedBy(error);
     for (const client of [...this.#clients.values()]) client.remoteEnded(reason);
     // Those still draining their last bytes are forgotten here: their counts stay.
-    for (const client of this.#clients.values()) {
-      this.#retiredIn += client.stats.bytesIn;
-      this.#retiredOut += client.stats.bytesOut;
-    }
-    this.#clients.clear();
+    for (const client of [...this.#clients.values()]) this.release(client);
     if (error) {
       if (this.#transport.isOpen) this.#transport.destroy(error);
     } else {
@@ -402,7 +358,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     // A closing transport must go on reading until it has closed: it sees the remote's end (a
     // WebSocket's closing handshake, a FIN behind unread bytes) only through incoming$. What
     // still arrives meets no client and is dropped.
-    if (this.#transportClosed) this.#unsubscribe();
+    if (this.#transportClosed) this.#subscription.unsubscribe();
     this.#newClients.complete();
     this.#control.complete();
     this.#frames.complete();
@@ -427,43 +383,19 @@ function frameCost(frame: FrameInit): number {
   return frame.data?.length ?? 0;
 }
 
-/** A live, read-only view of a map: what `tunnel.clients` hands out. */
-class ReadonlyMapView<K, V> implements ReadonlyMap<K, V> {
-  readonly #map: ReadonlyMap<K, V>;
-
-  constructor(map: ReadonlyMap<K, V>) {
-    this.#map = map;
-  }
-
-  get size(): number {
-    return this.#map.size;
-  }
-
-  get(key: K): V | undefined {
-    return this.#map.get(key);
-  }
-
-  has(key: K): boolean {
-    return this.#map.has(key);
-  }
-
-  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
-    this.#map.forEach((value, key) => callback.call(thisArg, value, key, this));
-  }
-
-  keys(): MapIterator<K> {
-    return this.#map.keys();
-  }
-
-  values(): MapIterator<V> {
-    return this.#map.values();
-  }
-
-  entries(): MapIterator<[K, V]> {
-    return this.#map.entries();
-  }
-
-  [Symbol.iterator](): MapIterator<[K, V]> {
-    return this.#map.entries();
-  }
+/** A live view of `map` without its writing members: what `tunnel.clients` hands out. */
+function readonlyView<K, V>(map: ReadonlyMap<K, V>): ReadonlyMap<K, V> {
+  const view: ReadonlyMap<K, V> = {
+    get size() {
+      return map.size;
+    },
+    get: (key) => map.get(key),
+    has: (key) => map.has(key),
+    forEach: (callback, thisArg) => map.forEach((value, key) => callback.call(thisArg, value, key, view)),
+    keys: () => map.keys(),
+    values: () => map.values(),
+    entries: () => map.entries(),
+    [Symbol.iterator]: () => map.entries(),
+  };
+  return view;
 }

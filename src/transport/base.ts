@@ -1,10 +1,5 @@
-/**
- * What every transport does the same way, so that each carrier only says how to send, read,
- * close and destroy. Subclass it to write your own transport (see `docs/transports.md`).
- */
-import { ReplaySubject, type Observable } from 'rxjs';
-import { WriteFlow } from './flow.js';
-import { IncomingQueue } from './incoming.js';
+import { BehaviorSubject, Observable, ReplaySubject, Subject, distinctUntilChanged, map, type Subscriber } from 'rxjs';
+import { TransportError } from './errors.js';
 import { resolveTransportOptions, type ResolvedTransportOptions } from './options.js';
 import type { Transport, TransportClosed, TransportOptions } from './transport.js';
 
@@ -15,39 +10,52 @@ const enum Phase {
 }
 
 /**
- * A {@link Transport} built from a few carrier hooks.
+ * A {@link Transport} built from a few carrier hooks: what every transport does the same way,
+ * so that each carrier only says how to send, read, close and destroy. Subclass it to write your
+ * own transport (see `docs/transports.md`).
  *
- * The base class owns the state: the phase (open → closing → closed), the watermarks
- * ({@link WriteFlow}), the single-subscriber `incoming$` ({@link IncomingQueue}) and `closed$`.
- * A subclass implements the `protected abstract` members and reports what its carrier does by
- * calling {@link received}, {@link receivedEnd}, {@link flushed} and {@link finish}.
+ * The base class owns the state: the phase (open → closing → closed), the watermarks, the
+ * single-subscriber `incoming$` and `closed$`. A subclass implements the `protected abstract`
+ * members and reports what its carrier does by calling {@link received}, {@link receivedEnd},
+ * {@link flushed} and {@link finish}.
+ *
+ * Writing: a write that leaves more than `highWaterMark` bytes queued returns `false` and marks
+ * the queue congested; the next {@link flushed} at or below `lowWaterMark` clears it and emits
+ * `drain$`. The gap between the marks keeps a producer from flapping on every chunk.
+ *
+ * Reading: carriers rarely stop on the exact chunk (a paused socket may still emit what it had
+ * read, a WebSocket the other messages of a chunk it was parsing). Such chunks, and the end or
+ * failure of the carrier, wait in a backlog for the next subscriber of `incoming$`.
  */
 export abstract class TransportBase implements Transport {
-  readonly incoming$: Observable<Uint8Array>;
-  readonly drain$: Observable<void>;
-  readonly congested$: Observable<boolean>;
-  readonly closed$: Observable<TransportClosed>;
+  readonly #drain = new Subject<void>();
+  readonly #congested = new BehaviorSubject<boolean>(false);
+  readonly #closed = new ReplaySubject<TransportClosed>(1);
+  #phase = Phase.Open;
+  #reader: Subscriber<Uint8Array> | undefined;
+  #backlog: Uint8Array[] = [];
+  /** How `incoming$` ends after its backlog: set once the carrier has ended or failed. */
+  #ending: TransportClosed | undefined;
+
+  readonly incoming$: Observable<Uint8Array> = new Observable<Uint8Array>((subscriber) => this.#subscribe(subscriber));
+  readonly drain$: Observable<void> = this.#drain.asObservable();
+  /**
+   * Each subscriber is given the state as it is when the news reaches it: a subscriber that
+   * writes when told `false` (a tunnel's fair merge) can congest the queue again before the
+   * subscribers after it have heard the `false`, and they must not end on it.
+   */
+  readonly congested$: Observable<boolean> = this.#congested.pipe(
+    map(() => this.#congested.value),
+    distinctUntilChanged(),
+  );
+  readonly closed$: Observable<TransportClosed> = this.#closed.asObservable();
 
   /** The validated watermarks. */
   protected readonly options: ResolvedTransportOptions;
 
-  readonly #flow: WriteFlow;
-  readonly #incoming: IncomingQueue;
-  readonly #closed = new ReplaySubject<TransportClosed>(1);
-  #phase = Phase.Open;
-
   /** @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks. */
   constructor(options?: TransportOptions) {
     this.options = resolveTransportOptions(options);
-    this.#flow = new WriteFlow(this.options);
-    this.#incoming = new IncomingQueue({
-      start: () => this.startReading(),
-      stop: () => this.stopReading(),
-    });
-    this.incoming$ = this.#incoming.incoming$;
-    this.drain$ = this.#flow.drain$;
-    this.congested$ = this.#flow.congested$;
-    this.closed$ = this.#closed.asObservable();
   }
 
   abstract get bufferedAmount(): number;
@@ -63,13 +71,11 @@ export abstract class TransportBase implements Transport {
 
   /** True while `incoming$` has a subscriber and the carrier has not ended. */
   protected get isReading(): boolean {
-    return this.#incoming.reading;
+    return this.#reader !== undefined && this.#ending === undefined;
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.#phase !== Phase.Open) return false;
-    if (chunk.byteLength > 0) this.sendChunk(chunk);
-    return this.#flow.written(this.bufferedAmount);
+    return this.writev([chunk]);
   }
 
   writev(chunks: readonly Uint8Array[]): boolean {
@@ -79,7 +85,7 @@ export abstract class TransportBase implements Transport {
     const [only] = parts;
     if (parts.length === 1 && only) this.sendChunk(only);
     else if (parts.length > 1) this.sendChunks(parts);
-    return this.#flow.written(this.bufferedAmount);
+    return this.#written();
   }
 
   close(): void {
@@ -115,23 +121,35 @@ export abstract class TransportBase implements Transport {
 
   /** The carrier delivered bytes. */
   protected received(chunk: Uint8Array): void {
-    this.#incoming.push(chunk);
+    if (this.#ending) return;
+    // With a backlog pending, the chunk must queue behind it to keep the order.
+    if (this.#reader && this.#backlog.length === 0) this.#reader.next(chunk);
+    else this.#backlog.push(chunk);
   }
 
   /** The carrier's incoming direction ended cleanly; `incoming$` completes after its backlog. */
   protected receivedEnd(): void {
-    this.#incoming.end();
+    this.#endIncoming({});
   }
 
   /** The incoming direction failed before the carrier closed (a protocol violation, say). */
   protected receivedError(error: Error): void {
-    this.#incoming.fail(error);
+    this.#endIncoming({ error });
     if (this.#phase === Phase.Open) this.#phase = Phase.Closing;
   }
 
-  /** Bytes left the queue: re-check the low watermark. */
+  /**
+   * Bytes left the queue: once it is at or below `lowWaterMark` after a write returned false,
+   * `congested$` turns false and `drain$` emits. Call it whenever the queue may have shrunk (a
+   * write callback, a delivery), so that `drain$` never depends on a timer.
+   */
   protected flushed(): void {
-    this.#flow.flushed(this.bufferedAmount);
+    if (this.#phase === Phase.Closed || !this.#congested.value) return;
+    if (this.bufferedAmount > this.options.lowWaterMark) return;
+    // Cleared before drain$ emits, so that a handler that writes again sees it fresh.
+    this.#congested.next(false);
+    // A congested$ subscriber may have filled the queue again: then this was no drain.
+    if (!this.#congested.value) this.#drain.next();
   }
 
   /**
@@ -141,10 +159,51 @@ export abstract class TransportBase implements Transport {
   protected finish(error?: Error): void {
     if (this.#phase === Phase.Closed) return;
     this.#phase = Phase.Closed;
-    if (error) this.#incoming.fail(error);
-    else this.#incoming.end();
-    this.#flow.close();
-    this.#closed.next(error ? { error } : {});
+    const closed = error ? { error } : {};
+    this.#endIncoming(closed);
+    this.#drain.complete();
+    this.#congested.complete();
+    this.#closed.next(closed);
     this.#closed.complete();
   }
+
+  /** What a write returns: whether the queue is within `highWaterMark` (congested if not). */
+  #written(): boolean {
+    if (this.bufferedAmount <= this.options.highWaterMark) return true;
+    if (!this.#congested.value) this.#congested.next(true);
+    return false;
+  }
+
+  #endIncoming(ending: TransportClosed): void {
+    if (this.#ending) return;
+    this.#ending = ending;
+    if (this.#reader && this.#backlog.length === 0) settle(this.#reader, ending);
+  }
+
+  #subscribe(subscriber: Subscriber<Uint8Array>): (() => void) | undefined {
+    if (this.#reader) {
+      subscriber.error(new TransportError('E_ALREADY_SUBSCRIBED', 'incoming$ accepts one subscriber at a time'));
+      return undefined;
+    }
+    this.#reader = subscriber;
+    // next() may end the subscription (take, takeUntil…) before this function has returned its
+    // teardown: the subscriber is closed then, and what it did not take stays in the backlog.
+    while (this.#backlog.length > 0 && !subscriber.closed) subscriber.next(this.#backlog.shift()!);
+    if (subscriber.closed) {
+      this.#reader = undefined;
+      return undefined;
+    }
+    if (this.#ending) settle(subscriber, this.#ending);
+    else this.startReading();
+    return () => {
+      if (this.#reader !== subscriber) return;
+      this.#reader = undefined;
+      if (!this.#ending) this.stopReading();
+    };
+  }
+}
+
+function settle(subscriber: Subscriber<Uint8Array>, ending: TransportClosed): void {
+  if (ending.error) subscriber.error(ending.error);
+  else subscriber.complete();
 }

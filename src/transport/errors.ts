@@ -1,10 +1,7 @@
-/**
- * Errors raised by transports. Like every mproxy error they carry a stable `code`; branch on it.
- */
 import { MproxyError } from '../codec/errors.js';
 
 /**
- * The stable error codes of the transport layer.
+ * The stable error codes of the transport layer (like every mproxy error's: branch on them).
  *
  * - `E_TRANSPORT_ERROR`: the carrier reported a failure (a socket or WebSocket `'error'`);
  *   the original error is the `cause`.
@@ -27,11 +24,7 @@ export class TransportError extends MproxyError {
   /** The WebSocket close code, when the failure is an abnormal WebSocket close. */
   readonly closeCode: number | undefined;
 
-  constructor(
-    code: TransportErrorCode,
-    message: string,
-    options: { cause?: unknown; closeCode?: number } = {},
-  ) {
+  constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; closeCode?: number } = {}) {
     super(code, message, 'cause' in options ? { cause: options.cause } : undefined);
     this.closeCode = options.closeCode;
   }

@@ -24,28 +24,22 @@ export function keepAlive(ws: WebSocket, options: KeepAliveOptions): () => void 
   const tick = Math.max(10, Math.min(options.interval, options.timeout) / 2);
   const timer = setInterval(() => {
     const now = Date.now();
-    if (pingSentAt !== undefined) {
-      if (now - pingSentAt >= options.timeout) {
-        stop();
-        // terminate() is immediate: a dead peer will not complete a closing handshake.
-        ws.terminate();
-      }
-      return;
-    }
-    if (now - lastHeard >= options.interval && ws.readyState === ws.OPEN) {
+    if (pingSentAt === undefined) {
+      if (now - lastHeard < options.interval || ws.readyState !== ws.OPEN) return;
       pingSentAt = now;
       ws.ping();
+    } else if (now - pingSentAt >= options.timeout) {
+      stop();
+      // terminate() is immediate: a dead peer will not complete a closing handshake.
+      ws.terminate();
     }
   }, tick);
   timer.unref();
-  ws.on('message', heard);
-  ws.on('pong', heard);
-  ws.on('ping', heard);
+  const signs = ['message', 'pong', 'ping'] as const;
+  for (const sign of signs) ws.on(sign, heard);
   const stop = (): void => {
     clearInterval(timer);
-    ws.off('message', heard);
-    ws.off('pong', heard);
-    ws.off('ping', heard);
+    for (const sign of signs) ws.off(sign, heard);
     ws.off('close', stop);
   };
   ws.on('close', stop);

@@ -1,7 +1,3 @@
-/**
- * Two transports joined in memory, for tests: no sockets, but the same queueing, backpressure
- * and closing behaviour a real carrier has.
- */
 import { TransportBase } from './base.js';
 import { TransportError } from './errors.js';
 import type { Transport, TransportOptions } from './transport.js';
@@ -12,14 +8,12 @@ class MemoryTransport extends TransportBase {
   #queuedBytes = 0;
   #delivery: NodeJS.Immediate | undefined;
   #endSent = false;
-  #endReceived = false;
 
-  static pair(options?: TransportOptions): [MemoryTransport, MemoryTransport] {
-    const a = new MemoryTransport(options);
-    const b = new MemoryTransport(options);
-    a.#peer = b;
-    b.#peer = a;
-    return [a, b];
+  constructor(options?: TransportOptions, peer?: MemoryTransport) {
+    super(options);
+    if (!peer) return;
+    this.#peer = peer;
+    peer.#peer = this;
   }
 
   get bufferedAmount(): number {
@@ -32,15 +26,7 @@ class MemoryTransport extends TransportBase {
   }
 
   protected sendChunks(chunks: readonly Uint8Array[]): void {
-    let total = 0;
-    for (const chunk of chunks) total += chunk.byteLength;
-    const joined = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    this.#enqueue(joined);
+    this.#enqueue(Buffer.concat(chunks));
   }
 
   protected startReading(): void {
@@ -57,7 +43,8 @@ class MemoryTransport extends TransportBase {
 
   protected destroyCarrier(): void {
     this.#drop();
-    this.#peer.#peerDestroyed();
+    this.#peer.#drop();
+    this.#peer.finish(new TransportError('E_TRANSPORT_CLOSED', 'the peer transport was destroyed'));
   }
 
   #enqueue(chunk: Uint8Array): void {
@@ -79,38 +66,24 @@ class MemoryTransport extends TransportBase {
   #deliver(): void {
     this.#delivery = undefined;
     const peer = this.#peer;
-    let delivered = false;
     // Re-checked per chunk: the subscriber may unsubscribe from inside next().
     while (this.#queue.length > 0 && peer.isReading && !this.isClosed) {
       const chunk = this.#queue.shift()!;
       this.#queuedBytes -= chunk.byteLength;
-      delivered = true;
       peer.received(chunk);
     }
-    if (delivered) this.flushed();
+    this.flushed();
     // The end needs no reader, only an empty queue: it is a flag, not bytes.
     if (this.#queue.length === 0 && !this.isOpen && !this.isClosed && !this.#endSent) {
       this.#endSent = true;
-      peer.#peerEnded();
-      this.#finishIfDone();
+      peer.receivedEnd();
+      // Not half-open, like a socket with allowHalfOpen off: the peer's end closes that side too.
+      peer.close();
+      // Both sides are through once the second end is sent.
+      if (!peer.#endSent) return;
+      peer.finish();
+      this.finish();
     }
-  }
-
-  #peerEnded(): void {
-    this.#endReceived = true;
-    this.receivedEnd();
-    // Not half-open, like a socket with allowHalfOpen off: the peer's end closes this side too.
-    this.close();
-    this.#finishIfDone();
-  }
-
-  #peerDestroyed(): void {
-    this.#drop();
-    this.finish(new TransportError('E_TRANSPORT_CLOSED', 'the peer transport was destroyed'));
-  }
-
-  #finishIfDone(): void {
-    if (this.#endSent && this.#endReceived) this.finish();
   }
 
   #drop(): void {
@@ -122,7 +95,8 @@ class MemoryTransport extends TransportBase {
 }
 
 /**
- * Two transports joined in memory, for tests. What one side writes arrives on the other's
+ * Two transports joined in memory, for tests: no sockets, but the same queueing, backpressure
+ * and closing behaviour a real carrier has. What one side writes arrives on the other's
  * `incoming$`, in order, as copies, delivered in a later `setImmediate` turn (never
  * synchronously inside `write`).
  *
@@ -135,5 +109,6 @@ class MemoryTransport extends TransportBase {
  * @throws {InvalidOptionError} `E_INVALID_OPTION` for bad watermarks.
  */
 export function memoryPair(options?: TransportOptions): [Transport, Transport] {
-  return MemoryTransport.pair(options);
+  const a = new MemoryTransport(options);
+  return [a, new MemoryTransport(options, a)];
 }

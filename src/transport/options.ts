@@ -12,10 +12,7 @@ export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 export const DEFAULT_LOW_WATER_MARK = 128 * 1024;
 
 /** {@link TransportOptions} with every default filled in, validated once. */
-export interface ResolvedTransportOptions {
-  readonly highWaterMark: number;
-  readonly lowWaterMark: number;
-}
+export type ResolvedTransportOptions = Readonly<Required<TransportOptions>>;
 
 /**
  * Fills in the defaults and checks the watermarks.
@@ -23,24 +20,25 @@ export interface ResolvedTransportOptions {
  *   integer, or when `lowWaterMark` exceeds `highWaterMark`.
  */
 export function resolveTransportOptions(options: TransportOptions = {}): ResolvedTransportOptions {
-  const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-  checkSize('highWaterMark', highWaterMark);
+  const highWaterMark = checkSize('highWaterMark', options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK);
   // A caller who only shrinks highWaterMark should not have to restate lowWaterMark too.
-  const lowWaterMark = options.lowWaterMark ?? Math.min(DEFAULT_LOW_WATER_MARK, highWaterMark);
-  checkSize('lowWaterMark', lowWaterMark);
-  checkWatermarks(lowWaterMark, highWaterMark);
+  const lowWaterMark = checkSize('lowWaterMark', options.lowWaterMark ?? Math.min(DEFAULT_LOW_WATER_MARK, highWaterMark));
+  checkAtMost('lowWaterMark', lowWaterMark, 'highWaterMark', highWaterMark);
   return { highWaterMark, lowWaterMark };
 }
 
-/** @throws {InvalidOptionError} when `lowWaterMark` exceeds `highWaterMark`. */
-export function checkWatermarks(lowWaterMark: number, highWaterMark: number): void {
-  if (lowWaterMark > highWaterMark) {
-    throw new InvalidOptionError(`lowWaterMark (${lowWaterMark}) must not exceed highWaterMark (${highWaterMark})`);
+/**
+ * @returns `value`, when it is an integer of at least `min`.
+ * @throws {InvalidOptionError} otherwise, naming the option.
+ */
+export function checkSize(name: string, value: number, min = 0): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptionError(`${name} must be an integer of at least ${min}, got ${String(value)}`);
   }
+  return value;
 }
 
-function checkSize(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidOptionError(`${name} must be a non-negative integer, got ${String(value)}`);
-  }
+/** @throws {InvalidOptionError} when the size `small` exceeds the size `large`. */
+export function checkAtMost(smallName: string, small: number, largeName: string, large: number): void {
+  if (small > large) throw new InvalidOptionError(`${smallName} (${small}) must not exceed ${largeName} (${large})`);
 }

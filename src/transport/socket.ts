@@ -1,6 +1,3 @@
-/**
- * A transport over a TCP or TLS socket.
- */
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -19,16 +16,8 @@ class SocketTransport extends StreamTransport {
  * a whole one). TLS sockets cannot be reset through their TLS handle; other streams are destroyed.
  */
 export function abortStream(stream: Readable | Writable): void {
-  if (isPlainTcpSocket(stream) && !stream.destroyed) stream.resetAndDestroy();
+  if (stream instanceof Socket && !(stream instanceof TLSSocket) && !stream.destroyed) stream.resetAndDestroy();
   else stream.destroy();
-}
-
-/**
- * A `net.Socket` that is not TLS: its handle is the TCP connection itself (a TLS socket's
- * decrypts), so what is done to the handle (a reset, a stop of its reads) is done to TCP.
- */
-export function isPlainTcpSocket(stream: Readable | Writable): stream is Socket {
-  return stream instanceof Socket && !(stream instanceof TLSSocket);
 }
 
 /**

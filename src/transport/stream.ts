@@ -36,15 +36,9 @@ export class StreamTransport extends TransportBase {
       stream.destroy();
     });
     stream.on('close', () => {
-      this.finish(
-        this.#ended
-          ? undefined
-          : new TransportError('E_TRANSPORT_CLOSED', 'stream closed before its end was read'),
-      );
+      this.finish(this.#ended ? undefined : new TransportError('E_TRANSPORT_CLOSED', 'stream closed before its end was read'));
     });
-    if (stream.destroyed) {
-      this.finish(new TransportError('E_TRANSPORT_CLOSED', 'stream was already destroyed'));
-    }
+    if (stream.destroyed) this.finish(new TransportError('E_TRANSPORT_CLOSED', 'stream was already destroyed'));
   }
 
   get bufferedAmount(): number {

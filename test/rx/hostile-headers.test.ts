@@ -25,6 +25,20 @@ describe('createTunnel with headers near the 255-byte limit', () => {
     }
   });
 
+  it('drops, and lives on, a refusal that cannot be encoded for an address near the limit', () => {
+    for (let length = 225; length <= 243; length++) {
+      const incoming = new Subject<Uint8Array>();
+      const { transport, written, state } = scriptedTransport(incoming);
+      const tunnel = createTunnel(transport, { unknownData: 'reject' });
+      incoming.next(encodeFrame({ kind: 'data', family: 'IPv4', address: 'a'.repeat(length), port: 1, data: text('x') }));
+      // Up to 237 the answer fits; past it, it is dropped rather than failing the tunnel.
+      expect(written.length, `address of ${length}`).toBe(length <= 237 ? 1 : 0);
+      expect(state.open).toBe(true);
+      expect(state.destroyedWith).toBeUndefined();
+      tunnel.destroy();
+    }
+  });
+
   it('refuses to open a client whose replies could not be encoded, and serves the others', () => {
     const incoming = new Subject<Uint8Array>();
     const { transport, written } = scriptedTransport(incoming);
