@@ -188,7 +188,7 @@ export class MproxyClient implements Client, Borrower {
   #remotePaused = false;
   #pausedWatched: Watched<boolean> | undefined;
   #writableWatched: Watched<boolean> | undefined;
-  #closeWatchers: Subscriber<ClientClosed>[] | undefined;
+  #closedWatched: Watched<ClientClosed | undefined> | undefined;
   #closedWith: ClientClosed | undefined;
   /**
    * Where outbound frames enter the tunnel's merge, and how many are in it: made for a frame when
@@ -311,20 +311,12 @@ export class MproxyClient implements Client, Borrower {
   get closed$(): Observable<ClientClosed> {
     return new Observable<ClientClosed>((subscriber) => {
       const closed = this.#closedWith;
-      if (closed) {
-        subscriber.next(closed);
-        subscriber.complete();
-        return;
+      if (!closed) {
+        const watched = (this.#closedWatched ??= new Watched<ClientClosed | undefined>(undefined));
+        return watched.watch({ next: (value) => value && subscriber.next(value), complete: () => subscriber.complete() }, undefined);
       }
-      const watchers = this.#closeWatchers;
-      if (watchers) watchers.push(subscriber);
-      else this.#closeWatchers = [subscriber];
-      return () => {
-        const now = this.#closeWatchers;
-        const at = now ? now.indexOf(subscriber) : -1;
-        if (at >= 0) now?.splice(at, 1);
-        if (now?.length === 0) this.#closeWatchers = undefined;
-      };
+      subscriber.next(closed);
+      subscriber.complete();
     });
   }
 
@@ -613,12 +605,7 @@ export class MproxyClient implements Client, Borrower {
     this.#lane?.complete();
     this.#lane = undefined;
     this.#writableWatched?.complete(false);
-    const watchers = this.#closeWatchers;
-    this.#closeWatchers = undefined;
-    for (const watcher of watchers ?? []) {
-      watcher.next(closed);
-      watcher.complete();
-    }
+    this.#closedWatched?.complete(closed);
     this.#host.release(this);
   }
 

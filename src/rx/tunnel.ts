@@ -9,13 +9,12 @@ import {
   of,
   startWith,
   tap,
-  type GroupedObservable,
   type Subscriber,
 } from 'rxjs';
 import { asBuffer } from '../codec/bytes.js';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
-import { encodeErrorBody } from '../codec/error-body.js';
+import { decodeErrorBody, encodeErrorBody } from '../codec/error-body.js';
 import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
 import { MproxyClient, type Client, type ClientFrame, type ClientHost } from './client.js';
@@ -24,7 +23,6 @@ import { decodeFrames } from './decode-frames.js';
 import { encodeFrames } from './encode-frames.js';
 import { fairMerge, type Lane } from './fair-merge.js';
 import { RemoteError, TunnelError } from './errors.js';
-import { groupByClient } from './group-by-client.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
 import { sampleStats, type TunnelStats } from './stats.js';
 
@@ -119,14 +117,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #frames = new Subject<Frame>();
   readonly #state = new BehaviorSubject<TunnelState>('open');
   readonly #closedWith = new AsyncSubject<{ readonly error?: Error }>();
-  readonly #release = new Subject<string>();
   readonly #subscription = new Subscription();
   readonly line = new CreditLine<MproxyClient>(LENDING_BUDGET, READ_SIZE);
   #queued = 0;
   /** Bytes of the clients that finished, each way (the live ones are read from them). */
   #retiredIn = 0;
   #retiredOut = 0;
-  #inputEnded = false;
   #transportClosed = false;
 
   readonly clients: ReadonlyMap<string, Client> = readonlyView(this.#clients);
@@ -168,22 +164,13 @@ class MproxyTunnel implements Tunnel, ClientHost {
       this.#transportClosed = true;
       if (this.#state.value === 'closed') this.#subscription.unsubscribe();
     });
-    const frames$ = transport.incoming$.pipe(
-      decodeFrames({ maxFrameSize: options.maxFrameSize }),
-      tap({
+    this.#subscription.add(
+      transport.incoming$.pipe(decodeFrames({ maxFrameSize: options.maxFrameSize })).subscribe({
         next: (frame) => {
           this.#frames.next(frame);
           if (frame.kind === 'control') this.#onControl(frame);
+          else this.#dispatch(frame);
         },
-        // Seen before groupByClient completes the groups: a group completing now is the
-        // tunnel going away, not its client's end.
-        complete: () => (this.#inputEnded = true),
-        error: () => (this.#inputEnded = true),
-      }),
-    );
-    this.#subscription.add(
-      frames$.pipe(groupByClient({ release$: this.#release, isOpen: (id) => this.#clients.has(id) })).subscribe({
-        next: (group) => this.#attach(group),
         error: (error: unknown) => this.#shutdown(asError(error)),
         complete: () => this.#shutdown(),
       }),
@@ -267,22 +254,22 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#retiredOut += bytesOut;
     this.#tombstones.set(client.id, true);
     if (this.#tombstones.size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.keys().next().value as string);
-    this.#release.next(client.id);
   }
 
-  #attach(group: GroupedObservable<string, Frame>): void {
-    let client = this.#clients.get(group.key);
-    // Not kept: a group always ends (its client's end or error, a release, or the tunnel's
-    // shutdown), which closes this subscription; keeping it would grow with every client.
-    group.subscribe({
-      next: (frame) => {
-        client ??= this.#accept(frame);
-        if (client) client.receive(frame.kind, frame.data);
-        else this.#release.next(group.key);
-      },
-      complete: () => client?.remoteEnded(this.#inputEnded ? closedBy() : undefined),
-      error: (error: unknown) => client?.remoteEnded(error instanceof RemoteError ? error : closedBy(error)),
-    });
+  /**
+   * Hands a client's frame to the client, found by id (the rules of groupByClient, over the
+   * tunnel's own map: no Subject and no subscription per client). A `connection` or `data` frame
+   * of an unknown id may open one (see #accept); other frames of unknown ids are dropped.
+   */
+  #dispatch(frame: Frame): void {
+    const { kind, id } = frame;
+    const client = this.#clients.get(id) ?? (kind === 'connection' || kind === 'data' ? this.#accept(frame) : undefined);
+    if (!client) return;
+    if (kind === 'end') client.remoteEnded();
+    else if (kind === 'error') {
+      const body = decodeErrorBody(frame.data);
+      client.remoteEnded(new RemoteError(body.code, body.message, id));
+    } else client.receive(kind, frame.data);
   }
 
   #accept(frame: Frame): MproxyClient | undefined {
@@ -362,7 +349,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#newClients.complete();
     this.#control.complete();
     this.#frames.complete();
-    this.#release.complete();
     this.#closedWith.next(error ? { error } : {});
     this.#closedWith.complete();
     this.#state.complete();
