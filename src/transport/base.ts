@@ -1,4 +1,4 @@
-import { BehaviorSubject, Observable, ReplaySubject, Subject, distinctUntilChanged, map, type Subscriber } from 'rxjs';
+import { BehaviorSubject, Observable, ReplaySubject, distinctUntilChanged, map, type Subscriber } from 'rxjs';
 import { TransportError } from './errors.js';
 import { resolveTransportOptions, type ResolvedTransportOptions } from './options.js';
 import type { Transport, TransportClosed, TransportOptions } from './transport.js';
@@ -20,15 +20,14 @@ const enum Phase {
  * {@link flushed} and {@link finish}.
  *
  * Writing: a write that leaves more than `highWaterMark` bytes queued returns `false` and marks
- * the queue congested; the next {@link flushed} at or below `lowWaterMark` clears it and emits
- * `drain$`. The gap between the marks keeps a producer from flapping on every chunk.
+ * the queue congested; the next {@link flushed} at or below `lowWaterMark` clears it. The gap
+ * between the marks keeps a producer from flapping on every chunk.
  *
  * Reading: carriers rarely stop on the exact chunk (a paused socket may still emit what it had
  * read, a WebSocket the other messages of a chunk it was parsing). Such chunks, and the end or
  * failure of the carrier, wait in a backlog for the next subscriber of `incoming$`.
  */
 export abstract class TransportBase implements Transport {
-  readonly #drain = new Subject<void>();
   readonly #congested = new BehaviorSubject<boolean>(false);
   readonly #closed = new ReplaySubject<TransportClosed>(1);
   #phase = Phase.Open;
@@ -38,7 +37,6 @@ export abstract class TransportBase implements Transport {
   #ending: TransportClosed | undefined;
 
   readonly incoming$: Observable<Uint8Array> = new Observable<Uint8Array>((subscriber) => this.#subscribe(subscriber));
-  readonly drain$: Observable<void> = this.#drain.asObservable();
   /**
    * Each subscriber is given the state as it is when the news reaches it: a subscriber that
    * writes when told `false` (a tunnel's fair merge) can congest the queue again before the
@@ -140,28 +138,23 @@ export abstract class TransportBase implements Transport {
 
   /**
    * Bytes left the queue: once it is at or below `lowWaterMark` after a write returned false,
-   * `congested$` turns false and `drain$` emits. Call it whenever the queue may have shrunk (a
-   * write callback, a delivery), so that `drain$` never depends on a timer.
+   * `congested$` turns false. Call it whenever the queue may have shrunk (a write callback, a
+   * delivery), so that a drain never depends on a timer.
    */
   protected flushed(): void {
     if (this.#phase === Phase.Closed || !this.#congested.value) return;
-    if (this.bufferedAmount > this.options.lowWaterMark) return;
-    // Cleared before drain$ emits, so that a handler that writes again sees it fresh.
-    this.#congested.next(false);
-    // A congested$ subscriber may have filled the queue again: then this was no drain.
-    if (!this.#congested.value) this.#drain.next();
+    if (this.bufferedAmount <= this.options.lowWaterMark) this.#congested.next(false);
   }
 
   /**
    * The transport is closed, cleanly without `error`. Ends `incoming$` (unless it already
-   * ended), `drain$` and `congested$`, and emits `closed$`. Later calls are ignored.
+   * ended) and `congested$`, and emits `closed$`. Later calls are ignored.
    */
   protected finish(error?: Error): void {
     if (this.#phase === Phase.Closed) return;
     this.#phase = Phase.Closed;
     const closed = error ? { error } : {};
     this.#endIncoming(closed);
-    this.#drain.complete();
     this.#congested.complete();
     this.#closed.next(closed);
     this.#closed.complete();

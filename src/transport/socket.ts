@@ -25,8 +25,8 @@ export function abortStream(stream: Readable | Writable): void {
  * the connection is up).
  *
  * - `bufferedAmount` is `socket.writableLength`: bytes written but not yet taken by the kernel.
- * - `drain$` is driven by write callbacks, not by the socket's `'drain'` event, which only fires
- *   when the socket's own (16 KiB) buffer empties.
+ * - `congested$` clears on write callbacks, not on the socket's `'drain'` event, which only
+ *   fires when the socket's own (16 KiB) buffer empties.
  * - `destroy()` resets a TCP connection, so the peer sees an error rather than a clean end.
  * - Nagle's algorithm is turned off (`setNoDelay(true)`): control frames are small and urgent.
  * - Once the remote ends, the transport ends its own side too (no half-open state).
