@@ -3,12 +3,6 @@ import { TransportError } from './errors.js';
 import { resolveTransportOptions, type ResolvedTransportOptions } from './options.js';
 import type { Transport, TransportClosed, TransportOptions } from './transport.js';
 
-const enum Phase {
-  Open,
-  Closing,
-  Closed,
-}
-
 /**
  * A {@link Transport} built from a few carrier hooks: what every transport does the same way,
  * so that each carrier only says how to send, read, close and destroy. Subclass it to write your
@@ -30,7 +24,7 @@ const enum Phase {
 export abstract class TransportBase implements Transport {
   readonly #congested = new BehaviorSubject<boolean>(false);
   readonly #closed = new ReplaySubject<TransportClosed>(1);
-  #phase = Phase.Open;
+  #phase: 'open' | 'closing' | 'closed' = 'open';
   #reader: Subscriber<Uint8Array> | undefined;
   #backlog: Uint8Array[] = [];
   /** How `incoming$` ends after its backlog: set once the carrier has ended or failed. */
@@ -59,12 +53,12 @@ export abstract class TransportBase implements Transport {
   abstract get bufferedAmount(): number;
 
   get isOpen(): boolean {
-    return this.#phase === Phase.Open;
+    return this.#phase === 'open';
   }
 
   /** True once `closed$` has emitted. */
   protected get isClosed(): boolean {
-    return this.#phase === Phase.Closed;
+    return this.#phase === 'closed';
   }
 
   /** True while `incoming$` has a subscriber and the carrier has not ended. */
@@ -77,23 +71,25 @@ export abstract class TransportBase implements Transport {
   }
 
   writev(chunks: readonly Uint8Array[]): boolean {
-    if (this.#phase !== Phase.Open) return false;
+    if (this.#phase !== 'open') return false;
     // Filtered (a new array) only when some part is empty: the tunnel's writev never has one.
     const parts = chunks.every((chunk) => chunk.byteLength > 0) ? chunks : chunks.filter((chunk) => chunk.byteLength > 0);
     const [only] = parts;
     if (parts.length === 1 && only) this.sendChunk(only);
     else if (parts.length > 1) this.sendChunks(parts);
-    return this.#written();
+    if (this.bufferedAmount <= this.options.highWaterMark) return true;
+    if (!this.#congested.value) this.#congested.next(true);
+    return false;
   }
 
   close(): void {
-    if (this.#phase !== Phase.Open) return;
-    this.#phase = Phase.Closing;
+    if (this.#phase !== 'open') return;
+    this.#phase = 'closing';
     this.closeCarrier();
   }
 
   destroy(error?: Error): void {
-    if (this.#phase === Phase.Closed) return;
+    if (this.#phase === 'closed') return;
     // Settle first: whatever the carrier emits while being torn down is then ignored.
     this.finish(error);
     this.destroyCarrier();
@@ -133,7 +129,7 @@ export abstract class TransportBase implements Transport {
   /** The incoming direction failed before the carrier closed (a protocol violation, say). */
   protected receivedError(error: Error): void {
     this.#endIncoming({ error });
-    if (this.#phase === Phase.Open) this.#phase = Phase.Closing;
+    if (this.#phase === 'open') this.#phase = 'closing';
   }
 
   /**
@@ -142,7 +138,7 @@ export abstract class TransportBase implements Transport {
    * delivery), so that a drain never depends on a timer.
    */
   protected flushed(): void {
-    if (this.#phase === Phase.Closed || !this.#congested.value) return;
+    if (this.#phase === 'closed' || !this.#congested.value) return;
     if (this.bufferedAmount <= this.options.lowWaterMark) this.#congested.next(false);
   }
 
@@ -151,20 +147,13 @@ export abstract class TransportBase implements Transport {
    * ended) and `congested$`, and emits `closed$`. Later calls are ignored.
    */
   protected finish(error?: Error): void {
-    if (this.#phase === Phase.Closed) return;
-    this.#phase = Phase.Closed;
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
     const closed = error ? { error } : {};
     this.#endIncoming(closed);
     this.#congested.complete();
     this.#closed.next(closed);
     this.#closed.complete();
-  }
-
-  /** What a write returns: whether the queue is within `highWaterMark` (congested if not). */
-  #written(): boolean {
-    if (this.bufferedAmount <= this.options.highWaterMark) return true;
-    if (!this.#congested.value) this.#congested.next(true);
-    return false;
   }
 
   #endIncoming(ending: TransportClosed): void {
