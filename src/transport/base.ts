@@ -13,10 +13,6 @@ import type { Transport, TransportClosed, TransportOptions } from './transport.j
  * members and reports what its carrier does by calling {@link received}, {@link receivedEnd},
  * {@link flushed} and {@link finish}.
  *
- * Writing: a write that leaves more than `highWaterMark` bytes queued returns `false` and marks
- * the queue congested; the next {@link flushed} at or below `lowWaterMark` clears it. The gap
- * between the marks keeps a producer from flapping on every chunk.
- *
  * Reading: carriers rarely stop on the exact chunk (a paused socket may still emit what it had
  * read, a WebSocket the other messages of a chunk it was parsing). Such chunks, and the end or
  * failure of the carrier, wait in a backlog for the next subscriber of `incoming$`.
@@ -36,10 +32,7 @@ export abstract class TransportBase implements Transport {
    * writes when told `false` (a tunnel's fair merge) can congest the queue again before the
    * subscribers after it have heard the `false`, and they must not end on it.
    */
-  readonly congested$: Observable<boolean> = this.#congested.pipe(
-    map(() => this.#congested.value),
-    distinctUntilChanged(),
-  );
+  readonly congested$: Observable<boolean> = this.#congested.pipe(map(() => this.#congested.value), distinctUntilChanged());
   readonly closed$: Observable<TransportClosed> = this.#closed.asObservable();
 
   /** The validated watermarks. */
