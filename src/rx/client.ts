@@ -153,9 +153,10 @@ class Watched<T> {
 
   /** Tells `last` to every watcher that was told otherwise, then completes them all. */
   complete(last: T): void {
-    const watchers = this.#watchers;
+    // A copy: a watcher told the last value may stop watching (and leave the array) at once.
+    const watchers = this.#watchers ? [...this.#watchers] : [];
     this.#watchers = undefined;
-    for (const watcher of watchers ?? []) {
+    for (const watcher of watchers) {
       if (this.#told !== last) watcher.next(last);
       watcher.complete();
     }

@@ -1,6 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { Client } from './client.js';
-import type { MproxyClient } from './client.js';
+import type { Client, MproxyClient } from './client.js';
 
 /**
  * A client's inbound bytes, delivered only while `ready$`'s latest value is `true`. Bytes that

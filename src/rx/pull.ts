@@ -26,16 +26,14 @@ export function pull<T>(source: (ready$: Observable<boolean>) => Observable<T>, 
       reader = subscriber;
       subscriber.next(ready);
     });
-    return source(ready$)
-      .pipe(sink)
-      .subscribe({
-        next(value) {
-          if (value === ready) return;
-          ready = value;
-          reader?.next(value);
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      });
+    return source(ready$).pipe(sink).subscribe({
+      next(value) {
+        if (value === ready) return;
+        ready = value;
+        reader?.next(value);
+      },
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    });
   });
 }

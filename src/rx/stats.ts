@@ -39,12 +39,5 @@ export interface TunnelStats {
  * Nothing runs while nobody subscribes: the counters it reads are plain fields.
  */
 export function sampleStats<T>(sample: () => T, closed$: Observable<unknown>): Observable<T> {
-  return concat(
-    interval(1000).pipe(
-      startWith(0),
-      takeUntil(closed$),
-      map(() => sample()),
-    ),
-    defer(() => of(sample())),
-  );
+  return concat(interval(1000).pipe(startWith(0), takeUntil(closed$), map(() => sample())), defer(() => of(sample())));
 }

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { Observable, type OperatorFunction } from 'rxjs';
-import { abortStream } from '../transport/socket.js';
+import { abortStream } from '../transport/stream.js';
 
 /**
  * What {@link toWritable} lets a stream hold before it asks for no more: a few socket reads, so

@@ -346,9 +346,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
     // WebSocket's closing handshake, a FIN behind unread bytes) only through incoming$. What
     // still arrives meets no client and is dropped.
     if (this.#transportClosed) this.#subscription.unsubscribe();
-    this.#newClients.complete();
-    this.#control.complete();
-    this.#frames.complete();
+    for (const subject of [this.#newClients, this.#control, this.#frames]) subject.complete();
     this.#closedWith.next(error ? { error } : {});
     this.#closedWith.complete();
     this.#state.complete();

@@ -1,13 +1,7 @@
-import { BehaviorSubject, Observable, ReplaySubject, Subject, distinctUntilChanged, map, type Subscriber } from 'rxjs';
+import { BehaviorSubject, Observable, ReplaySubject, distinctUntilChanged, map, type Subscriber } from 'rxjs';
 import { TransportError } from './errors.js';
 import { resolveTransportOptions, type ResolvedTransportOptions } from './options.js';
 import type { Transport, TransportClosed, TransportOptions } from './transport.js';
-
-const enum Phase {
-  Open,
-  Closing,
-  Closed,
-}
 
 /**
  * A {@link Transport} built from a few carrier hooks: what every transport does the same way,
@@ -19,35 +13,26 @@ const enum Phase {
  * members and reports what its carrier does by calling {@link received}, {@link receivedEnd},
  * {@link flushed} and {@link finish}.
  *
- * Writing: a write that leaves more than `highWaterMark` bytes queued returns `false` and marks
- * the queue congested; the next {@link flushed} at or below `lowWaterMark` clears it and emits
- * `drain$`. The gap between the marks keeps a producer from flapping on every chunk.
- *
  * Reading: carriers rarely stop on the exact chunk (a paused socket may still emit what it had
  * read, a WebSocket the other messages of a chunk it was parsing). Such chunks, and the end or
  * failure of the carrier, wait in a backlog for the next subscriber of `incoming$`.
  */
 export abstract class TransportBase implements Transport {
-  readonly #drain = new Subject<void>();
   readonly #congested = new BehaviorSubject<boolean>(false);
   readonly #closed = new ReplaySubject<TransportClosed>(1);
-  #phase = Phase.Open;
+  #phase: 'open' | 'closing' | 'closed' = 'open';
   #reader: Subscriber<Uint8Array> | undefined;
   #backlog: Uint8Array[] = [];
   /** How `incoming$` ends after its backlog: set once the carrier has ended or failed. */
   #ending: TransportClosed | undefined;
 
   readonly incoming$: Observable<Uint8Array> = new Observable<Uint8Array>((subscriber) => this.#subscribe(subscriber));
-  readonly drain$: Observable<void> = this.#drain.asObservable();
   /**
    * Each subscriber is given the state as it is when the news reaches it: a subscriber that
    * writes when told `false` (a tunnel's fair merge) can congest the queue again before the
    * subscribers after it have heard the `false`, and they must not end on it.
    */
-  readonly congested$: Observable<boolean> = this.#congested.pipe(
-    map(() => this.#congested.value),
-    distinctUntilChanged(),
-  );
+  readonly congested$: Observable<boolean> = this.#congested.pipe(map(() => this.#congested.value), distinctUntilChanged());
   readonly closed$: Observable<TransportClosed> = this.#closed.asObservable();
 
   /** The validated watermarks. */
@@ -61,12 +46,12 @@ export abstract class TransportBase implements Transport {
   abstract get bufferedAmount(): number;
 
   get isOpen(): boolean {
-    return this.#phase === Phase.Open;
+    return this.#phase === 'open';
   }
 
   /** True once `closed$` has emitted. */
   protected get isClosed(): boolean {
-    return this.#phase === Phase.Closed;
+    return this.#phase === 'closed';
   }
 
   /** True while `incoming$` has a subscriber and the carrier has not ended. */
@@ -79,23 +64,25 @@ export abstract class TransportBase implements Transport {
   }
 
   writev(chunks: readonly Uint8Array[]): boolean {
-    if (this.#phase !== Phase.Open) return false;
+    if (this.#phase !== 'open') return false;
     // Filtered (a new array) only when some part is empty: the tunnel's writev never has one.
     const parts = chunks.every((chunk) => chunk.byteLength > 0) ? chunks : chunks.filter((chunk) => chunk.byteLength > 0);
     const [only] = parts;
     if (parts.length === 1 && only) this.sendChunk(only);
     else if (parts.length > 1) this.sendChunks(parts);
-    return this.#written();
+    if (this.bufferedAmount <= this.options.highWaterMark) return true;
+    if (!this.#congested.value) this.#congested.next(true);
+    return false;
   }
 
   close(): void {
-    if (this.#phase !== Phase.Open) return;
-    this.#phase = Phase.Closing;
+    if (this.#phase !== 'open') return;
+    this.#phase = 'closing';
     this.closeCarrier();
   }
 
   destroy(error?: Error): void {
-    if (this.#phase === Phase.Closed) return;
+    if (this.#phase === 'closed') return;
     // Settle first: whatever the carrier emits while being torn down is then ignored.
     this.finish(error);
     this.destroyCarrier();
@@ -135,43 +122,31 @@ export abstract class TransportBase implements Transport {
   /** The incoming direction failed before the carrier closed (a protocol violation, say). */
   protected receivedError(error: Error): void {
     this.#endIncoming({ error });
-    if (this.#phase === Phase.Open) this.#phase = Phase.Closing;
+    if (this.#phase === 'open') this.#phase = 'closing';
   }
 
   /**
    * Bytes left the queue: once it is at or below `lowWaterMark` after a write returned false,
-   * `congested$` turns false and `drain$` emits. Call it whenever the queue may have shrunk (a
-   * write callback, a delivery), so that `drain$` never depends on a timer.
+   * `congested$` turns false. Call it whenever the queue may have shrunk (a write callback, a
+   * delivery), so that a drain never depends on a timer.
    */
   protected flushed(): void {
-    if (this.#phase === Phase.Closed || !this.#congested.value) return;
-    if (this.bufferedAmount > this.options.lowWaterMark) return;
-    // Cleared before drain$ emits, so that a handler that writes again sees it fresh.
-    this.#congested.next(false);
-    // A congested$ subscriber may have filled the queue again: then this was no drain.
-    if (!this.#congested.value) this.#drain.next();
+    if (this.#phase === 'closed' || !this.#congested.value) return;
+    if (this.bufferedAmount <= this.options.lowWaterMark) this.#congested.next(false);
   }
 
   /**
    * The transport is closed, cleanly without `error`. Ends `incoming$` (unless it already
-   * ended), `drain$` and `congested$`, and emits `closed$`. Later calls are ignored.
+   * ended) and `congested$`, and emits `closed$`. Later calls are ignored.
    */
   protected finish(error?: Error): void {
-    if (this.#phase === Phase.Closed) return;
-    this.#phase = Phase.Closed;
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
     const closed = error ? { error } : {};
     this.#endIncoming(closed);
-    this.#drain.complete();
     this.#congested.complete();
     this.#closed.next(closed);
     this.#closed.complete();
-  }
-
-  /** What a write returns: whether the queue is within `highWaterMark` (congested if not). */
-  #written(): boolean {
-    if (this.bufferedAmount <= this.options.highWaterMark) return true;
-    if (!this.#congested.value) this.#congested.next(true);
-    return false;
   }
 
   #endIncoming(ending: TransportClosed): void {

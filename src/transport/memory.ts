@@ -102,7 +102,7 @@ class MemoryTransport extends TransportBase {
  *
  * - Bytes wait in the writer's queue until the reader subscribes; `bufferedAmount` counts them,
  *   so an absent or paused reader makes `write` return false past `highWaterMark`, and the
- *   writer's `drain$` emits once the reader has taken them.
+ *   writer's `congested$` turns false once the reader has taken them.
  * - `close()` delivers the queue, then completes the peer's `incoming$`; the peer then closes
  *   its side the same way, and each side's `closed$` emits once both ends are through.
  * - `destroy(error)` drops both queues and fails the peer with `E_TRANSPORT_CLOSED`.

@@ -27,10 +27,7 @@ export function resolveTransportOptions(options: TransportOptions = {}): Resolve
   return { highWaterMark, lowWaterMark };
 }
 
-/**
- * @returns `value`, when it is an integer of at least `min`.
- * @throws {InvalidOptionError} otherwise, naming the option.
- */
+/** @returns `value`, an integer of at least `min`. @throws {InvalidOptionError} naming `name` otherwise. */
 export function checkSize(name: string, value: number, min = 0): number {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new InvalidOptionError(`${name} must be an integer of at least ${min}, got ${String(value)}`);

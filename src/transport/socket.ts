@@ -1,32 +1,17 @@
-import { Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { StreamTransport } from './stream.js';
 import type { Transport, TransportOptions } from './transport.js';
 
-class SocketTransport extends StreamTransport {
-  protected override destroyCarrier(): void {
-    abortStream(this.stream);
-  }
-}
-
-/**
- * Closes a stream that was cut short. A TCP socket is reset: a plain destroy sends a FIN when
- * nothing is left unread, which the peer takes for a clean end (a truncated reply would pass for
- * a whole one). TLS sockets cannot be reset through their TLS handle; other streams are destroyed.
- */
-export function abortStream(stream: Readable | Writable): void {
-  if (stream instanceof Socket && !(stream instanceof TLSSocket) && !stream.destroyed) stream.resetAndDestroy();
-  else stream.destroy();
-}
+export { abortStream } from './stream.js';
 
 /**
  * Wraps a `net.Socket` or `tls.TLSSocket`, connected or still connecting (writes queue until
  * the connection is up).
  *
  * - `bufferedAmount` is `socket.writableLength`: bytes written but not yet taken by the kernel.
- * - `drain$` is driven by write callbacks, not by the socket's `'drain'` event, which only fires
- *   when the socket's own (16 KiB) buffer empties.
+ * - `congested$` clears on write callbacks, not on the socket's `'drain'` event, which only
+ *   fires when the socket's own (16 KiB) buffer empties.
  * - `destroy()` resets a TCP connection, so the peer sees an error rather than a clean end.
  * - Nagle's algorithm is turned off (`setNoDelay(true)`): control frames are small and urgent.
  * - Once the remote ends, the transport ends its own side too (no half-open state).
@@ -39,5 +24,5 @@ export function fromSocket(socket: Socket | TLSSocket, options?: TransportOption
   // flow control runs on them. Frames are written whole (header and body in one writev), so
   // nothing is gained by coalescing in the kernel.
   socket.setNoDelay(true);
-  return new SocketTransport(socket, options);
+  return new StreamTransport(socket, options);
 }

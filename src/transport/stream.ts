@@ -2,12 +2,14 @@
  * A transport over a Node duplex stream: `write`/`cork` to send, `'data'` with
  * `pause`/`resume` to read, write callbacks to follow the queue.
  */
-import type { Duplex } from 'node:stream';
+import { Socket } from 'node:net';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { TransportBase } from './base.js';
 import { TransportError } from './errors.js';
 import type { Transport, TransportOptions } from './transport.js';
 
-/** @internal Shared by {@link fromDuplex} and `fromSocket`. */
+/** @internal Shared by {@link fromDuplex} and `fromSocket` (a TCP socket destroyed is reset: see {@link abortStream}). */
 export class StreamTransport extends TransportBase {
   protected readonly stream: Duplex;
   #ended = false;
@@ -75,8 +77,18 @@ export class StreamTransport extends TransportBase {
   }
 
   protected destroyCarrier(): void {
-    this.stream.destroy();
+    abortStream(this.stream);
   }
+}
+
+/**
+ * Closes a stream that was cut short. A TCP socket is reset: a plain destroy sends a FIN when
+ * nothing is left unread, which the peer takes for a clean end (a truncated reply would pass for
+ * a whole one). TLS sockets cannot be reset through their TLS handle; other streams are destroyed.
+ */
+export function abortStream(stream: Readable | Writable): void {
+  if (stream instanceof Socket && !(stream instanceof TLSSocket) && !stream.destroyed) stream.resetAndDestroy();
+  else stream.destroy();
 }
 
 /**

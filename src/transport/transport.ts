@@ -24,9 +24,10 @@ export interface Transport {
 
   /**
    * Queues bytes for sending. Returns `false` once more than `highWaterMark` bytes are queued:
-   * the caller should stop producing until `drain$` emits. Bytes are never dropped while the
-   * transport is open; writes after `close()`/`destroy()` or the carrier's end are ignored and
-   * return `false` (nothing more will be accepted; `drain$` has completed). Never throws.
+   * the caller should stop producing until `congested$` turns `false`. Bytes are never dropped
+   * while the transport is open; writes after `close()`/`destroy()` or the carrier's end are
+   * ignored and return `false` (nothing more will be accepted; `congested$` has completed).
+   * Never throws.
    * The chunk must not be modified afterwards: carriers may hold it until it is sent.
    */
   write(chunk: Uint8Array): boolean;
@@ -44,15 +45,9 @@ export interface Transport {
   readonly bufferedAmount: number;
 
   /**
-   * Emits each time the queue falls to `lowWaterMark` or below after a write returned false.
-   * Completes when the transport closes: a producer waiting for it should also stop then.
-   */
-  readonly drain$: Observable<void>;
-
-  /**
    * Emits `true` when a write returns false (the queue passed the high watermark) and `false`
    * when it drains (fell to the low watermark); replays the current state to new subscribers.
-   * Completes when the transport closes.
+   * Completes when the transport closes: a producer waiting for its `false` should stop then.
    */
   readonly congested$: Observable<boolean>;
 
@@ -84,6 +79,6 @@ export interface Transport {
 export interface TransportOptions {
   /** Queue size above which `write` returns false. Default 1 MiB (telebit's value). */
   highWaterMark?: number;
-  /** Queue size at or below which `drain$` emits. Default 128 KiB. */
+  /** Queue size at or below which a congested transport drains. Default 128 KiB. */
   lowWaterMark?: number;
 }

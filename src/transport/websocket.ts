@@ -224,7 +224,7 @@ class WebSocketTransport extends TransportBase {
  *   64 KiB); larger ones as messages of their own, never copied.
  * - With `options.socket`, all that one event-loop turn sends leaves in one `writev`.
  * - `bufferedAmount` is `ws.bufferedAmount` plus what waits for the connection to open;
- *   `drain$` is driven by send callbacks.
+ *   `congested$` turns false by send callbacks.
  * - `close()` sends close code 1000 after the queued messages; `destroy()` terminates.
  * - A close code other than 1000 or 1005 fails the transport with `E_TRANSPORT_CLOSED`
  *   (`closeCode` tells which); a ws `'error'` with `E_TRANSPORT_ERROR`.

@@ -118,3 +118,29 @@ describe('credit', () => {
     expect(state.closedCleanly).toBe(true);
   });
 });
+
+describe("a client's state watchers", () => {
+  it('tell every watcher the close, also when one stops watching as it is told', async () => {
+    const { clients } = setup(1);
+    const client = clients[0]!;
+    const closes: string[] = [];
+    const writables: string[] = [];
+    // Each of the first watchers unsubscribes as soon as it hears the close (as firstValueFrom
+    // does); the ones after it must hear it all the same.
+    const first = client.closed$.subscribe(() => {
+      closes.push('first');
+      first.unsubscribe();
+    });
+    client.closed$.subscribe({ next: () => closes.push('second'), complete: () => closes.push('second done') });
+    const w1 = client.writable$.subscribe({ complete: () => writables.push('first done') });
+    client.writable$.subscribe({ complete: () => writables.push('second done') });
+    w1.add(() => writables.push('first gone'));
+    client.destroy();
+    expect(closes).toEqual(['first', 'second', 'second done']);
+    expect(writables).toEqual(['first done', 'first gone', 'second done']);
+    // A late watcher hears the close at once.
+    let late = false;
+    client.closed$.subscribe(() => (late = true));
+    expect(late).toBe(true);
+  });
+});

@@ -39,7 +39,6 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>) {
   const decoder = new FrameDecoder();
   const congested = new BehaviorSubject(false);
   const closed = new Subject<{ error?: Error }>();
-  const drain = new Subject<void>();
   const state = { open: true, closedCleanly: false, destroyedWith: undefined as Error | undefined };
   const transport: Transport = {
     incoming$,
@@ -56,7 +55,6 @@ export function scriptedTransport(incoming$: Observable<Uint8Array>) {
     get bufferedAmount() {
       return queue.buffered;
     },
-    drain$: drain.asObservable(),
     congested$: congested.asObservable(),
     closed$: closed.asObservable(),
     get isOpen() {

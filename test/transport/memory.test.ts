@@ -1,7 +1,7 @@
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { memoryPair } from '../../src/transport/memory.js';
-import { describeTransport, expectTransportError, failureOf, Reader, turns } from './harness.js';
+import { describeTransport, drained, expectTransportError, failureOf, Reader, turns } from './harness.js';
 
 describeTransport({
   name: 'memory',
@@ -30,9 +30,9 @@ describe('memoryPair', () => {
     expect(a.write(Buffer.from('a'))).toBe(false);
     await turns(3);
     expect(a.bufferedAmount).toBe(11);
-    const drained = firstValueFrom(a.drain$);
+    const drain = drained(a);
     const reader = new Reader(b);
-    await drained;
+    await drain;
     expect(a.bufferedAmount).toBe(0);
     expect(reader.bytes().toString()).toBe('0123456789a');
     a.destroy();
