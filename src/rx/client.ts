@@ -227,21 +227,14 @@ export class MproxyClient implements Client, Borrower {
   }
 
   get data$(): Observable<Uint8Array> {
-    return this.receive$();
+    return new Observable<Uint8Array>((subscriber) => this.sinkInto(subscriber));
   }
 
   /**
-   * Inbound bytes, delivered while `ready$`'s latest value is true (always, without it); held
-   * here otherwise, where they count against the watermarks (see fromClient).
-   */
-  receive$(ready$?: Observable<boolean>): Observable<Uint8Array> {
-    return new Observable<Uint8Array>((subscriber) => this.sinkInto(subscriber, ready$));
-  }
-
-  /**
-   * What `data$` is made of, without an Observable: `sink` is given the inbound bytes while
-   * `ready$`'s latest value is true (always, without it), then `complete()` or `error()`.
-   * Returns the function that detaches it. (A relay has one per visitor: see connectSocket.)
+   * What `data$` (and fromClient) is made of, without an Observable: `sink` is given the inbound
+   * bytes while `ready$`'s latest value is true (always, without it; held here otherwise, where
+   * they count against the watermarks), then `complete()` or `error()`. Returns the function
+   * that detaches it. (A relay has one per visitor: see connectSocket.)
    */
   sinkInto(sink: ChunkSink, ready$?: Observable<boolean>): () => void {
     if (this.#sink) {
@@ -612,25 +605,9 @@ export class MproxyClient implements Client, Borrower {
 
   /** A frame of this client; one from its lane names it as `owner` (see `left`). */
   #frameOf(kind: FrameInit['kind'], data?: Uint8Array, owner?: MproxyClient): ClientFrame {
-    const m = this.meta;
-    return {
-      kind,
-      family: m.family,
-      address: m.address,
-      port: m.port,
-      service: m.service,
-      serviceport: m.serviceport,
-      name: m.name,
-      data,
-      owner,
-    };
+    return { kind, ...this.meta, data, owner };
   }
 
 }
 
 function noop(): void {}
-
-/** True when `error` is the remote's report about a client rather than a local failure. */
-export function isRemoteError(error: unknown): error is RemoteError {
-  return error instanceof RemoteError;
-}

@@ -117,31 +117,3 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
 }
 
 function noop(): void {}
-
-/**
- * {@link connectSocket} as a promise: resolves when both sides are finished (the client closed
- * and the socket closed), with the client's error if it failed.
- */
-export function pipeSocket(client: Client, socket: ConnectableSocket): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    connectSocket(client, socket);
-    let clientDone: { error?: Error } | undefined;
-    let socketClosed = socket.destroyed;
-    const settle = (): void => {
-      if (!clientDone || !socketClosed) return;
-      if (clientDone.error) reject(clientDone.error);
-      else resolve();
-    };
-    client.closed$.subscribe((closed) => {
-      clientDone = closed;
-      settle();
-    });
-    if (!socketClosed) {
-      socket.once('close', () => {
-        socketClosed = true;
-        settle();
-      });
-    }
-    settle();
-  });
-}

@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { Client, MproxyClient } from './client.js';
 
 /**
@@ -12,5 +12,5 @@ import type { Client, MproxyClient } from './client.js';
  * subscriber at a time (it is `data$`, gated).
  */
 export function fromClient(client: Client, ready$: Observable<boolean>): Observable<Uint8Array> {
-  return (client as MproxyClient).receive$(ready$);
+  return new Observable<Uint8Array>((subscriber) => (client as MproxyClient).sinkInto(subscriber, ready$));
 }
