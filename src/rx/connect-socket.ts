@@ -24,8 +24,8 @@ export type ConnectableSocket = Duplex;
  *   `{message, code}`).
  * - client → socket: every inbound chunk is written; the socket's `writableLength` is reported
  *   as the client's consumer backlog, at each write and as each write leaves the socket, so a
- *   slow socket pauses the remote past 1 MiB and resumes it at 128 KiB. The remote's `end` ends the socket once its buffer is flushed; the
- *   remote's `error` resets it.
+ *   slow socket pauses the remote past 1 MiB and resumes it at 128 KiB. The remote's `end` ends
+ *   the socket once its buffer is flushed; the remote's `error` resets it.
  *
  * A socket closed without an end destroys the client; a client that finishes lets the socket
  * read its end (or resets it, if the client failed).
@@ -41,16 +41,6 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   // Plain listeners and the client's own hooks (sinkInto, watchCredit) rather than data$ and
   // writable$: no Observable or Subscriber per visitor.
   const joined = client as MproxyClient;
-  let detach = noop;
-  let unwatch = noop;
-  const subscription = new Subscription(() => {
-    detach();
-    unwatch();
-    socket.off('readable', onReadable);
-    socket.off('end', onEnd);
-    socket.off('error', onError);
-    socket.off('close', onClose);
-  });
   // Called after every write leaves the socket's buffer, not only at 'drain': 'drain' comes only
   // after a write passed the socket's writableHighWaterMark (64 KiB from Node 22), and a backlog
   // above the client's low watermark but below that mark would never be reported as gone (the
@@ -87,7 +77,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
-  detach = joined.sinkInto({
+  const detach = joined.sinkInto({
     next(chunk) {
       if (socket.destroyed) return;
       socket.write(chunk, report);
@@ -101,7 +91,7 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       abortStream(socket);
     },
   });
-  unwatch = joined.watchCredit({
+  const unwatch = joined.watchCredit({
     next(writable) {
       if (writable) onReadable();
     },
@@ -113,7 +103,13 @@ export function connectSocket(client: Client, socket: ConnectableSocket): Subscr
       else onReadable();
     },
   });
+  const subscription = new Subscription(() => {
+    detach();
+    unwatch();
+    socket.off('readable', onReadable);
+    socket.off('end', onEnd);
+    socket.off('error', onError);
+    socket.off('close', onClose);
+  });
   return subscription;
 }
-
-function noop(): void {}
