@@ -1,28 +1,45 @@
 /**
- * acme-client's HTTP settings, which are one process-wide axios instance: extra CAs to trust
- * for private ACME servers, and the CA's rate-limit answers turned into errors that carry the
- * time to come back (the library would otherwise sleep through `Retry-After` inside a request).
+ * acme-client, loaded when the first certificate is ordered (it and its axios cost a process
+ * megabytes of heap, and most relays and devices never order one), with its HTTP settings, which
+ * are one process-wide axios instance: extra CAs to trust for private ACME servers, and the CA's
+ * rate-limit answers turned into errors that carry the time to come back (the library would
+ * otherwise sleep through `Retry-After` inside a request).
  */
 import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import * as acme from 'acme-client';
 import { TlsError } from './errors.js';
 
+/** The acme-client module. */
+export type Acme = typeof import('acme-client');
+
 const extraCas = new Set<string>();
-let configured = false;
+let loading: Promise<Acme> | undefined;
+let loaded: Acme | undefined;
+
+/** acme-client, configured; loaded once. */
+export function loadAcme(): Promise<Acme> {
+  loading ??= import('acme-client').then((module) => {
+    const acme = (module as unknown as { default?: Acme }).default ?? module;
+    configure(acme);
+    loaded = acme;
+    if (extraCas.size > 0) trustCas(acme);
+    return acme;
+  });
+  return loading;
+}
 
 /** Trusts `ca` (PEM) for ACME requests, beside the public roots. */
 export function trustAcmeCa(ca: string): void {
-  configure();
   if (extraCas.has(ca)) return;
   extraCas.add(ca);
+  if (loaded) trustCas(loaded);
+}
+
+function trustCas(acme: Acme): void {
   acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...extraCas], keepAlive: false });
 }
 
-/** Applies the settings once; idempotent. */
-export function configure(): void {
-  if (configured) return;
-  configured = true;
+function configure(acme: Acme): void {
   // Retries are the certificate manager's (with its own backoff and log line), not hidden
   // sleeps inside one request.
   const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;

@@ -8,20 +8,19 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import * as acme from 'acme-client';
 import { isWildcard } from '../auth/names.js';
 import { InvalidOptionError, MproxyError } from '../codec/errors.js';
 import { MAX_TIMER } from '../control/options.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { configure, trustAcmeCa } from './acme-http.js';
+import { loadAcme, trustAcmeCa } from './acme-http.js';
 import { CertDir, defaultCertDir, type StoredCertificate } from './cert-dir.js';
 import { TlsError } from './errors.js';
 import { MIN_RENEWAL_GAP, renewalTime, retryDelay, type RenewalTiming } from './schedule.js';
 
 /** Let's Encrypt's production directory: the default. */
-export const LETS_ENCRYPT = acme.directory.letsencrypt.production;
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
 /** Let's Encrypt's staging directory (`--acme-staging`). */
-export const LETS_ENCRYPT_STAGING = acme.directory.letsencrypt.staging;
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 /** The challenge types this process can answer. */
 export type AcmeChallengeType = 'tls-alpn-01' | 'http-01';
@@ -102,7 +101,6 @@ export class AcmeCertificates {
     this.#dir = checkAcme(names, options);
     this.#options = options;
     this.#log = log;
-    configure();
     if (options.ca !== undefined) trustAcmeCa(options.ca.toString());
     for (const name of names) this.#names.set(name, { failures: 0 });
   }
@@ -210,6 +208,7 @@ export class AcmeCertificates {
 
   async #obtain(name: string): Promise<StoredCertificate> {
     const options = this.#options;
+    const acme = await loadAcme();
     this.#accountKey ??= this.#dir.accountKey(() => acme.crypto.createPrivateEcdsaKey());
     const accountKey = await this.#accountKey.catch((error: unknown) => {
       this.#accountKey = undefined;

@@ -63,6 +63,19 @@ describe('the public API', () => {
     expect(typeof (require('mproxy/transport') as { TransportBase: unknown }).TransportBase).toBe('function');
   });
 
+  it('loads acme-client (and its axios) only when a certificate is ordered', async () => {
+    const { execFileSync } = await import('node:child_process');
+    for (const entry of ['index.js', 'index.cjs']) {
+      const url = new URL(`../../dist/${entry}`, import.meta.url).href;
+      const loaded = execFileSync(process.execPath, ['-e', `import(${JSON.stringify(url)}).then(() => console.log(Object.keys(require.cache).filter((k) => /node_modules.(acme-client|axios|node-forge|selfsigned)/.test(k)).length))`], { encoding: 'utf8' });
+      expect(loaded.trim(), `modules loaded by importing ${entry}`).toBe('0');
+    }
+    const { loadAcme } = await import('../../src/tls/acme-http.js');
+    const { LETS_ENCRYPT, LETS_ENCRYPT_STAGING } = await import('../../src/tls/acme.js');
+    const acme = await loadAcme();
+    expect([LETS_ENCRYPT, LETS_ENCRYPT_STAGING]).toEqual([acme.directory.letsencrypt.production, acme.directory.letsencrypt.staging]);
+  });
+
   it('loads none of the CLI modules with the library', () => {
     for (const entry of ['index.js', 'index.cjs']) {
       const code = closure(entry).map(dist).join('\n');

@@ -5,7 +5,6 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { issueToken } from '../../auth/token.js';
 import { createDevice } from '../../device/device.js';
 import { createRelay } from '../../relay/relay.js';
@@ -34,6 +33,7 @@ export function registerDemo(program: Command): void {
       };
       try {
         // The local service's own certificate: the relay passes TLS through and never sees a key.
+        const { generate } = await import('selfsigned');
         const pems = await generate([{ name: 'commonName', value: name }], {
           keySize: 2048,
           extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: name }] }],

@@ -5,7 +5,6 @@ import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
 import { parseMilliseconds } from '../../cluster/duration.js';
-import { generate } from 'selfsigned';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
@@ -150,6 +149,8 @@ export function registerRelay(program: Command): void {
  * do, since nodes prove themselves with the secret bound to the TLS session, not with a CA.
  */
 async function nodeCertificate(nodeId: string): Promise<{ key: string; cert: string }> {
+  // Loaded here: selfsigned and its node-forge cost every relay megabytes of heap.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: `mproxy-node-${nodeId}` }], { keySize: 2048 });
   return { key: pems.private, cert: pems.cert };
 }
