@@ -16,9 +16,11 @@
 //            sink, then all closed), then the same transfers. And the RSS growth while
 //            streaming: the sum of the relaying processes' VmRSS (/proc/PID/status) sampled
 //            every SAMPLE_MS during the transfers, peak minus the sum just before the first.
-// idle       new processes; IDLE visitors opened through to the sink, a pause of SETTLE_MS, a
-//            sample of each process's VmRSS; IDLE more beside them, the pause, a sample: the
-//            growth over IDLE, per side. Median of IDLE_REPS repetitions.
+// idle       new processes that first carry CHURN idle visitors (opened through to the sink,
+//            then closed), as the issue's relay that has served thousands has; then IDLE
+//            visitors opened through to the sink, a pause of SETTLE_MS, a sample of each
+//            process's VmRSS; IDLE more beside them, the pause, a sample: the growth over IDLE,
+//            per side. Median of IDLE_REPS repetitions.
 //
 // extra      only with BENCH_USER_TUNABLES=1: the churned transfers again with GLIBC_TUNABLES
 //            keeping freed memory resident in the relaying processes (both paths); labelled,
@@ -542,6 +544,7 @@ async function idleOnce(sinks, starters) {
     const sockets = [];
     try {
       const sample = () => Object.fromEntries(Object.entries(path.sides).map(([side, pids]) => [side, rssSum(pids)]));
+      if (CHURN > 0) await closeAll(sink, await openThrough(sink, path.port, CHURN, `${name} idle churn`), `${name} idle churn`);
       sockets.push(...(await openThrough(sink, path.port, IDLE, `${name} idle`)));
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const before = sample();
@@ -570,8 +573,8 @@ export async function run(ctx) {
     churnTput: `after ${CHURN} visitors, 1 visitor, ${mib}, throughput (vs pipe processes)`,
     churnCpu: `after ${CHURN} visitors, 1 visitor, ${mib}, CPU per byte (vs pipe processes)`,
     churnRss: `after ${CHURN} visitors, RSS growth of relay+device while streaming (vs pipes' growth + 16 MiB)`,
-    idleRelay: `relay RSS per idle visitor, ${IDLE} opened beside ${IDLE} (vs 8 KiB)`,
-    idleDevice: `device RSS per idle visitor, ${IDLE} opened beside ${IDLE} (vs 8 KiB)`,
+    idleRelay: `after ${CHURN} visitors, relay RSS per idle visitor, ${IDLE} opened beside ${IDLE} (vs 8 KiB)`,
+    idleDevice: `after ${CHURN} visitors, device RSS per idle visitor, ${IDLE} opened beside ${IDLE} (vs 8 KiB)`,
     sshTput: `after ${CHURN} visitors, 1 visitor, ${mib}, throughput (vs OpenSSH -R)`,
     sshCpu: `after ${CHURN} visitors, 1 visitor, ${mib}, CPU per byte (vs OpenSSH -R)`,
     sshRss: `after ${CHURN} visitors, RSS growth while streaming (vs OpenSSH -R)`,
