@@ -1,4 +1,4 @@
-import { Observable, filter, map, skip, type Subscriber } from 'rxjs';
+import { Observable, filter, map, skip, type Observer, type Subscriber } from 'rxjs';
 import { encodeErrorBody } from '../codec/error-body.js';
 import type { ClientMeta, FrameInit } from '../codec/frame.js';
 import { RemoteError, TunnelError } from './errors.js';
@@ -88,18 +88,9 @@ export interface Client {
 }
 
 /** Who watches a client's state (see MproxyClient#watchCredit): a Subscriber will do. */
-export interface StateWatcher<T> {
-  next(value: T): void;
-  complete(): void;
-}
-
+type StateWatcher<T> = Pick<Observer<T>, 'next' | 'complete'>;
 /** Who takes a client's inbound bytes (see MproxyClient#sinkInto): a Subscriber will do. */
-export interface ChunkSink {
-  next(chunk: Uint8Array): void;
-  error(error: Error): void;
-  complete(): void;
-  readonly closed?: boolean;
-}
+type ChunkSink = Observer<Uint8Array> & { readonly closed?: boolean };
 
 /** A frame a client hands to its tunnel's merge, which tells the client when it leaves. */
 export interface ClientFrame extends FrameInit {
@@ -118,8 +109,15 @@ class Watched<T> {
     this.#told = now;
   }
 
-  /** Tells `watcher` the value now, then each change; returns the function that stops watching. */
-  watch(watcher: StateWatcher<T>, now: T): () => void {
+  /**
+   * Tells `watcher` the value now, then each change; returns the function that stops watching.
+   * Once the client has `finished`, the watcher is completed at once.
+   */
+  watch(watcher: StateWatcher<T>, now: T, finished = false): () => void {
+    if (finished) {
+      watcher.complete();
+      return noop;
+    }
     // A new array for a first watcher: grown by push, it would keep room for seventeen.
     if (this.#watchers && this.#watchers.length > 0) this.#watchers.push(watcher);
     else {
@@ -264,7 +262,7 @@ export class MproxyClient implements Client, Borrower {
   }
 
   get remotePaused$(): Observable<boolean> {
-    return new Observable<boolean>((subscriber) => this.#watch(subscriber, (this.#pausedWatched ??= new Watched(false)), this.#remotePaused));
+    return new Observable<boolean>((subscriber) => (this.#pausedWatched ??= new Watched(false)).watch(subscriber, this.#remotePaused, this.#finished));
   }
 
   get remotePaused(): boolean {
@@ -281,13 +279,7 @@ export class MproxyClient implements Client, Borrower {
    * the function that stops watching. (A relay has one per visitor: see connectSocket.)
    */
   watchCredit(watcher: StateWatcher<boolean>): () => void {
-    return this.#watch(watcher, (this.#writableWatched ??= new Watched(true)), this.writable);
-  }
-
-  #watch(watcher: StateWatcher<boolean>, watched: Watched<boolean>, now: boolean): () => void {
-    if (!this.#finished) return watched.watch(watcher, now);
-    watcher.complete();
-    return noop;
+    return (this.#writableWatched ??= new Watched(true)).watch(watcher, this.writable, this.#finished);
   }
 
   get writable(): boolean {
