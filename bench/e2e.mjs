@@ -19,8 +19,10 @@
 // memory       the relay and the device each in a child process of its own
 //              (bench/lib/e2e-child.mjs; --expose-gc, which only makes gc() callable); 1000 idle
 //              visitors opened through to a local service; growth of (RSS - V8 young
-//              generation) per visitor after full GCs, per side, against an 8 KiB budget;
-//              median of MEMORY_REPS repetitions with fresh children.
+//              generation) per visitor after full GCs, per side, shown against an 8 KiB budget
+//              without a target: an extra row (forced GCs are no user's process); the idle cost
+//              a user pays, plain RSS of the CLI processes, is bench/user.mjs's row.
+//              Median of MEMORY_REPS repetitions with fresh children.
 //
 // Everything but the memory rows runs in this process (visitors, relay, device and local
 // services on one thread). Throughput is counted against the main thread's CPU time (see
@@ -68,7 +70,7 @@ const BUDGET_PER_CLIENT = 8 * KiB;
 const MEMORY_REPS = Number(process.env.BENCH_E2E_MEMORY_REPS ?? 7);
 const TIMEOUT_MS = 60_000;
 
-const TARGET = { pipes: 0.8, multiplex: 1.0, wide: 0.85, p99: 0.5, memory: 1.0 };
+const TARGET = { pipes: 0.8, multiplex: 1.0, wide: 0.85, p99: 0.5 };
 
 // ---------------------------------------------------------------------------------------------
 // Measurements
@@ -396,8 +398,8 @@ export async function run(ctx) {
     p99: `1-byte round trip p99, 1 visitor (vs node:net pipes)`,
     p99w100: `1-byte round trip p99, 100 visitors at once (vs node:net pipes)`,
     p99w1000: `1-byte round trip p99, 1000 visitors at once (vs node:net pipes)`,
-    memRelay: `relay RSS per idle visitor, ${IDLE_VISITORS} open (vs 8 KiB)`,
-    memDevice: `device RSS per idle visitor, ${IDLE_VISITORS} open (vs 8 KiB)`,
+    memRelay: `extra, after forced full GCs (not a user's process): relay RSS minus young generation per idle visitor, ${IDLE_VISITORS} open (vs 8 KiB)`,
+    memDevice: `extra, after forced full GCs (not a user's process): device RSS minus young generation per idle visitor, ${IDLE_VISITORS} open (vs 8 KiB)`,
   };
   const wanted = (key) => !ctx.filter || `e2e ${cases[key]}`.includes(ctx.filter);
   const any = (...keys) => keys.some(wanted);
@@ -562,7 +564,7 @@ export async function run(ctx) {
           baseline: BUDGET_PER_CLIENT,
           unit: 'B/client',
           ratio: BUDGET_PER_CLIENT / Math.max(1, measured),
-          target: TARGET.memory,
+          // No target: the idle cost a user pays (plain RSS, the CLI processes) is bench/user.mjs's.
           detail: {
             visitors: IDLE_VISITORS,
             repetitions: MEMORY_REPS,
