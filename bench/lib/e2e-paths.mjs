@@ -21,6 +21,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { createDevice, createRelay, issueToken } from '../../dist/index.js';
 import { selfSignedCertificate } from '../../test/support/certificate.mjs';
+import { join } from './pipe-join.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -206,16 +207,6 @@ async function startMproxy(service, localPort) {
       await relay.close();
     },
   };
-}
-
-function join(a, b) {
-  a.pipe(b).pipe(a);
-  const kill = () => {
-    a.destroy();
-    b.destroy();
-  };
-  a.once('close', kill);
-  b.once('close', kill);
 }
 
 async function startPipes(localPort) {

@@ -4,22 +4,13 @@
 // `a.pipe(b).pipe(a)` (noDelay on both, as mproxy's sockets have), and prints
 // `listening PORT` on stdout once ready. Runs with Node's defaults, as the CLI does.
 import net from 'node:net';
+import { join } from './pipe-join.mjs';
 
 const HOST = '127.0.0.1';
 const target = Number(process.argv[2]);
 if (!Number.isInteger(target) || target <= 0) {
   console.error('usage: node pipe-process.mjs TARGET_PORT');
   process.exit(2);
-}
-
-function join(a, b) {
-  a.pipe(b).pipe(a);
-  const kill = () => {
-    a.destroy();
-    b.destroy();
-  };
-  a.once('close', kill);
-  b.once('close', kill);
 }
 
 const server = net.createServer((socket) => {
