@@ -6,8 +6,16 @@
 // started with the CLI (`mproxy relay --cluster …`, `mproxy device`), each a process of its
 // own with Node's defaults. The visitor and the sink live in this process. One visitor writes
 // TOTAL bytes in 64 KiB writes to a claimed TCP port (on A's port host, or B's), and the clock
-// runs from the first write to the last byte the sink counts. Rounds alternate the two paths;
-// each keeps its best round (wall clock: the work is spread over processes).
+// runs from the first write to the last byte the sink counts. Rounds alternate the paths; each
+// keeps its best round (wall clock: the work is spread over processes). Each path first carries
+// WARMUP bytes: a fresh node's first hundreds of MiB cost it up to twice the CPU per byte of
+// later ones (V8 compiling and growing its young generation).
+//
+// Reference, same run, no target: the same visitor through a plain node:net hop in front of B
+// (visitor → pipe process → node B → device → sink; bench/lib/pipe-process.mjs). On a machine
+// whose cores all these processes share, any extra process on the path costs throughput; this
+// row says how much one that does nothing but copy bytes costs, the floor for the forwarding
+// node A.
 //
 // The CPU that forwarding adds: the user+system time of the three CLI processes (from
 // /proc/PID/stat) during each transfer, per MiB, forwarded minus direct: stated in the row's
@@ -24,9 +32,10 @@ import { round2 } from './lib/measure.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '..', 'dist', 'cli.js');
+const PIPE = join(here, 'lib', 'pipe-process.mjs');
 const MiB = 1024 * 1024;
 const TOTAL = Number(process.env.BENCH_CLUSTER_MIB ?? 256) * MiB;
-const WARMUP = 32 * MiB;
+const WARMUP = Number(process.env.BENCH_CLUSTER_WARMUP_MIB ?? 256) * MiB;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 const TARGET = 0.8;
 const TICKS = 100; // USER_HZ on Linux
@@ -64,7 +73,11 @@ async function until(condition, what, timeout = 15_000) {
 
 /** @param {import('./run.mjs').BenchContext} ctx */
 export async function run(ctx) {
-  if (ctx.filter && !'cluster forwarded A → B → device vs direct on B (TCP, 1 visitor)'.includes(ctx.filter)) return [];
+  const cases = {
+    forwarded: 'forwarded A → B → device vs direct on B (TCP, 1 visitor)',
+    piped: 'reference: a plain node:net hop → B → device vs direct on B (TCP, 1 visitor)',
+  };
+  if (ctx.filter && !Object.values(cases).some((name) => `cluster ${name}`.includes(ctx.filter))) return [];
   const children = [];
   try {
     const redisPort = await freePort();
@@ -86,28 +99,34 @@ export async function run(ctx) {
     const token = await issueToken(SECRET, { ports: [port], sub: 'bench' });
     const device = await start(process.execPath, [CLI, 'device', '--json', '--relay', b.match[1], '--token', token, '--forward', `tcp:${port}=127.0.0.1:${sink.address().port}`], /serving tcp/, children);
     await until(() => /TCP port listening/.test(a.output()), 'node a to listen on the claimed port');
+    const pipe = await start(process.execPath, [PIPE, String(port), '127.0.0.2'], /listening (\d+)/, children);
     const pids = [a.child.pid, b.child.pid, device.child.pid];
 
-    const transfer = async (host, bytes) => {
+    const transfer = async ({ host, port, extra }, bytes) => {
       const socket = net.connect({ host, port });
       socket.on('error', () => {});
       await once(socket, 'connect');
       const from = counted;
-      const cpu0 = pids.map(cpuOf);
+      const measured = extra ? [...pids, extra] : pids;
+      const cpu0 = measured.map(cpuOf);
       const t0 = performance.now();
       await writeBytes(socket, CHUNK, bytes);
       await until(() => counted - from >= bytes, 'the sink to count every byte', 120_000);
       const wall = performance.now() - t0;
-      const each = pids.map((pid, i) => cpuOf(pid) - cpu0[i]);
+      const each = measured.map((pid, i) => cpuOf(pid) - cpu0[i]);
       const cpu = each.reduce((sum, value) => sum + value, 0);
       socket.destroy();
       return { bytes, wall, cpu, each };
     };
-    const paths = { forwarded: '127.0.0.1', direct: '127.0.0.2' };
-    for (const host of Object.values(paths)) await transfer(host, WARMUP);
-    const results = { forwarded: [], direct: [] };
+    const paths = {
+      forwarded: { host: '127.0.0.1', port },
+      direct: { host: '127.0.0.2', port },
+      piped: { host: '127.0.0.1', port: Number(pipe.match[1]), extra: pipe.child.pid },
+    };
+    for (const path of Object.values(paths)) await transfer(path, WARMUP);
+    const results = { forwarded: [], direct: [], piped: [] };
     for (let round = 0; round < Math.max(2, ctx.rounds); round++) {
-      const order = round % 2 === 0 ? ['forwarded', 'direct'] : ['direct', 'forwarded'];
+      const order = round % 2 === 0 ? ['forwarded', 'direct', 'piped'] : ['piped', 'direct', 'forwarded'];
       for (const name of order) {
         const result = await transfer(paths[name], TOTAL);
         results[name].push(result);
@@ -116,30 +135,50 @@ export async function run(ctx) {
     }
     const best = (name) => Math.max(...results[name].map((r) => r.bytes / (r.wall / 1000)));
     const cpuPerMiB = (name) => Math.min(...results[name].map((r) => r.cpu / (r.bytes / MiB)));
-    // Per process (node a, node b, device), from the round with the least CPU in all.
+    // Per process (node a, node b, device, and the pipe of the reference path), from the round
+    // with the least CPU in all.
     const perProcess = (name) => {
       const least = results[name].reduce((best, r) => (r.cpu / r.bytes < best.cpu / best.bytes ? r : best));
-      const [nodeA, nodeB, device] = least.each.map((ms) => round2(ms / (least.bytes / MiB)));
-      return { nodeA, nodeB, device };
+      const [nodeA, nodeB, device, pipe] = least.each.map((ms) => round2(ms / (least.bytes / MiB)));
+      return pipe === undefined ? { nodeA, nodeB, device } : { nodeA, nodeB, device, pipe };
     };
-    return [
+    const mbps = (name) => results[name].map((r) => round2(r.bytes / 1e6 / (r.wall / 1000)));
+    const rows = [
       {
         group: 'cluster',
-        case: 'forwarded A → B → device vs direct on B (TCP, 1 visitor)',
+        case: cases.forwarded,
         mproxy: best('forwarded'),
         baseline: best('direct'),
         unit: 'B/s',
         target: TARGET,
         detail: {
           totalMiB: TOTAL / MiB,
-          forwardedMBps: results.forwarded.map((r) => round2(r.bytes / 1e6 / (r.wall / 1000))),
-          directMBps: results.direct.map((r) => round2(r.bytes / 1e6 / (r.wall / 1000))),
+          warmupMiB: WARMUP / MiB,
+          forwardedMBps: mbps('forwarded'),
+          directMBps: mbps('direct'),
           cpuMsPerMiB: { forwarded: round2(cpuPerMiB('forwarded')), direct: round2(cpuPerMiB('direct')) },
           cpuMsPerMiBByProcess: { forwarded: perProcess('forwarded'), direct: perProcess('direct') },
           forwardingAddsCpuMsPerMiB: round2(cpuPerMiB('forwarded') - cpuPerMiB('direct')),
+          plainHopVsDirect: round2(best('piped') / best('direct')),
+        },
+      },
+      {
+        group: 'cluster',
+        case: cases.piped,
+        mproxy: best('piped'),
+        baseline: best('direct'),
+        unit: 'B/s',
+        detail: {
+          totalMiB: TOTAL / MiB,
+          pipedMBps: mbps('piped'),
+          directMBps: mbps('direct'),
+          cpuMsPerMiB: { piped: round2(cpuPerMiB('piped')), direct: round2(cpuPerMiB('direct')) },
+          cpuMsPerMiBByProcess: { piped: perProcess('piped') },
+          plainHopAddsCpuMsPerMiB: round2(cpuPerMiB('piped') - cpuPerMiB('direct')),
         },
       },
     ];
+    return rows.filter((row) => !ctx.filter || `cluster ${row.case}`.includes(ctx.filter));
   } finally {
     for (const child of children.reverse()) child.kill('SIGKILL');
   }
