@@ -8,8 +8,8 @@
 // TOTAL bytes in 64 KiB writes to a claimed TCP port (on A's port host, or B's), and the clock
 // runs from the first write to the last byte the sink counts. Rounds alternate the paths; each
 // keeps its best round (wall clock: the work is spread over processes). Each path first carries
-// WARMUP bytes: a fresh node's first hundreds of MiB cost it up to twice the CPU per byte of
-// later ones (V8 compiling and growing its young generation).
+// WARMUP bytes, so that no measured round is a process's first transfer (V8 compiling, heaps
+// growing). Rounds still differ widely: see docs/performance.md, "Cluster".
 //
 // Reference, same run, no target: the same visitor through a plain node:net hop in front of B
 // (visitor → pipe process → node B → device → sink; bench/lib/pipe-process.mjs). On a machine
