@@ -1,4 +1,6 @@
+import { decodeErrorBody } from '../codec/error-body.js';
 import { MproxyError } from '../codec/errors.js';
+import type { Frame } from '../codec/frame.js';
 
 /** Codes raised by the tunnel layer; see `docs/errors.md`. */
 export type TunnelErrorCode =
@@ -29,4 +31,10 @@ export class RemoteError extends MproxyError {
     super(code, message);
     this.clientId = clientId;
   }
+}
+
+/** The {@link RemoteError} an `error` frame from the remote carries. */
+export function remoteErrorOf(frame: Frame): RemoteError {
+  const body = decodeErrorBody(frame.data);
+  return new RemoteError(body.code, body.message, frame.id);
 }

@@ -1,7 +1,6 @@
 import { Observable, Subject, type GroupedObservable, type OperatorFunction } from 'rxjs';
-import { decodeErrorBody } from '../codec/error-body.js';
 import type { Frame } from '../codec/frame.js';
-import { RemoteError } from './errors.js';
+import { remoteErrorOf, type RemoteError } from './errors.js';
 
 /** Options of {@link groupByClient}. */
 export interface GroupByClientOptions {
@@ -65,8 +64,7 @@ export function groupByClient(
             return;
           }
           groups.delete(id);
-          const body = frame.kind === 'error' ? decodeErrorBody(frame.data) : undefined;
-          if (body) group.error(new RemoteError(body.code, body.message, id));
+          if (frame.kind === 'error') group.error(remoteErrorOf(frame));
           else group.complete();
         },
         error(error) {

@@ -14,7 +14,7 @@ import {
 import { asBuffer } from '../codec/bytes.js';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
-import { decodeErrorBody, encodeErrorBody } from '../codec/error-body.js';
+import { encodeErrorBody } from '../codec/error-body.js';
 import { MAX_HEADER_BYTES, addrToId, clientMetaOf, type ClientMeta, type Frame, type FrameInit } from '../codec/frame.js';
 import type { Transport } from '../transport/transport.js';
 import { MproxyClient, type Client, type ClientFrame, type ClientHost } from './client.js';
@@ -22,7 +22,7 @@ import { CreditLine } from './credit-line.js';
 import { decodeFrames } from './decode-frames.js';
 import { encodeFrames } from './encode-frames.js';
 import { fairMerge, type Lane } from './fair-merge.js';
-import { RemoteError, TunnelError } from './errors.js';
+import { TunnelError, remoteErrorOf } from './errors.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
 import { sampleStats, type TunnelStats } from './stats.js';
 
@@ -266,10 +266,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const client = this.#clients.get(id) ?? (kind === 'connection' || kind === 'data' ? this.#accept(frame) : undefined);
     if (!client) return;
     if (kind === 'end') client.remoteEnded();
-    else if (kind === 'error') {
-      const body = decodeErrorBody(frame.data);
-      client.remoteEnded(new RemoteError(body.code, body.message, id));
-    } else client.receive(kind, frame.data);
+    else if (kind === 'error') client.remoteEnded(remoteErrorOf(frame));
+    else client.receive(kind, frame.data);
   }
 
   #accept(frame: Frame): MproxyClient | undefined {
