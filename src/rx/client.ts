@@ -287,11 +287,7 @@ export class MproxyClient implements Client, Borrower {
   }
 
   get drain$(): Observable<void> {
-    return this.writable$.pipe(
-      skip(1),
-      filter((writable) => writable),
-      map(() => undefined),
-    );
+    return this.writable$.pipe(skip(1), filter((writable) => writable), map(() => undefined));
   }
 
   get closed$(): Observable<ClientClosed> {
@@ -599,7 +595,6 @@ export class MproxyClient implements Client, Borrower {
   #frameOf(kind: FrameInit['kind'], data?: Uint8Array, owner?: MproxyClient): ClientFrame {
     return { kind, ...this.meta, data, owner };
   }
-
 }
 
 function noop(): void {}

@@ -1,16 +1,4 @@
-import {
-  AsyncSubject,
-  BehaviorSubject,
-  Observable,
-  Subject,
-  Subscription,
-  defer,
-  map,
-  of,
-  startWith,
-  tap,
-  type Subscriber,
-} from 'rxjs';
+import { AsyncSubject, BehaviorSubject, Observable, Subject, Subscription, defer, map, of, startWith, tap, type Subscriber } from 'rxjs';
 import { asBuffer } from '../codec/bytes.js';
 import { encodeFrameParts, headerOf } from '../codec/encode.js';
 import { InvalidFrameError } from '../codec/errors.js';
