@@ -4,6 +4,7 @@ import { firstValueFrom } from 'rxjs';
 import { createDevice, type TokenTransport } from '../../device/device.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
+import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { collect, readFlagFile } from '../secret.js';
 import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
@@ -54,6 +55,8 @@ export function registerDevice(program: Command): void {
         process.stdout.write(printConfig(command, new Set(['token'])));
         return;
       }
+      // Before anything is read or opened: the process may start again with its settings.
+      const notApplied = applyProcessSettings();
       const tokens = [...(flags.token ?? [])];
       for (const file of flags.tokenFile ?? []) {
         const token = readFlagFile(file, '--token-file').toString('utf8').trim();
@@ -70,6 +73,7 @@ export function registerDevice(program: Command): void {
       }
       const adminSecret = adminToken(flags);
       const log = createCliLogger(flags);
+      logProcessSettings(log, notApplied);
       const relays = [flags.relay].flat();
       // One device per relay, each with its own tunnel and reconnects: the cluster keeps the
       // device's names with one of them and the others on standby (docs/cluster.md).

@@ -7,6 +7,7 @@ import { createRelay } from '../../relay/relay.js';
 import { parseMilliseconds } from '../../cluster/duration.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
+import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { checkSecretStrength, collect, readFlagFile, readSecret } from '../secret.js';
 import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
@@ -73,9 +74,12 @@ export function registerRelay(program: Command): void {
         process.stdout.write(printConfig(command, new Set(['secret'])));
         return;
       }
+      // Before anything is read or opened: the process may start again with its settings.
+      const notApplied = applyProcessSettings();
       const secret = readSecret(flags);
       const weak = checkSecretStrength(secret, flags.allowWeakSecret);
       const log = createCliLogger(flags);
+      logProcessSettings(log, notApplied);
       if (weak) log.warn({ code: 'E_WEAK_SECRET' }, weak);
       if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');

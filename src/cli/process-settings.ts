@@ -1,0 +1,103 @@
+/**
+ * The process settings `mproxy relay` and `mproxy device` give themselves.
+ *
+ * A relay or a device allocates one buffer per socket read and frees it once its bytes have
+ * left: that garbage is memory outside V8's heap, which V8 sees late. With Node's defaults the
+ * young generation grows to tens of MiB, dead read buffers pile up between collections, full
+ * collections follow one another, and glibc hands the freed memory back to the kernel only to
+ * fault it in again on the next reads. Two settings cut that cost (measured in
+ * docs/performance.md, "Process settings"):
+ *
+ * - `--max-semi-space-size=1`: a young generation of 1 MiB per semi-space, so that dead read
+ *   buffers are freed by the next scavenge, in small batches, instead of waiting for a full
+ *   collection.
+ * - `GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864`: glibc keeps up to 64 MiB of freed
+ *   memory for the next reads instead of returning it to the kernel at once (ignored by other C
+ *   libraries).
+ *
+ * Both act only when the process starts, so the command starts itself again with them
+ * (`process.execve`, Node ≥ 22.15: same pid, same stdio). A setting the user gave already (in
+ * `NODE_OPTIONS`, on the command line, in `GLIBC_TUNABLES`) is left as it is;
+ * `MPROXY_PROCESS_SETTINGS=off` runs with Node's defaults.
+ */
+
+/** The environment variable that turns the settings off (`off`). */
+export const PROCESS_SETTINGS_ENV = 'MPROXY_PROCESS_SETTINGS';
+export const SEMI_SPACE_FLAG = '--max-semi-space-size=1';
+export const TRIM_TUNABLE = 'glibc.malloc.trim_threshold=67108864';
+
+/** What the process is and has, as {@link planProcessSettings} needs it. */
+export interface ProcessFacts {
+  readonly execPath: string;
+  readonly execArgv: readonly string[];
+  readonly argv: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly platform: NodeJS.Platform;
+  /** Whether `process.execve` exists. */
+  readonly canExec: boolean;
+}
+
+/** How to start again, and which settings that adds; or why not. */
+export type ProcessSettingsPlan =
+  | { readonly exec: true; readonly argv: string[]; readonly env: NodeJS.ProcessEnv; readonly adds: string[] }
+  | { readonly exec: false; readonly why: string };
+
+export function planProcessSettings(facts: ProcessFacts): ProcessSettingsPlan {
+  const { env } = facts;
+  if (env[PROCESS_SETTINGS_ENV] === 'off') return { exec: false, why: `${PROCESS_SETTINGS_ENV}=off` };
+  if (facts.platform === 'win32') return { exec: false, why: 'not on Windows' };
+  const adds: string[] = [];
+  const flags = [...facts.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const argv = [...facts.execArgv];
+  if (!flags.some((flag) => /^--max-semi-space-size(=|$)/.test(flag))) {
+    argv.unshift(SEMI_SPACE_FLAG);
+    adds.push(SEMI_SPACE_FLAG);
+  }
+  const tunables = env.GLIBC_TUNABLES ?? '';
+  const nextEnv = { ...env };
+  if (facts.platform === 'linux' && !/(^|:)glibc\.malloc\.trim_threshold=/.test(tunables)) {
+    nextEnv.GLIBC_TUNABLES = tunables === '' ? TRIM_TUNABLE : `${tunables}:${TRIM_TUNABLE}`;
+    adds.push(`GLIBC_TUNABLES=${TRIM_TUNABLE}`);
+  }
+  if (adds.length === 0) return { exec: false, why: 'already set' };
+  if (!facts.canExec) return { exec: false, why: `process.execve needs Node 22.15 or later, this is ${process.version}` };
+  return { exec: true, argv: [facts.execPath, ...argv, ...facts.argv.slice(1)], env: nextEnv, adds };
+}
+
+/** The settings in effect, for the start-up log line. */
+export function processSettingsInEffect(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
+  const flags = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter((flag) => flag.startsWith('--max-semi-space-size'));
+  return [...flags, ...(env.GLIBC_TUNABLES ? [`GLIBC_TUNABLES=${env.GLIBC_TUNABLES}`] : [])];
+}
+
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/**
+ * Starts the command again with the settings it lacks (see the module comment); returns when
+ * there is nothing to add or no way to (with the reason). Call it before reading stdin or
+ * opening anything: the process is replaced.
+ */
+export function applyProcessSettings(): string | undefined {
+  const execve = (process as { execve?: Execve }).execve;
+  const plan = planProcessSettings({
+    execPath: process.execPath,
+    execArgv: process.execArgv,
+    argv: process.argv,
+    env: process.env,
+    platform: process.platform,
+    canExec: typeof execve === 'function',
+  });
+  if (!plan.exec) return plan.why;
+  execve!.call(process, process.execPath, plan.argv, plan.env);
+}
+
+/**
+ * The start-up line, at `debug` (a refusal stays the one line a user sees): the settings in
+ * effect, and why one is missing when it is.
+ */
+export function logProcessSettings(log: { debug(fields: object, message: string): void }, notApplied: string | undefined): void {
+  const inEffect = processSettingsInEffect();
+  const what = inEffect.length > 0 ? inEffect.join(', ') : "Node's defaults";
+  const why = notApplied && notApplied !== 'already set' ? ` (${notApplied})` : '';
+  log.debug({ processSettings: inEffect }, `process settings: ${what}${why}`);
+}

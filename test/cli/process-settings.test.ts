@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { defer, stopChild } from '../support/index.js';
+import { SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const SECRET = 'process-settings-test-secret-32-bytes-long';
+const canExec = typeof (process as { execve?: unknown }).execve === 'function';
+
+const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
+  execPath: '/usr/bin/node',
+  execArgv: [],
+  argv: ['/usr/bin/node', '/opt/mproxy/dist/cli.js', 'relay', '--listen', ':443'],
+  env: { PATH: '/usr/bin' },
+  platform: 'linux',
+  canExec: true,
+  ...over,
+});
+
+describe('planProcessSettings', () => {
+  it('starts again with the V8 flag first and the glibc tunable added, arguments kept', () => {
+    const plan = planProcessSettings(facts({ execArgv: ['--enable-source-maps'] }));
+    expect(plan).toEqual({
+      exec: true,
+      argv: ['/usr/bin/node', SEMI_SPACE_FLAG, '--enable-source-maps', '/opt/mproxy/dist/cli.js', 'relay', '--listen', ':443'],
+      env: { PATH: '/usr/bin', GLIBC_TUNABLES: TRIM_TUNABLE },
+      adds: [SEMI_SPACE_FLAG, `GLIBC_TUNABLES=${TRIM_TUNABLE}`],
+    });
+  });
+
+  it("keeps what the user set: a semi-space size in NODE_OPTIONS or on the command line, a trim threshold of their own", () => {
+    const env = { NODE_OPTIONS: '--max-semi-space-size=8', GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' };
+    expect(planProcessSettings(facts({ env }))).toEqual({ exec: false, why: 'already set' });
+    const own = planProcessSettings(facts({ execArgv: ['--max-semi-space-size=4'], env: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } }));
+    expect(own.exec && own.argv.slice(1, 3)).toEqual(['--max-semi-space-size=4', '/opt/mproxy/dist/cli.js']);
+    expect(own.exec && own.env.GLIBC_TUNABLES).toBe(`glibc.malloc.arena_max=2:${TRIM_TUNABLE}`);
+  });
+
+  it('does nothing when turned off, on Windows, or without process.execve, and says why', () => {
+    expect(planProcessSettings(facts({ env: { MPROXY_PROCESS_SETTINGS: 'off' } }))).toEqual({ exec: false, why: 'MPROXY_PROCESS_SETTINGS=off' });
+    expect(planProcessSettings(facts({ platform: 'win32' }))).toEqual({ exec: false, why: 'not on Windows' });
+    expect(planProcessSettings(facts({ canExec: false }))).toMatchObject({ exec: false, why: expect.stringMatching(/^process\.execve needs Node 22\.15/) });
+  });
+
+  it('adds no glibc tunable off Linux', () => {
+    const plan = planProcessSettings(facts({ platform: 'darwin' }));
+    expect(plan.exec && plan.adds).toEqual([SEMI_SPACE_FLAG]);
+    expect(plan.exec && plan.env.GLIBC_TUNABLES).toBeUndefined();
+  });
+});
+
+/** Starts `mproxy relay` and resolves with its pid and output once its device endpoint is up. */
+function startRelay(env: NodeJS.ProcessEnv): Promise<{ pid: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'relay', '--log-level', 'debug', '--secret', SECRET, '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    defer(() => stopChild(child));
+    let output = '';
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (/device endpoint ready/.test(output)) resolve({ pid: child.pid as number, output });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`relay exited ${code}: ${output}`)));
+  });
+}
+
+const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+
+describe.runIf(process.platform === 'linux')('mproxy relay applies its process settings', () => {
+  it(canExec ? 'in the same process, started again with them, and says so' : 'cannot here (no process.execve), and says why', async () => {
+    const { pid, output } = await startRelay({ GLIBC_TUNABLES: '', NODE_OPTIONS: '' });
+    if (canExec) {
+      expect(cmdline(pid)).toContain(SEMI_SPACE_FLAG);
+      expect(environ(pid)).toContain(`GLIBC_TUNABLES=${TRIM_TUNABLE}`);
+      expect(output).toContain(`process settings: ${SEMI_SPACE_FLAG}, GLIBC_TUNABLES=${TRIM_TUNABLE}`);
+    } else {
+      expect(cmdline(pid)).not.toContain(SEMI_SPACE_FLAG);
+      expect(output).toMatch(/process settings: Node's defaults \(process\.execve needs Node 22\.15 or later/);
+    }
+  });
+
+  it('runs with Node\'s defaults under MPROXY_PROCESS_SETTINGS=off', async () => {
+    const { pid, output } = await startRelay({ MPROXY_PROCESS_SETTINGS: 'off', GLIBC_TUNABLES: '', NODE_OPTIONS: '' });
+    expect(cmdline(pid)).not.toContain(SEMI_SPACE_FLAG);
+    expect(environ(pid)).not.toContain(`GLIBC_TUNABLES=${TRIM_TUNABLE}`);
+    expect(output).toContain("process settings: Node's defaults (MPROXY_PROCESS_SETTINGS=off)");
+  });
+});
