@@ -26,17 +26,20 @@ const EMPTY = new Uint8Array(0);
  */
 export class FrameScanner<T> {
   readonly #maxFrameSize: number;
+  readonly #splitData: boolean;
   readonly #build: (header: ParsedHeader, body: Uint8Array) => T;
   #chunks: Buffer[] = [];
   #offset = 0;
   #buffered = 0;
   #state = State.Prefix;
   #headerLength = 0;
+  /** Body bytes of the current frame not yet handed on (see `splitData`). */
+  #bodyLeft = 0;
   readonly #header: ParsedHeader = emptyHeader();
   #failure: ProtocolError | undefined;
 
   constructor(options: DecoderOptions | undefined, build: (header: ParsedHeader, body: Uint8Array) => T) {
-    this.#maxFrameSize = resolveDecoderOptions(options).maxFrameSize;
+    ({ maxFrameSize: this.#maxFrameSize, splitData: this.#splitData } = resolveDecoderOptions(options));
     this.#build = build;
   }
 
@@ -109,8 +112,22 @@ export class FrameScanner<T> {
         if (this.#buffered < n) return;
         this.#readHeader(n);
         this.#state = State.Body;
+        this.#bodyLeft = this.#header.bodyLength;
       }
       const header = this.#header;
+      if (this.#splitData && header.kind === 'data' && this.#bodyLeft > 0) {
+        if (this.#buffered === 0) return;
+        // What the first chunk holds of the body, as a view: no copy, whatever the cut.
+        const first = this.#chunks[0] as Buffer;
+        const start = this.#offset;
+        const take = Math.min(this.#bodyLeft, first.length - start);
+        const piece = first.subarray(start, start + take);
+        this.#advance(first, take);
+        this.#bodyLeft -= take;
+        if (this.#bodyLeft === 0) this.#state = State.Prefix;
+        out.push(this.#build(header, piece));
+        continue;
+      }
       if (this.#buffered < header.bodyLength) return;
       const body = header.bodyLength === 0 ? EMPTY : this.#consume(header.bodyLength);
       this.#state = State.Prefix;

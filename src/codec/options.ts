@@ -8,6 +8,14 @@ export interface DecoderOptions {
    * Default 16 MiB.
    */
   maxFrameSize?: number;
+  /**
+   * Hand a data frame's body on as it arrives: a data frame whose body straddles input chunks
+   * comes out as several data frames with the same header, each body a view of the chunk it
+   * lies in, instead of one frame whose body is copied together from the chunks. Each client's
+   * byte stream is the same either way; only data frames are split. Default false (a tunnel
+   * sets it: a body read from a socket straddles reads almost always).
+   */
+  splitData?: boolean;
 }
 
 /** Defaults of {@link DecoderOptions}. */
@@ -16,6 +24,7 @@ export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 /** Options with every default filled in, validated once. */
 export interface ResolvedDecoderOptions {
   readonly maxFrameSize: number;
+  readonly splitData: boolean;
 }
 
 export function resolveDecoderOptions(options: DecoderOptions = {}): ResolvedDecoderOptions {
@@ -23,5 +32,5 @@ export function resolveDecoderOptions(options: DecoderOptions = {}): ResolvedDec
   if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < 0) {
     throw new InvalidOptionError(`maxFrameSize must be a non-negative integer, got ${String(maxFrameSize)}`);
   }
-  return { maxFrameSize };
+  return { maxFrameSize, splitData: options.splitData === true };
 }

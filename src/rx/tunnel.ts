@@ -37,7 +37,7 @@ export interface Tunnel {
   readonly clients$: Observable<Client>;
   /** The decoded JSON bodies of `control` frames (bodies that are not JSON are skipped). */
   readonly control$: Observable<unknown>;
-  /** Every frame decoded from the remote, as it arrives: for taps and logging. */
+  /** Every frame decoded from the remote as it arrives (data straddling chunks in pieces): for taps and logging. */
   readonly frames$: Observable<Frame>;
   /** `open`, then `closed`. Replays the current state. */
   readonly state$: Observable<TunnelState>;
@@ -153,7 +153,7 @@ class MproxyTunnel implements Tunnel, ClientHost {
       if (this.#state.value === 'closed') this.#subscription.unsubscribe();
     });
     this.#subscription.add(
-      transport.incoming$.pipe(decodeFrames({ maxFrameSize: options.maxFrameSize })).subscribe({
+      transport.incoming$.pipe(decodeFrames({ maxFrameSize: options.maxFrameSize, splitData: true })).subscribe({
         next: (frame) => {
           this.#frames.next(frame);
           if (frame.kind === 'control') this.#onControl(frame);

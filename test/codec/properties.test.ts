@@ -120,6 +120,40 @@ describe('codec properties', () => {
     );
   });
 
+  it('with splitData, each data body comes out whole or in uncopied pieces, and every other frame as without it', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 5 }), cutsArb, (frames, seeds) => {
+        const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
+        const decoder = new FrameDecoder({ splitData: true });
+        const out: Frame[] = [];
+        for (const chunk of cutUp(stream, seeds)) out.push(...decoder.push(chunk));
+        decoder.end();
+        let at = 0;
+        for (const frame of frames) {
+          if (frame.kind !== 'data' || frame.data.length === 0) {
+            expect(comparable(out[at++] as Frame)).toEqual(comparable(frame));
+            continue;
+          }
+          const pieces: Uint8Array[] = [];
+          let bytes = 0;
+          while (bytes < frame.data.length) {
+            const piece = out[at++] as Frame;
+            expect({ ...comparable(piece), data: '' }).toEqual({ ...comparable(frame), data: '' });
+            expect(piece.data.length).toBeGreaterThan(0);
+            // A view of the input, never a copy.
+            expect(piece.data.buffer).toBe(stream.buffer);
+            pieces.push(piece.data);
+            bytes += piece.data.length;
+          }
+          expect(Buffer.concat(pieces).equals(Buffer.from(frame.data))).toBe(true);
+        }
+        expect(at).toBe(out.length);
+        expect(decoder.atFrameBoundary).toBe(true);
+      }),
+      { numRuns: 2500 },
+    );
+  });
+
   it('encodeFrame writes the bytes proxy-packer packHeader(meta, data, service, true) writes', () => {
     fc.assert(
       fc.property(frameArb, (f) => {
