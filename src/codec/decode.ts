@@ -115,7 +115,8 @@ export class FrameScanner<T> {
         this.#bodyLeft = this.#header.bodyLength;
       }
       const header = this.#header;
-      if (this.#splitData && header.kind === 'data' && this.#bodyLeft > 0) {
+      // A datagram's frame is its boundary: `udp` data frames stay whole.
+      if (this.#splitData && header.kind === 'data' && header.wireService !== 'udp' && this.#bodyLeft > 0) {
         if (this.#buffered === 0) return;
         // What the first chunk holds of the body, as a view: no copy, whatever the cut.
         const first = this.#chunks[0] as Buffer;

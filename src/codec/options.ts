@@ -12,8 +12,9 @@ export interface DecoderOptions {
    * Hand a data frame's body on as it arrives: a data frame whose body straddles input chunks
    * comes out as several data frames with the same header, each body a view of the chunk it
    * lies in, instead of one frame whose body is copied together from the chunks. Each client's
-   * byte stream is the same either way; only data frames are split. Default false (a tunnel
-   * sets it: a body read from a socket straddles reads almost always).
+   * byte stream is the same either way. Only data frames are split, and never those of service
+   * `udp`, whose frame is a datagram. Default false (a tunnel sets it: a body read from a
+   * socket straddles reads almost always).
    */
   splitData?: boolean;
 }
