@@ -15,8 +15,6 @@ import type { Transport, TransportOptions } from './transport.js';
 const SMALL_CHUNK = 8 * 1024;
 /** A batch of small chunks is sent once it holds this much. */
 const BATCH_LIMIT = 64 * 1024;
-/** Larger chunks leave as views of at most this: ws copies together each message that spans two reads. */
-const MAX_MESSAGE = 16 * 1024;
 
 // ws readyState values (the constants live on the class, which this module imports as a type).
 const CONNECTING = 0;
@@ -96,7 +94,7 @@ class WebSocketTransport extends TransportBase {
     this.#beginTurn();
     if (chunk.byteLength >= SMALL_CHUNK) {
       this.#sendBatch();
-      for (let at = 0; at < chunk.byteLength; at += MAX_MESSAGE) this.#ws.send(chunk.subarray(at, at + MAX_MESSAGE), { binary: true }, this.#onSent);
+      this.#ws.send(chunk, { binary: true }, this.#onSent);
       return;
     }
     this.#batch.push(chunk);
@@ -223,7 +221,7 @@ class WebSocketTransport extends TransportBase {
  * - Incoming binary messages become chunks, whatever the `binaryType`; a text message fails
  *   `incoming$` and `closed$` with `E_TEXT_MESSAGE` and closes the WebSocket with 1003.
  * - Chunks and `writev` parts under 8 KiB written in one turn go out as one message (up to
- *   64 KiB); larger ones as messages of their own of at most 16 KiB, never copied.
+ *   64 KiB); larger ones as messages of their own, never copied.
  * - With `options.socket`, all that one event-loop turn sends leaves in one `writev`.
  * - `bufferedAmount` is `ws.bufferedAmount` plus what waits for the connection to open;
  *   `congested$` turns false by send callbacks.

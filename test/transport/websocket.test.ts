@@ -116,7 +116,7 @@ describe('fromWebSocket', () => {
     expect(await firstValueFrom(transport.closed$)).toEqual({});
   });
 
-  it('joins small parts into one message and sends large ones on their own (16 KiB at most), written while connecting as after', async () => {
+  it('joins small parts into one message and sends large ones on their own, written while connecting as after', async () => {
     const { client, server } = await wsPair(defer);
     const transport = fromWebSocket(client);
     const ws = await server;
@@ -125,8 +125,8 @@ describe('fromWebSocket', () => {
     transport.writev([Buffer.alloc(10), Buffer.alloc(20)]);
     transport.writev([Buffer.alloc(10), Buffer.alloc(64 * 1024)]);
     transport.write(Buffer.alloc(1));
-    while (sizes.length < 6) await once(ws, 'message');
-    expect(sizes).toEqual([40, 16384, 16384, 16384, 16384, 1]);
+    while (sizes.length < 3) await once(ws, 'message');
+    expect(sizes).toEqual([40, 64 * 1024, 1]);
   });
 
   it('joins small writes of one event-loop turn into one message, in order', async () => {
@@ -140,10 +140,9 @@ describe('fromWebSocket', () => {
     transport.write(Buffer.alloc(64 * 1024, 0xff));
     transport.write(Buffer.from([42]));
     while (messages.reduce((n, m) => n + m.length, 0) < 10 + 64 * 1024 + 1) await once(ws, 'message');
-    expect(messages.map((m) => m.length)).toEqual([10, 16384, 16384, 16384, 16384, 1]);
+    expect(messages.map((m) => m.length)).toEqual([10, 64 * 1024, 1]);
     expect([...(messages[0] as Buffer)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(messages.slice(1, 5).every((m) => m.every((byte) => byte === 0xff))).toBe(true);
-    expect(messages[5]?.[0]).toBe(42);
+    expect(messages[2]?.[0]).toBe(42);
   });
 
   it('with its socket, sends what one turn writes in one writev, in order', async () => {
