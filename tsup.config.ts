@@ -11,8 +11,11 @@ export default defineConfig([
     splitting: true,
   },
   {
-    entry: { cli: 'src/cli/main.ts' },
+    entry: { cli: 'src/cli/bin.ts' },
     format: ['esm'],
+    // The commands load in a chunk of their own, after bin.ts has restarted the process if it
+    // needs to (see there).
+    splitting: true,
     sourcemap: true,
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },

@@ -42,12 +42,17 @@ export type ProcessSettingsPlan =
   | { readonly exec: true; readonly argv: string[]; readonly env: NodeJS.ProcessEnv; readonly adds: string[] }
   | { readonly exec: false; readonly why: string };
 
+/** The Node flags a process was given: on its command line, then in `NODE_OPTIONS`. */
+function nodeFlags(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  return [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)];
+}
+
 export function planProcessSettings(facts: ProcessFacts): ProcessSettingsPlan {
   const { env } = facts;
   if (env[PROCESS_SETTINGS_ENV] === 'off') return { exec: false, why: `${PROCESS_SETTINGS_ENV}=off` };
   if (facts.platform === 'win32') return { exec: false, why: 'not on Windows' };
   const adds: string[] = [];
-  const flags = [...facts.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const flags = nodeFlags(facts.execArgv, env);
   const argv = [...facts.execArgv];
   if (!flags.some((flag) => /^--max-semi-space-size(=|$)/.test(flag))) {
     argv.unshift(SEMI_SPACE_FLAG);
@@ -66,7 +71,7 @@ export function planProcessSettings(facts: ProcessFacts): ProcessSettingsPlan {
 
 /** The settings in effect, for the start-up log line. */
 export function processSettingsInEffect(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
-  const flags = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter((flag) => flag.startsWith('--max-semi-space-size'));
+  const flags = nodeFlags(execArgv, env).filter((flag) => flag.startsWith('--max-semi-space-size'));
   return [...flags, ...(env.GLIBC_TUNABLES ? [`GLIBC_TUNABLES=${env.GLIBC_TUNABLES}`] : [])];
 }
 
@@ -74,8 +79,9 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
 /**
  * Starts the command again with the settings it lacks (see the module comment); returns when
- * there is nothing to add or no way to (with the reason). Call it before reading stdin or
- * opening anything: the process is replaced.
+ * there is nothing to add or no way to (with the reason). bin.ts calls it before the commands
+ * load; the commands call it again (a no-op by then) for the reason they log. Call it before
+ * reading stdin or opening anything: the process is replaced.
  */
 export function applyProcessSettings(): string | undefined {
   const execve = (process as { execve?: Execve }).execve;
