@@ -1,6 +1,7 @@
 // What a user's relay pays: the relay and the device run as users run them, each a CLI process
-// of its own (`node dist/cli.js relay …`, `node dist/cli.js device …`) with Node's defaults
-// (default allocator, default logging, no V8 flag), a claimed TCP port forwarded to a local
+// of its own (`node dist/cli.js relay …`, `node dist/cli.js device …`) with nothing but what the
+// CLI gives itself (its process settings, docs/cli.md; each row's detail has what the processes
+// ran with, read from /proc), default logging, a claimed TCP port forwarded to a local
 // sink on 127.0.0.1. Baseline, in the same run: two plain node:net pipe processes on the same
 // hops (visitor → pipe → pipe → sink; bench/lib/pipe-process.mjs). Outside reference, when
 // /usr/sbin/sshd is there: OpenSSH `-R` (visitor → sshd → ssh → sink, aes128-gcm@openssh.com).
@@ -177,6 +178,22 @@ function rssOf(pid) {
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
+/**
+ * What a process runs with, read from the process itself rather than from this one's environment:
+ * `mproxy relay` and `mproxy device` restart with settings of their own (docs/cli.md), so the
+ * bench's environment does not say. GLIBC_TUNABLES from /proc/PID/environ, V8 flags from
+ * /proc/PID/cmdline and NODE_OPTIONS.
+ */
+function settingsOf(pid) {
+  const entries = (file) => readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').filter(Boolean);
+  const env = Object.fromEntries(entries('environ').map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  // Node's own flags come before the script; what follows it is the CLI's.
+  const argv = entries('cmdline').slice(1);
+  const script = argv.findIndex((arg) => !arg.startsWith('-'));
+  const flags = [...argv.slice(0, script < 0 ? argv.length : script), ...(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
+  return { allocator: env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${env.GLIBC_TUNABLES}` : 'default', v8Flags: flags.filter((flag) => !flag.startsWith('--cpu-prof')) };
+}
+
 /** A process and all its descendants (from the parent ids in /proc/PID/stat). */
 function tree(root) {
   const parent = new Map();
@@ -279,6 +296,7 @@ async function startMproxy(sinkPort, dir, { prof, env } = {}) {
     return {
       port,
       sides: { relay: [relay.child.pid], device: [device.child.pid] },
+      settings: { relay: settingsOf(relay.child.pid), device: settingsOf(device.child.pid) },
       logLines: () => ({ relay: relay.lines(), device: device.lines() }),
       spawnedAt,
       stop: () => Promise.all([stop(device.child), stop(relay.child)]),
@@ -482,6 +500,8 @@ async function transferPhase(ctx, sinks, starters, { churn, prof, env, label = c
   const results = {};
   try {
     for (const [name, startPath] of Object.entries(starters)) paths[name] = await startPath(sinks[name].port, { prof: prof && { dir: prof, label }, env });
+    const settings = paths.mproxy?.settings;
+    if (settings) ctx.log(`  ${label} mproxy processes run with: ${Object.entries(settings).map(([side, s]) => `${side} ${[s.allocator, ...s.v8Flags].join(' ')}`).join('; ')}`);
     if (churn) {
       for (const [name, path] of Object.entries(paths)) {
         const t0 = performance.now();
@@ -529,6 +549,7 @@ async function transferPhase(ctx, sinks, starters, { churn, prof, env, label = c
       };
     }
     if (paths.mproxy?.logLines) summary.mproxy.logLines = paths.mproxy.logLines();
+    if (paths.mproxy?.settings) summary.mproxy.processSettings = paths.mproxy.settings;
     return summary;
   } finally {
     await Promise.all(Object.values(paths).map((p) => p.stop()));
@@ -612,7 +633,9 @@ export async function run(ctx) {
   };
   const sinks = {};
   const rows = [];
-  const environment = { allocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : 'default', nodeOptions: process.env.NODE_OPTIONS ?? '' };
+  // The environment the bench passes on; what the mproxy processes ran with is in each row's
+  // mproxy.processSettings (they restart with settings of their own on Node >= 22.15).
+  const environment = { benchAllocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : 'default', benchNodeOptions: process.env.NODE_OPTIONS ?? '' };
   const common = {
     totalMiB: TOTAL / MiB,
     transfers: TRANSFERS,
