@@ -37,10 +37,13 @@ export interface ProcessFacts {
   readonly canExec: boolean;
 }
 
-/** How to start again, and which settings that adds; or why not. */
+/**
+ * How to start again, and which settings that adds; or, when not, why a setting is missing
+ * (`why` absent: every setting is there already).
+ */
 export type ProcessSettingsPlan =
   | { readonly exec: true; readonly argv: string[]; readonly env: NodeJS.ProcessEnv; readonly adds: string[] }
-  | { readonly exec: false; readonly why: string };
+  | { readonly exec: false; readonly why?: string };
 
 /** The Node flags a process was given: on its command line, then in `NODE_OPTIONS`. */
 function nodeFlags(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
@@ -64,7 +67,7 @@ export function planProcessSettings(facts: ProcessFacts): ProcessSettingsPlan {
     nextEnv.GLIBC_TUNABLES = tunables === '' ? TRIM_TUNABLE : `${tunables}:${TRIM_TUNABLE}`;
     adds.push(`GLIBC_TUNABLES=${TRIM_TUNABLE}`);
   }
-  if (adds.length === 0) return { exec: false, why: 'already set' };
+  if (adds.length === 0) return { exec: false };
   if (!facts.canExec) return { exec: false, why: `process.execve needs Node 22.15 or later, this is ${process.version}` };
   return { exec: true, argv: [facts.execPath, ...argv, ...facts.argv.slice(1)], env: nextEnv, adds };
 }
@@ -79,7 +82,7 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 
 /**
  * Starts the command again with the settings it lacks (see the module comment); returns when
- * there is nothing to add or no way to (with the reason). bin.ts calls it before the commands
+ * there is nothing to add (undefined) or no way to (the reason). bin.ts calls it before the commands
  * load; the commands call it again (a no-op by then) for the reason they log. Call it before
  * reading stdin or opening anything: the process is replaced.
  */
@@ -104,6 +107,6 @@ export function applyProcessSettings(): string | undefined {
 export function logProcessSettings(log: { debug(fields: object, message: string): void }, notApplied: string | undefined): void {
   const inEffect = processSettingsInEffect();
   const what = inEffect.length > 0 ? inEffect.join(', ') : "Node's defaults";
-  const why = notApplied && notApplied !== 'already set' ? ` (${notApplied})` : '';
+  const why = notApplied ? ` (${notApplied})` : '';
   log.debug({ processSettings: inEffect }, `process settings: ${what}${why}`);
 }

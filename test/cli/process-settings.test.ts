@@ -32,7 +32,7 @@ describe('planProcessSettings', () => {
 
   it("keeps what the user set: a semi-space size in NODE_OPTIONS or on the command line, a trim threshold of their own", () => {
     const env = { NODE_OPTIONS: '--max-semi-space-size=8', GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' };
-    expect(planProcessSettings(facts({ env }))).toEqual({ exec: false, why: 'already set' });
+    expect(planProcessSettings(facts({ env }))).toEqual({ exec: false });
     const own = planProcessSettings(facts({ execArgv: ['--max-semi-space-size=4'], env: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } }));
     expect(own.exec && own.argv.slice(1, 3)).toEqual(['--max-semi-space-size=4', '/opt/mproxy/dist/cli.js']);
     expect(own.exec && own.env.GLIBC_TUNABLES).toBe(`glibc.malloc.arena_max=2:${TRIM_TUNABLE}`);
