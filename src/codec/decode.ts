@@ -83,10 +83,10 @@ export class FrameScanner<T> {
   end(): void {
     if (this.#failure) throw this.#failure;
     if (!this.atFrameBoundary) {
-      this.#fail(
-        new ProtocolError('E_TRUNCATED', `input ended inside a frame (${this.bufferedBytes} bytes of it received)`),
-        [],
-      );
+      // With splitData the pieces of the body handed on were received too.
+      const handedOn = this.#state === State.Body ? this.#header.bodyLength - this.#bodyLeft : 0;
+      const received = this.bufferedBytes + handedOn;
+      this.#fail(new ProtocolError('E_TRUNCATED', `input ended inside a frame (${received} bytes of it received)`), []);
     }
   }
 

@@ -187,7 +187,15 @@ describe('FrameDecoder: end() and E_TRUNCATED', () => {
     expect(decoder.atFrameBoundary).toBe(false);
     expect(decoder.bufferedBytes).toBe(cut);
     const error = failure(() => decoder.end(), 'E_TRUNCATED');
-    expect(error.message).toContain(String(cut));
+    expect(error.message).toContain(`(${cut} bytes of it received)`);
+  });
+
+  it.each([frame.length - 3, frame.length - 1])('with splitData, counts the pieces handed on: end() after %i bytes', (cut) => {
+    const decoder = new FrameDecoder({ splitData: true });
+    const pieces = decoder.push(frame.subarray(0, cut));
+    expect(pieces.map((piece) => piece.data.length)).toEqual([cut - (frame.length - 3)].filter((n) => n > 0));
+    const error = failure(() => decoder.end(), 'E_TRUNCATED');
+    expect(error.message).toContain(`(${cut} bytes of it received)`);
   });
 });
 
