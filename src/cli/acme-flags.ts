@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, type AcmeChallengeType, type AcmeOptions } from '../tls/acme.js';
 import { cliError } from './fail.js';
-import { readFlagFile } from './secret.js';
+import { readCertificateFlag } from './pem-flags.js';
 
 export interface AcmeFlags {
   acmeEmail?: string;
@@ -44,7 +44,7 @@ export function acmeOptionsFrom(flags: AcmeFlags): AcmeOptions | undefined {
   return {
     email: flags.acmeEmail,
     directory: flags.acmeDirectory ?? (flags.acmeStaging ? LETS_ENCRYPT_STAGING : LETS_ENCRYPT),
-    ca: flags.acmeCa ? readFlagFile(flags.acmeCa, '--acme-ca') : undefined,
+    ca: flags.acmeCa ? readCertificateFlag(flags.acmeCa, '--acme-ca') : undefined,
     certDir: flags.certDir,
     challenges: flags.acmeChallenge ? [flags.acmeChallenge as AcmeChallengeType] : undefined,
   };

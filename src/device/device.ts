@@ -26,7 +26,7 @@ import { fromWebSocket, type CorkableSocket } from '../transport/websocket.js';
 import { backoffDelay, checkBackoffOptions, type BackoffOptions } from './backoff.js';
 import { DeviceError } from './errors.js';
 import { FailureLimiter } from './failure-log.js';
-import { findForward, parseForward, type Forward } from './forwards.js';
+import { checkForwards, findForward, parseForward, type Forward } from './forwards.js';
 import { parseRefusal, refusalReason, TokenRefusedError } from './refusal.js';
 import { addGrantPush, emptyGranted, reportForwards, type Granted } from './serving.js';
 import { expiryWarningAt, readTokenClaims, type TokenClaims } from './token-claims.js';
@@ -150,6 +150,7 @@ class MproxyDevice implements Device {
     this.#options = options;
     this.#log = options.logger ?? silentLogger;
     this.#forwards = options.forwards.map((forward) => (typeof forward === 'string' ? parseForward(forward) : forward));
+    checkForwards(this.#forwards);
     this.#tokens = options.tokens ?? (options.token ? [options.token] : []);
     if (this.#tokens.length === 0) throw new DeviceError('E_NO_TOKEN', 'a device needs at least one token');
     this.#claims = this.#tokens.map(readTokenClaims);
@@ -311,7 +312,7 @@ class MproxyDevice implements Device {
       });
       ws.on('error', (error) => {
         if (!tunnel) {
-          subscriber.error(new DeviceError('E_RELAY_UNREACHABLE', `cannot reach the relay at ${url.origin}: ${error.message}`, { cause: error }));
+          subscriber.error(new DeviceError('E_RELAY_UNREACHABLE', `cannot reach the relay at ${url.origin}: ${unreachableReason(error, url)}`, { cause: error }));
         }
       });
       ws.once('open', () => {
@@ -337,7 +338,8 @@ class MproxyDevice implements Device {
             const claims = this.#claims.find((c) => c?.expiresAt !== undefined) ?? this.#claims[0];
             subscriber.error(new TokenRefusedError(code ?? 'E_AUTH_REFUSED', refusalReason(code ?? 'E_NO_TOKEN', message, claims)));
           } else {
-            subscriber.error(new DeviceError('E_RELAY_CLOSED', `the relay connection closed${error ? `: ${error.message}` : ''}`, { cause: error }));
+            const why = closeCode === 1001 ? ': the relay is shutting down' : error ? `: ${error.message}` : '';
+            subscriber.error(new DeviceError('E_RELAY_CLOSED', `the relay connection closed${why}`, { cause: error }));
           }
         });
         session.clients$.subscribe((client) => this.#serve(client));
@@ -561,6 +563,19 @@ function refuseClient(client: Client, forward: Forward): void {
   }
   if (!client.closed) client.end();
 }
+
+/** OpenSSL's words for the two TLS mistakes a user makes, in theirs. */
+function unreachableReason(error: Error & { code?: string }, url: URL): string {
+  if (url.protocol === 'wss:' && /wrong version number|packet length too long/.test(error.message)) {
+    return 'it does not speak TLS on that port (a ws:// endpoint?)';
+  }
+  if (typeof error.code === 'string' && UNTRUSTED.has(error.code)) {
+    return `its certificate is not trusted (${error.code}): give the CA that signed it (--ca, or the \`ca\` option)`;
+  }
+  return error.message;
+}
+
+const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);
 
 function describe(error: unknown): string {
   if (error instanceof MproxyError) return `${error.message} (${error.code})`;

@@ -68,7 +68,8 @@ export function parseForward(spec: string): Forward {
   if (scheme) {
     const kind = (scheme[1] as string).toLowerCase();
     if (service !== 'https' || (kind !== 'http' && kind !== 'tcp')) {
-      throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: only https forwards take a target scheme, http:// or tcp://`);
+      const why = service === 'https' ? `${kind}:// is not a target scheme (http:// or tcp://)` : 'only https forwards take a target scheme (http:// or tcp://)';
+      throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${why}`);
     }
     terminate = kind;
     targetText = targetText.slice(scheme[0].length).replace(/\/$/, '');
@@ -101,6 +102,28 @@ function parsePort(text: string, spec: string): number {
     throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: ${JSON.stringify(text)} is not a port 1-65535`);
   }
   return port;
+}
+
+/**
+ * Refuses two forwards for the same name or port of one service: only the first would ever get
+ * visitors, while the device would say it serves both.
+ * @throws {InvalidOptionError} naming both.
+ */
+export function checkForwards(forwards: readonly Forward[]): void {
+  const seen = new Map<string, Forward>();
+  for (const forward of forwards) {
+    const key = `${forward.service}:${forward.name ?? forward.port}`;
+    const first = seen.get(key);
+    if (first) {
+      throw new InvalidOptionError(`forwards ${describeForward(first)} and ${describeForward(forward)} are for the same ${forward.name === undefined ? 'port' : 'name'}: keep one`);
+    }
+    seen.set(key, forward);
+  }
+}
+
+function describeForward(forward: Forward): string {
+  const { host, port } = forward.target;
+  return `${forward.service}:${forward.name ?? forward.port}=${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**

@@ -2,7 +2,7 @@
  * What a device tells its owner once connected: for each forward, either the public address
  * that reaches it, or why the relay will route it no visitors.
  */
-import { matchesName } from '../auth/names.js';
+import { isWildcard, matchesName } from '../auth/names.js';
 import type { Forward } from './forwards.js';
 import type { TokenClaims } from './token-claims.js';
 
@@ -62,6 +62,9 @@ export function reportForwards(
       const name = forward.name as string;
       const line = `${forward.service}://${name} → ${target}`;
       if (!granted || [...granted.names].some((held) => matchesName(held, name))) return { served: true, line: `serving ${line}` };
+      // A wildcard forward serves whichever granted names it covers.
+      const covered = isWildcard(name) ? [...granted.names].filter((held) => matchesName(name, held)) : [];
+      if (covered.length > 0) return { served: true, line: `serving ${line} (for ${listed(covered)})` };
       return { served: false, line: `${line} gets no visitors: no token of this device grants the name ${name}`, code: 'E_NOT_GRANTED' };
     }
     const kind = forward.service;
@@ -77,4 +80,12 @@ export function reportForwards(
     }
     return { served: false, line: `${line} gets no visitors: no token of this device grants port ${port}`, code: 'E_NOT_GRANTED' };
   });
+}
+
+/** `a`, `a and b`, `a, b, c and 4 more`. */
+function listed(names: readonly string[]): string {
+  const shown = names.slice(0, 3);
+  const more = names.length - shown.length;
+  if (more > 0) return `${shown.join(', ')} and ${more} more`;
+  return shown.length === 1 ? (shown[0] as string) : `${shown.slice(0, -1).join(', ')} and ${shown.at(-1) as string}`;
 }

@@ -375,8 +375,15 @@ class MproxyRelay implements Relay {
     this.#acme?.certificates.close();
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     const sessions = [...this.#sessions.values()];
-    for (const session of sessions) session.close();
     for (const visitor of this.#visitors) visitor.destroy();
+    // A close frame, not a dropped connection: the devices say the relay shut down (1001, "going
+    // away") instead of reporting a broken connection. One that does not answer within a second
+    // is dropped all the same.
+    for (const client of this.#wss.clients) client.close(1001, 'the relay is shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(sessions.map((session) => session.closed)), new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+    clearTimeout(timer);
+    for (const session of sessions) session.close();
     for (const client of this.#wss.clients) client.terminate();
     await Promise.all([this.#tcpPorts.closeAll(), this.#udpPorts.closeAll()]);
     this.#tunnelServer.closeAllConnections?.();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/codec/errors.js';
-import { findForward, parseForward } from '../../src/device/forwards.js';
+import { checkForwards, findForward, parseForward } from '../../src/device/forwards.js';
 
 describe('parseForward targets', () => {
   it.each([
@@ -104,4 +104,24 @@ describe('parseForward proxy=', () => {
       expect(() => parseForward(spec)).toThrow(InvalidOptionError);
     },
   );
+});
+
+describe('checkForwards', () => {
+  const parsed = (...specs: string[]) => specs.map(parseForward);
+
+  it('accepts one forward per name and service, and per port and service', () => {
+    expect(() =>
+      checkForwards(parsed('https:app.localhost=3000', 'http:app.localhost=3001', 'https:*.app.localhost=3002', 'tcp:5050=22', 'udp:5050=53')),
+    ).not.toThrow();
+  });
+
+  it.each([
+    [['http:other.localhost=13000', 'http:Other.Localhost=13002'], /forwards http:other\.localhost=127\.0\.0\.1:13000 and http:other\.localhost=127\.0\.0\.1:13002 are for the same name/],
+    [['https:app.localhost=3000', 'https:app.localhost=http://127.0.0.1:3001'], /are for the same name/],
+    [['tcp:5050=22', 'tcp:5050=[::1]:2222'], /forwards tcp:5050=127\.0\.0\.1:22 and tcp:5050=\[::1\]:2222 are for the same port/],
+  ])('refuses %j with E_INVALID_OPTION', (specs, message) => {
+    const check = () => checkForwards(parsed(...specs));
+    expect(check).toThrow(InvalidOptionError);
+    expect(check).toThrow(message);
+  });
 });

@@ -2,9 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { filter, firstValueFrom } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { defer } from '../support/index.js';
-import { createDevice, type Device } from '../../src/index.js';
-import { memoryLogger } from '../support/index.js';
+import { defer, memoryLogger, SECRET, startRelay } from '../support/index.js';
+import { createDevice, issueToken, type Device } from '../../src/index.js';
 
 describe('device and the relay close code', () => {
   it('stops with E_AUTH_REFUSED, without reconnecting, when the relay closes with 4401', async () => {
@@ -67,5 +66,28 @@ describe('device keepalive', () => {
     // It had connected: the drop is a lost connection, not a failure to connect.
     const warnings = log.entries.filter((entry) => entry.level === 'warn').map((entry) => entry.message);
     expect(warnings[0]).toBe('relay connection lost; reconnecting');
+  });
+});
+
+describe('device and a relay that shuts down', () => {
+  it('hears a close frame (1001) and says the relay is shutting down, then reconnects', async () => {
+    const relay = await startRelay();
+    const log = memoryLogger();
+    const device: Device = createDevice({
+      relay: relay.tunnelUrl,
+      token: await issueToken(SECRET, { domains: ['a.localhost'] }),
+      forwards: ['http:a.localhost=1'],
+      reconnect: { initialDelay: 5, maxDelay: 10 },
+      logger: log,
+    });
+    defer(() => device.close());
+    await device.online();
+    await relay.close();
+    await firstValueFrom(device.state$.pipe(filter((state) => state === 'offline')));
+    const lost = log.entries.find((entry) => entry.level === 'warn');
+    expect(lost).toMatchObject({
+      message: 'relay connection lost; reconnecting',
+      context: { err: 'the relay connection closed: the relay is shutting down (E_RELAY_CLOSED)' },
+    });
   });
 });

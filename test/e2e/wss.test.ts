@@ -25,7 +25,10 @@ describe('a relay whose device endpoint is wss://', () => {
 
     const untrusting: Device = createDevice({ relay: relay.tunnelUrl, token, forwards, reconnect: false });
     defer(() => untrusting.close());
-    await expect(untrusting.online()).rejects.toMatchObject({ code: 'E_RELAY_UNREACHABLE' });
+    await expect(untrusting.online()).rejects.toMatchObject({
+      code: 'E_RELAY_UNREACHABLE',
+      message: expect.stringMatching(/its certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\): give the CA that signed it/),
+    });
 
     const device: Device = createDevice({ relay: relay.tunnelUrl, token, forwards, ca: pems.cert, reconnect: false });
     defer(() => device.close());
@@ -40,5 +43,19 @@ describe('a relay whose device endpoint is wss://', () => {
       req.end();
     });
     expect(body).toBe('over wss');
+  });
+});
+
+describe('a device that dials wss:// to a ws:// relay', () => {
+  it('says the relay does not speak TLS there', async () => {
+    const relay: Relay = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: SECRET });
+    defer(() => relay.close());
+    const token = await issueToken(SECRET, { domains: ['plain.localhost'] });
+    const device: Device = createDevice({ relay: relay.tunnelUrl.replace('ws://', 'wss://'), token, forwards: ['http:plain.localhost=1'], reconnect: false });
+    defer(() => device.close());
+    await expect(device.online()).rejects.toMatchObject({
+      code: 'E_RELAY_UNREACHABLE',
+      message: expect.stringMatching(/^cannot reach the relay at wss:\/\/127\.0\.0\.1:\d+: it does not speak TLS on that port \(a ws:\/\/ endpoint\?\)$/),
+    });
   });
 });

@@ -23,7 +23,7 @@ describe('forwards that terminate TLS', () => {
 
   it.each([
     ['http:app.example.com=http://127.0.0.1:3000', /only https forwards take a target scheme/],
-    ['https:app.example.com=ftp://127.0.0.1:21', /only https forwards take a target scheme/],
+    ['https:app.example.com=ftp://127.0.0.1:21', /ftp:\/\/ is not a target scheme \(http:\/\/ or tcp:\/\/\)/],
     ['tcp:5050=tcp://127.0.0.1:22', /only https forwards take a target scheme/],
     ['https:app.example.com=http://127.0.0.1', /target must be host:port/],
   ])('refuses %j', (spec, message) => {

@@ -6,6 +6,7 @@ import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
 import { runUntilSignal } from '../run-until-signal.js';
+import { readCertificateFlag } from '../pem-flags.js';
 import { collect, readFlagFile } from '../secret.js';
 import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
 import { adminToken, startAdmin, withAdminOptions, type AdminFlags } from '../admin-flags.js';
@@ -83,7 +84,7 @@ export function registerDevice(program: Command): void {
           tokens,
         forwards,
         tokenIn: flags.tokenIn as TokenTransport,
-        ca: flags.ca ? readFlagFile(flags.ca, '--ca') : undefined,
+        ca: flags.ca ? readCertificateFlag(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
           tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
           metrics: flags.admin !== undefined,

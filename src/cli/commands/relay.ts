@@ -9,7 +9,8 @@ import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { checkSecretStrength, collect, readFlagFile, readSecret } from '../secret.js';
+import { readKeyPairFlags } from '../pem-flags.js';
+import { checkSecretStrength, collect, readSecret } from '../secret.js';
 import { acmeOptionsFrom, withAcmeOptions, type AcmeFlags } from '../acme-flags.js';
 import { adminToken, startAdmin, withAdminOptions, type AdminFlags } from '../admin-flags.js';
 
@@ -95,7 +96,7 @@ export function registerRelay(program: Command): void {
       }
       if (flags.cluster && (!flags.nodeId || !flags.nodeListen)) throw cliError('E_USAGE', '--cluster needs --node-id and --node-listen');
       const tunnelTls = flags.tunnelCert
-        ? { cert: readFlagFile(flags.tunnelCert, '--tunnel-cert'), key: readFlagFile(flags.tunnelKey as string, '--tunnel-key') }
+        ? readKeyPairFlags(flags.tunnelCert, flags.tunnelKey as string, '--tunnel-cert', '--tunnel-key')
         : undefined;
       const relay = await createRelay({
         listen: flags.listen ?? '127.0.0.1:8443',
