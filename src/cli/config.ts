@@ -1,8 +1,10 @@
 /**
  * `--config FILE`: a YAML file whose keys are the command's flags without `--` (`listen`,
  * `secret-file`, `forward`, …). A flag on the command line wins over the file's key; a
- * repeatable flag given on the command line replaces the file's list.
+ * repeatable flag given on the command line replaces the file's list. A relative file or folder
+ * in the file is relative to the file's own folder, so that it works from any directory.
  */
+import { dirname, resolve } from 'node:path';
 import type { Command, Option } from 'commander';
 import { parse, stringify } from 'yaml';
 import { cliError } from './fail.js';
@@ -49,8 +51,26 @@ export function applyConfig(command: Command, repeatable: ReadonlySet<string>): 
     }
     const attribute = option.attributeName();
     if (command.getOptionValueSource(attribute) === 'cli') continue;
-    command.setOptionValueWithSource(attribute, configValue(path, key, value, option, repeatable.has(key)), 'config');
+    const read = configValue(path, key, value, option, repeatable.has(key));
+    command.setOptionValueWithSource(attribute, withPaths(option, read, dirname(resolve(path))), 'config');
   }
+}
+
+/**
+ * `value` with the files and folders it names resolved against `base`: the value of a flag
+ * that takes a path, or the CERT and KEY of a `--cert NAME=CERT,KEY` rule.
+ */
+function withPaths(option: Option, value: unknown, base: string): unknown {
+  const one = (item: unknown): unknown => {
+    if (typeof item !== 'string') return item;
+    if (/<(path|dir|file)>/.test(option.flags)) return resolve(base, item);
+    if (keyOf(option) !== 'cert') return item;
+    const at = item.indexOf('=');
+    if (at < 0) return item;
+    const files = item.slice(at + 1).split(',').map((file) => (file.trim() === '' ? file : resolve(base, file.trim())));
+    return `${item.slice(0, at)}=${files.join(',')}`;
+  };
+  return Array.isArray(value) ? value.map(one) : one(value);
 }
 
 function configValue(path: string, key: string, value: unknown, option: Option, repeatable: boolean): unknown {
@@ -67,7 +87,8 @@ function configValue(path: string, key: string, value: unknown, option: Option, 
 
 /**
  * The resolved configuration as YAML, with the keys of `secrets` left out (only their presence
- * is said, in a comment) and the defaults included, so that it can serve as a config file.
+ * is said, in a comment), the defaults included and every file and folder absolute, so that it
+ * can serve as a config file from anywhere.
  */
 export function printConfig(command: Command, secrets: ReadonlySet<string>): string {
   const out: Record<string, unknown> = {};
@@ -81,7 +102,8 @@ export function printConfig(command: Command, secrets: ReadonlySet<string>): str
       hidden.push(key);
       continue;
     }
-    out[key] = value;
+    // Absolute, so that the printed file works wherever it is put.
+    out[key] = withPaths(option, value, process.cwd());
   }
   const note = hidden.length > 0 ? `# given but not shown: ${hidden.join(', ')}\n` : '';
   return note + stringify(out);

@@ -25,9 +25,9 @@ function tempDir(): string {
   return dir;
 }
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [CLI, ...args], { timeout: 20_000, cwd }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
     );
   });
@@ -95,6 +95,26 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
     writeFileSync(again, `${printed.stdout}secret-file: ${secretFile}\n`);
     const reprinted = await run(['relay', '--config', again, '--print-config']);
     expect(parse(reprinted.stdout)).toEqual({ ...parse(printed.stdout), 'secret-file': secretFile });
+  });
+
+  it("reads a relative file in the file from the file's own folder, and prints files absolute", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
+    writeFileSync(join(dir, 'relay.yaml'), ['listen: 127.0.0.1:0', 'tunnel: 127.0.0.1:0', 'secret-file: secret', 'tunnel-cert: tls/relay.pem', 'tunnel-key: tls/relay.key', ''].join('\n'));
+    const elsewhere = tempDir();
+    const printed = await run(['relay', '--config', join(dir, 'relay.yaml'), '--print-config'], elsewhere);
+    expect(printed.code).toBe(0);
+    expect(parse(printed.stdout)).toMatchObject({
+      'secret-file': join(dir, 'secret'),
+      'tunnel-cert': join(dir, 'tls', 'relay.pem'),
+      'tunnel-key': join(dir, 'tls', 'relay.key'),
+    });
+    writeFileSync(join(dir, 'device.yaml'), ['relay: ws://127.0.0.1:1', 'forward: https:app.localhost=http://127.0.0.1:3000', 'cert: app.localhost=tls/a.pem,tls/a.key', ''].join('\n'));
+    const device = await run(['device', '--config', join(dir, 'device.yaml'), '--token', 'x', '--print-config'], elsewhere);
+    expect(parse(device.stdout)).toMatchObject({ cert: [`app.localhost=${join(dir, 'tls', 'a.pem')},${join(dir, 'tls', 'a.key')}`] });
+    // A path given as a flag stays relative to the directory the command runs in.
+    const flagged = await run(['relay', '--config', join(dir, 'relay.yaml'), '--secret-file', 'mine', '--print-config'], elsewhere);
+    expect(parse(flagged.stdout)).toMatchObject({ 'secret-file': join(elsewhere, 'mine') });
   });
 
   it('refuses an unknown key, a wrong type and bad YAML with one E_BAD_INPUT line each', async () => {
