@@ -42,7 +42,7 @@ export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
       return { host, port };
     });
   if (hosts.length === 0) throw new InvalidOptionError(`a ${protocol}// URL lists host:port[,host:port…]`);
-  const master = decodeURIComponent(path.replace(/^\//, ''));
+  const master = decode(path.replace(/^\//, ''));
   if (protocol === 'redis+sentinel:' && !master) {
     throw new InvalidOptionError('a redis+sentinel:// URL names the master: redis+sentinel://host:port/MASTER');
   }
@@ -50,10 +50,18 @@ export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
   return {
     protocol,
     hosts,
-    username: decodeURIComponent(colon >= 0 ? userinfo.slice(0, colon) : userinfo) || undefined,
-    password: (colon >= 0 && decodeURIComponent(userinfo.slice(colon + 1))) || undefined,
+    username: decode(colon >= 0 ? userinfo.slice(0, colon) : userinfo) || undefined,
+    password: (colon >= 0 && decode(userinfo.slice(colon + 1))) || undefined,
     master,
   };
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new InvalidOptionError('cluster url: a %-escape in its user, password or master is malformed');
+  }
 }
 
 /**
