@@ -1,6 +1,7 @@
 import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import { parseMilliseconds } from './duration.js';
+import { parseRedisUrl } from './redis.js';
 
 /** Options of a relay that is a node of a cluster (`RelayOptions.cluster`). */
 export interface ClusterOptions {
@@ -54,6 +55,8 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   if (typeof options.url !== 'string' || !/^(redis|rediss|redis\+sentinel|redis\+cluster):\/\//.test(options.url)) {
     throw new InvalidOptionError('cluster url must be redis://, rediss://, redis+sentinel:// or redis+cluster://');
   }
+  // Refused here, before the relay listens, rather than when the registry connects.
+  parseRedisUrl(options.url);
   if (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(options.nodeId)) {
     throw new InvalidOptionError(`cluster nodeId ${JSON.stringify(options.nodeId)} must be 1-64 letters, digits, '.', '_' or '-'`);
   }

@@ -4,6 +4,66 @@ import { InvalidOptionError } from '../codec/errors.js';
 /** A Redis client of either kind: both speak the commands the registry uses. */
 export type RedisClient = Redis | Cluster;
 
+/** A `redis+sentinel://` or `redis+cluster://` URL taken apart. */
+export interface RedisTopologyUrl {
+  readonly protocol: 'redis+sentinel:' | 'redis+cluster:';
+  readonly hosts: readonly { readonly host: string; readonly port: number }[];
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** The Sentinel master's name (the path); empty for a cluster. */
+  readonly master: string;
+}
+
+/**
+ * Takes a registry URL apart; undefined for `redis://` and `rediss://`, which ioredis reads
+ * itself. Not with `new URL`: it takes one host, and refuses the host lists of Sentinel and
+ * Cluster.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION` for an unknown scheme, an entry that is not
+ * `host:port`, or a Sentinel URL without its master.
+ */
+export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
+  const parsed = /^([a-z+]+:)\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)/.exec(url);
+  const protocol = parsed?.[1];
+  if (protocol === 'redis:' || protocol === 'rediss:') return undefined;
+  if (!parsed || (protocol !== 'redis+sentinel:' && protocol !== 'redis+cluster:')) {
+    throw new InvalidOptionError('cluster url must be redis://, rediss://, redis+sentinel:// or redis+cluster://');
+  }
+  const [, , userinfo = '', hostList = '', path = ''] = parsed;
+  const hosts = hostList
+    .split(',')
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.endsWith(']') ? -1 : entry.lastIndexOf(':');
+      const host = (at > 0 ? entry.slice(0, at) : entry).replace(/^\[|\]$/g, '');
+      const port = at > 0 ? Number(entry.slice(at + 1)) : 6379;
+      if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
+        throw new InvalidOptionError(`cluster url: ${JSON.stringify(entry)} is not host:port`);
+      }
+      return { host, port };
+    });
+  if (hosts.length === 0) throw new InvalidOptionError(`a ${protocol}// URL lists host:port[,host:port…]`);
+  const master = decode(path.replace(/^\//, ''));
+  if (protocol === 'redis+sentinel:' && !master) {
+    throw new InvalidOptionError('a redis+sentinel:// URL names the master: redis+sentinel://host:port/MASTER');
+  }
+  const colon = userinfo.indexOf(':');
+  return {
+    protocol,
+    hosts,
+    username: decode(colon >= 0 ? userinfo.slice(0, colon) : userinfo) || undefined,
+    password: (colon >= 0 && decode(userinfo.slice(colon + 1))) || undefined,
+    master,
+  };
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new InvalidOptionError('cluster url: a %-escape in its user, password or master is malformed');
+  }
+}
+
 /**
  * Connects to the registry's Redis. Commands fail at once while it is unreachable (no offline
  * queue: the registry retries on its own heartbeat, and a visitor must never wait on Redis);
@@ -17,30 +77,9 @@ export function connectRedis(url: string, name: string): RedisClient {
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 4), 1_000),
     connectTimeout: 2_000,
   };
-  const parsed = new URL(url);
-  const hosts = (): { host: string; port: number }[] =>
-    // URL takes only one host: the list is read from the text between // and the path.
-    (/^[a-z+]+:\/\/(?:[^@/]*@)?([^/?]*)/.exec(url)?.[1] ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((entry) => {
-        const at = entry.lastIndexOf(':');
-        const host = (at > 0 ? entry.slice(0, at) : entry).replace(/^\[|\]$/g, '');
-        return { host, port: at > 0 ? Number(entry.slice(at + 1)) : 6379 };
-      });
-  const auth = { username: decodeURIComponent(parsed.username) || undefined, password: decodeURIComponent(parsed.password) || undefined };
-  switch (parsed.protocol) {
-    case 'redis:':
-    case 'rediss:':
-      return new Redis(url, common);
-    case 'redis+sentinel:': {
-      const master = parsed.pathname.replace(/^\//, '');
-      if (!master) throw new InvalidOptionError('a redis+sentinel:// URL names the master: redis+sentinel://host:port/MASTER');
-      return new Redis({ ...common, ...auth, sentinels: hosts(), name: master });
-    }
-    case 'redis+cluster:':
-      return new Cluster(hosts(), { redisOptions: { ...common, ...auth }, enableOfflineQueue: false });
-    default:
-      throw new InvalidOptionError(`cluster url ${JSON.stringify(url)}: unknown scheme`);
-  }
+  const parsed = parseRedisUrl(url);
+  if (!parsed) return new Redis(url, common);
+  const auth = { username: parsed.username, password: parsed.password };
+  if (parsed.protocol === 'redis+sentinel:') return new Redis({ ...common, ...auth, sentinels: [...parsed.hosts], name: parsed.master });
+  return new Cluster([...parsed.hosts], { redisOptions: { ...common, ...auth }, enableOfflineQueue: false });
 }

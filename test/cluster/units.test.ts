@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseMilliseconds } from '../../src/cluster/duration.js';
 import { checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest } from '../../src/cluster/node-auth.js';
 import { resolveClusterOptions } from '../../src/cluster/options.js';
+import { parseRedisUrl } from '../../src/cluster/redis.js';
 import { openUnique } from '../../src/cluster/unique.js';
 import { createRelay, createTunnel, memoryPair } from '../../src/index.js';
 import { CLI } from '../support/cluster.js';
@@ -34,6 +35,35 @@ describe('cluster durations and options', () => {
     expect(() => resolveClusterOptions({ ...base, url: 'http://x' })).toThrow(/E_INVALID_OPTION|redis:\/\//);
     expect(() => resolveClusterOptions({ ...base, nodeId: 'a b' })).toThrow(/nodeId/);
     expect(() => resolveClusterOptions({ ...base, leaseTtl: 100 })).toThrow(/leaseTtl/);
+  });
+
+  it('reads the host lists of redis+sentinel:// and redis+cluster://; refuses a bad entry or a Sentinel URL without its master', () => {
+    expect(parseRedisUrl('redis://127.0.0.1:6379/2')).toBeUndefined();
+    expect(parseRedisUrl('redis+sentinel://:s%40cret@10.0.0.1:26379,[::1]:26380,sentinel.internal/mymaster')).toEqual({
+      protocol: 'redis+sentinel:',
+      hosts: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '::1', port: 26380 },
+        { host: 'sentinel.internal', port: 6379 },
+      ],
+      username: undefined,
+      password: 's@cret',
+      master: 'mymaster',
+    });
+    expect(parseRedisUrl('redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001')).toMatchObject({
+      protocol: 'redis+cluster:',
+      hosts: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+      ],
+      username: 'app',
+      password: 'pw',
+    });
+    const base = { nodeId: 'a', nodeListen: '127.0.0.1:0' };
+    expect(resolveClusterOptions({ ...base, url: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001' }).url).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7001');
+    for (const bad of ['redis+cluster://10.0.0.1:7000,10.0.0.2:x', 'redis+cluster://', 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379', 'redis+sentinel://10.0.0.1:99999/m', 'redis+sentinel://:%E0%A4%A@10.0.0.1:26379/m']) {
+      expect(() => resolveClusterOptions({ ...base, url: bad }), bad).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION' }));
+    }
   });
 
   it('refuses nodeTls: true without a certificate, at createRelay', async () => {

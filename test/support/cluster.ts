@@ -20,33 +20,54 @@ export interface RedisServer {
   restart(): Promise<void>;
 }
 
+/** A redis-server process, started with `args`, SIGKILLed at the test's clean-up. */
+export interface RedisProcess {
+  readonly child: ChildProcess;
+  /** SIGKILL, and waits for the exit (nothing if it has exited). */
+  kill(): Promise<void>;
+}
+
+/**
+ * Runs `/usr/bin/redis-server` with `args` and resolves once its log matches `ready` (a
+ * Sentinel never says "Ready to accept connections": it logs `+monitor` once it listens).
+ */
+export async function runRedisServer(args: readonly string[], ready = /Ready to accept connections/): Promise<RedisProcess> {
+  const child = spawn('/usr/bin/redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  defer(kill);
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server ${args.join(' ')}: not ready within 10 s: ${output}`)), 10_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (!ready.test(output)) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited ${code}: ${output}`));
+    });
+  });
+  return { child, kill };
+}
+
 /** A Redis on a free port; with `started: false`, not started yet (`restart()` starts it). */
 export async function startRedis(options: { started?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
-  let child: ChildProcess | undefined;
+  let running: RedisProcess | undefined;
   const start = async (): Promise<void> => {
-    const started = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = started;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      started.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) resolve();
-      });
-      started.once('exit', (code) => reject(new Error(`redis-server exited ${code}: ${output}`)));
-    });
+    running = await runRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   };
-  const kill = async (): Promise<void> => {
-    const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGKILL');
-    await exited;
-  };
+  const kill = async (): Promise<void> => running?.kill();
   if (options.started !== false) await start();
-  defer(kill);
   return { port, url: `redis://127.0.0.1:${port}`, kill, restart: start };
 }
 

@@ -107,6 +107,22 @@ export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
   return port;
 }
 
+/**
+ * A TCP port free now on 127.0.0.1 whose `port + offset` is free too, both below the ephemeral
+ * range when the system says where that is (see freePort): a Redis Cluster node listens on its
+ * port and on port + 10 000 for its bus.
+ */
+export async function freePortWithOffset(offset: number): Promise<number> {
+  const low = ephemeralLow();
+  // With the ephemeral range too low to leave room, any pair of free ports has to do.
+  const top = (low !== undefined && low > 11_000 + offset ? low : 65_536) - offset;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (top - 10_000));
+    if ((await tryBind('tcp', port)) !== undefined && (await tryBind('tcp', port + offset)) !== undefined) return port;
+  }
+  throw new Error(`no free TCP port p with p + ${offset} free too on 127.0.0.1`);
+}
+
 /** Sends one HTTP/1.1 request for `/` with `Host: host` and resolves with all that came back. */
 export function httpGet(port: number, host: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,196 @@
+/**
+ * The relay cluster on the two Redis topologies its `--cluster` URL takes besides one Redis: a
+ * master behind Sentinels (`redis+sentinel://HOST:PORT,HOST:PORT/MASTER`) and a Redis Cluster
+ * of three masters (`redis+cluster://HOST:PORT,HOST:PORT`), all real redis-server processes.
+ * Three CLI nodes on each; a device on B is reached through A, bytes hash-checked; the status
+ * (what `mproxy cluster status` prints) is read through the same URL; claims and releases are
+ * announced to the other nodes over pub/sub.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { EVENTS_CHANNEL } from '../../src/cluster/keys.js';
+import { readClusterStatus } from '../../src/cluster/status.js';
+import { issueToken } from '../../src/index.js';
+import { runRedisServer, startNode, startRedis, type Node } from '../support/cluster.js';
+import { defer, freePortWithOffset, SECRET } from '../support/index.js';
+import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho, tlsEcho } from './helpers.js';
+
+/** A temporary directory, removed at clean-up (after the servers that write in it are killed). */
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mproxy-topologies-'));
+  defer(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A plain client of one redis-server (or Sentinel), for the test's own questions. */
+function client(port: number): Redis {
+  const redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  defer(() => redis.disconnect());
+  return redis;
+}
+
+/** Resolves once `check()` resolves true, asked again every 20 ms; fails after `timeout` ms. */
+async function eventually(check: () => Promise<boolean>, what: string, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function redisCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/usr/bin/redis-cli', args, { timeout: 15_000 }, (error, stdout, stderr) => (error ? reject(new Error(`redis-cli ${args.join(' ')}: ${error.message}: ${stdout}${stderr}`)) : resolve(stdout)));
+  });
+}
+
+/** A Sentinel (`redis-server FILE --sentinel`) that watches the master on `masterPort` as `mymaster`. */
+async function startSentinel(dir: string, masterPort: number): Promise<{ port: number; kill(): Promise<void> }> {
+  const port = await freePort();
+  // A Sentinel rewrites its configuration file as it learns: one file each.
+  const config = join(dir, `sentinel-${port}.conf`);
+  await writeFile(
+    config,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+      'sentinel down-after-milliseconds mymaster 2000',
+      'sentinel failover-timeout mymaster 4000',
+      '',
+    ].join('\n'),
+  );
+  const sentinel = await runRedisServer([config, '--sentinel'], /\+monitor master mymaster/);
+  return { port, kill: sentinel.kill };
+}
+
+/** How many connections are subscribed to the announcements on this server. */
+async function subscribed(redis: Redis): Promise<number> {
+  const [, count] = (await redis.call('PUBSUB', 'NUMSUB', EVENTS_CHANNEL)) as [string, number];
+  return Number(count);
+}
+
+const listening = (port: number): RegExp => new RegExp(`"port":${port}[^\\n]*TCP port listening`);
+const released = (port: number): RegExp => new RegExp(`"port":${port}[^\\n]*TCP port released`);
+
+/**
+ * Three nodes on `url`; a device on B; visitors through A by TCP port, HTTP Host and TLS SNI;
+ * the status as the CLI reads it; then a second device's claim and release, which A and C can
+ * only learn from the announcements. `subscribers()` counts the nodes' subscriptions to them.
+ */
+async function carriesVisitors(url: string, subscribers: () => Promise<number>): Promise<{ port: number; port2: number }> {
+  const port = await freePort();
+  let port2 = await freePort();
+  while (port2 === port) port2 = await freePort();
+  // A lease TTL of 60 s puts each node's next read of the whole table 20 s after its start, past
+  // the end of this test: what A and C learn after the start, they learn from announcements.
+  const [a, b, c] = (await Promise.all(
+    ['a', 'b', 'c'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl: '60s' })),
+  )) as [Node, Node, Node];
+  await eventually(async () => (await subscribers()) === 3, "the three nodes' subscriptions to the announcements");
+
+  const local = await services();
+  await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+  await Promise.all([a, b, c].map((node) => node.waitFor(listening(port), 'the claimed port', 5_000)));
+
+  const data = randomBytes(256 * 1024);
+  expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+  expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
+  expect(await tlsEcho(a.publicPort, 'app.localhost', data)).toBe(sha(data));
+  expect(a.output().match(/node-to-node link up/g)).toHaveLength(1);
+
+  const status = await readClusterStatus(url);
+  expect(status.nodes.map((node) => node.id)).toEqual(['a', 'b', 'c']);
+  expect(status.leases.map((lease) => [lease.kind, lease.what, lease.node, lease.state])).toEqual([
+    ['name', 'app.localhost', 'b', 'live'],
+    ['name', 'web.localhost', 'b', 'live'],
+    ['tcp', String(port), 'b', 'live'],
+  ]);
+
+  // The nodes' start-up reads are long over by now: A and C hear of this claim and of its
+  // release only through pub/sub, well within the 5 s waited (their next read is 20 s away).
+  const second = await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
+  await Promise.all([a, c].map((node) => node.waitFor(listening(port2), 'the second claim, announced', 5_000)));
+  expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
+  const marks = [a, c].map((node) => node.output().length);
+  await second.close();
+  await Promise.all([a, c].map((node, i) => node.waitFor(released(port2), 'the release, announced', 5_000, marks[i])));
+  return { port, port2 };
+}
+
+describe('a relay cluster on Redis Sentinel and on Redis Cluster', () => {
+  it('redis+sentinel://: two Sentinels, the first one down; nodes find the master through the other; visitors through A reach the device on B; status and announcements work', async () => {
+    const dir = await tempDir();
+    const master = await startRedis();
+    const [down, up] = [await startSentinel(dir, master.port), await startSentinel(dir, master.port)];
+    expect(await client(up.port).call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')).toEqual(['127.0.0.1', String(master.port)]);
+    // The first Sentinel of the list is gone: the nodes and the status go on to the next.
+    await down.kill();
+
+    const onMaster = client(master.port);
+    await carriesVisitors(`redis+sentinel://127.0.0.1:${down.port},127.0.0.1:${up.port}/mymaster`, () => subscribed(onMaster));
+  });
+
+  it('redis+cluster://: three masters; visitors through A reach the device on B; the scripts run in one slot; status and announcements work', async () => {
+    const dir = await tempDir();
+    const ports: number[] = [];
+    // A cluster node also listens on its port + 10 000 (the cluster bus).
+    while (ports.length < 3) {
+      const port = await freePortWithOffset(10_000);
+      if (ports.every((other) => other !== port && other !== port + 10_000 && other + 10_000 !== port)) ports.push(port);
+    }
+    await Promise.all(
+      ports.map((port) =>
+        runRedisServer([
+          '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+          '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+        ]),
+      ),
+    );
+    await redisCli(['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    const nodes = ports.map((port) => client(port));
+    await eventually(
+      async () => (await Promise.all(nodes.map((node) => node.call('CLUSTER', 'INFO')))).every((info) => /cluster_state:ok/.test(String(info))),
+      'cluster_state:ok on every node',
+    );
+
+    // The scripts publish on the node that owns the registry's slot. A listener of our own on
+    // another node hears them only if the cluster bus carries them there, which the nodes'
+    // subscribers (each on a node ioredis picks at random) may or may not need in a given run.
+    const slot = Number(await nodes[0]!.call('CLUSTER', 'KEYSLOT', EVENTS_CHANNEL));
+    const ranges = (await nodes[0]!.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]]][];
+    const owner = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2][1];
+    expect(owner).toBeDefined();
+    const listener = client(ports.find((port) => port !== owner)!);
+    const heard: { t: string; k: string; node: string }[] = [];
+    listener.on('message', (_channel: string, message: string) => heard.push(JSON.parse(message) as { t: string; k: string; node: string }));
+    await listener.subscribe(EVENTS_CHANNEL);
+
+    const url = `redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`;
+    // Our listener is one of the subscriptions counted.
+    const { port, port2 } = await carriesVisitors(url, async () => (await Promise.all(nodes.map(subscribed))).reduce((sum, count) => sum + count, 0) - 1);
+    const announced = ['claim name:app.localhost', 'claim name:web.localhost', `claim tcp:${port}`, `claim tcp:${port2}`, `release tcp:${port2}`];
+    const fromB = (): string[] => heard.filter((event) => event.node === 'b').map((event) => `${event.t} ${event.k}`);
+    // The relay nodes' subscribers may sit nearer the publisher than ours: the last may still be on its way.
+    await eventually(async () => announced.every((event) => fromB().includes(event)), "B's announcements, on another node", 5_000).catch(() => undefined);
+    expect(fromB()).toEqual(expect.arrayContaining(announced));
+
+    // Every key the registry wrote is in one slot, on one of the three masters.
+    const keys = (await Promise.all(nodes.map((node) => node.call('KEYS', 'mproxy:*') as Promise<string[]>))).filter((found) => found.length > 0);
+    expect(keys).toHaveLength(1);
+    const slots = new Set(await Promise.all(keys[0]!.map((key) => nodes[0]!.call('CLUSTER', 'KEYSLOT', key))));
+    expect(slots.size).toBe(1);
+  });
+});
