@@ -48,18 +48,36 @@ interface Held {
   timer?: NodeJS.Timeout;
 }
 
-interface Cached<T> {
-  readonly value: T;
-  readonly expiresAt: number;
-}
 
-interface Announcement {
+/** What a lease script publishes on EVENTS_CHANNEL. */
+export interface Announcement {
   readonly t: 'claim' | 'grace' | 'release';
   readonly k: string;
   readonly node: string;
   readonly epoch: number;
   readonly owner: string;
   readonly ttl: number;
+}
+
+/** A table entry and when it lapses (ms since the epoch). */
+export interface Cached<T> {
+  readonly value: T;
+  readonly expiresAt: number;
+}
+
+/**
+ * Applies one announcement to a node's copy of the lease table. One about an older epoch than
+ * the entry's is stale (the lease was taken again since) and changes nothing.
+ * @internal
+ */
+export function applyAnnouncement(leases: Map<string, Cached<LeaseHolder>>, event: Announcement, now: number): void {
+  const current = leases.get(event.k);
+  if (current && current.value.epoch > event.epoch) return;
+  if (event.t === 'release') leases.delete(event.k);
+  else {
+    const state = event.t === 'grace' ? 'grace' : 'live';
+    leases.set(event.k, { value: { node: event.node, owner: event.owner, epoch: event.epoch, state }, expiresAt: now + event.ttl });
+  }
 }
 
 /**
@@ -89,6 +107,8 @@ export class LeaseRegistry {
   #state: 'connecting' | 'up' | 'down' = 'connecting';
   #closed = false;
   #frozen = false;
+  /** Announcements heard while #sync reads the table, to apply again on what it read. */
+  #heardDuringSync: Announcement[] | undefined;
 
   /** Emits when the table or what this node holds changed (ports to listen on may differ). */
   readonly changed$: Observable<void> = this.#changed.asObservable();
@@ -268,13 +288,25 @@ export class LeaseRegistry {
   /** Reads the whole table: what pub/sub could not say (lapsed leases, missed announcements). */
   async #sync(): Promise<void> {
     const now = Date.now();
-    const leases = await this.#list(LEASE_INDEX, `${PREFIX}lease:`);
+    // Pub/sub has its own connection: an announcement can come in while the read is on its way
+    // back and describe a change the read did not see. It is applied again on what was read,
+    // else it would be lost until the next heartbeat.
+    const heard: Announcement[] = [];
+    this.#heardDuringSync = heard;
+    let leases: Awaited<ReturnType<typeof listIndex>>;
+    let nodes: Awaited<ReturnType<typeof listIndex>>;
+    try {
+      leases = await this.#list(LEASE_INDEX, `${PREFIX}lease:`);
+      nodes = await this.#list(NODE_INDEX, `${PREFIX}node:`);
+    } finally {
+      this.#heardDuringSync = undefined;
+    }
     this.#leases.clear();
     for (const { id, raw, ttl } of leases) {
       const value = parseJson<LeaseHolder>(raw);
       if (value) this.#leases.set(id, { value, expiresAt: now + ttl });
     }
-    const nodes = await this.#list(NODE_INDEX, `${PREFIX}node:`);
+    for (const event of heard) applyAnnouncement(this.#leases, event, now);
     this.#nodes.clear();
     for (const { id, raw, ttl } of nodes) {
       const value = parseJson<NodeRecord>(raw);
@@ -357,13 +389,8 @@ export class LeaseRegistry {
     const event = parseJson<Announcement>(message);
     if (!event || typeof event.k !== 'string') return;
     const self = this.#options.nodeId;
-    if (event.t === 'release') this.#leases.delete(event.k);
-    else {
-      this.#leases.set(event.k, {
-        value: { node: event.node, owner: event.owner, epoch: event.epoch, state: event.t === 'grace' ? 'grace' : 'live' },
-        expiresAt: Date.now() + event.ttl,
-      });
-    }
+    this.#heardDuringSync?.push(event);
+    applyAnnouncement(this.#leases, event, Date.now());
     const held = this.#held.get(event.k);
     if (event.t === 'claim' && event.node !== self && held && event.epoch > held.epoch) {
       this.#lost(event.k, { node: event.node, owner: event.owner, epoch: event.epoch, state: 'live' });

@@ -1,12 +1,14 @@
 /**
- * The cluster's small parts on their own: durations, options, the node-to-node proof, and the
- * CLI's refusals of cluster flags that do not go together.
+ * The cluster's small parts on their own: durations, options, the node-to-node proof, how a node
+ * applies announcements to its copy of the lease table, and the CLI's refusals of cluster flags
+ * that do not go together.
  */
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseMilliseconds } from '../../src/cluster/duration.js';
 import { checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest } from '../../src/cluster/node-auth.js';
 import { resolveClusterOptions } from '../../src/cluster/options.js';
+import { applyAnnouncement, type Announcement, type Cached, type LeaseHolder } from '../../src/cluster/leases.js';
 import { parseRedisUrl } from '../../src/cluster/redis.js';
 import { openUnique } from '../../src/cluster/unique.js';
 import { createRelay, createTunnel, memoryPair } from '../../src/index.js';
@@ -130,5 +132,36 @@ describe('mproxy relay cluster flags', () => {
       expect(result.stderr).toMatch(/\(E_USAGE\)$/m);
     }
     expect(results[2]?.stderr).toContain('--lease-grace');
+  });
+});
+
+describe('a node applying announcements to its copy of the lease table', () => {
+  const holder = (node: string, epoch: number, state: 'live' | 'grace' = 'live'): LeaseHolder => ({ node, owner: 'dev', epoch, state });
+  const event = (t: Announcement['t'], node: string, epoch: number): Announcement => ({ t, k: 'name:app.localhost', node, owner: 'dev', epoch, ttl: 1000 });
+  const table = (entries: [string, LeaseHolder][]) => new Map<string, Cached<LeaseHolder>>(entries.map(([k, value]) => [k, { value, expiresAt: 5000 }]));
+
+  it('keeps a claim heard while a read that missed it was in flight, replayed on what the read returned', () => {
+    // The read returned an empty table; the claim was announced after the read ran.
+    const leases = table([]);
+    applyAnnouncement(leases, event('claim', 'b', 4), 100);
+    expect(leases.get('name:app.localhost')).toEqual({ value: holder('b', 4), expiresAt: 1100 });
+  });
+
+  it("applies one epoch's claim, grace and release in order", () => {
+    const leases = table([]);
+    applyAnnouncement(leases, event('claim', 'b', 5), 0);
+    applyAnnouncement(leases, event('grace', 'b', 5), 0);
+    expect(leases.get('name:app.localhost')?.value).toEqual(holder('b', 5, 'grace'));
+    applyAnnouncement(leases, event('release', 'b', 5), 0);
+    expect(leases.has('name:app.localhost')).toBe(false);
+  });
+
+  it('ignores an announcement of an older epoch than the entry (the lease was taken again since)', () => {
+    const leases = table([['name:app.localhost', holder('c', 7)]]);
+    applyAnnouncement(leases, event('release', 'b', 6), 0);
+    applyAnnouncement(leases, event('claim', 'b', 6), 0);
+    expect(leases.get('name:app.localhost')?.value).toEqual(holder('c', 7));
+    applyAnnouncement(leases, event('claim', 'a', 8), 0);
+    expect(leases.get('name:app.localhost')?.value).toEqual(holder('a', 8));
   });
 });

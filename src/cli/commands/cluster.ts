@@ -12,7 +12,7 @@ export function registerCluster(program: Command): void {
   cluster
     .command('status')
     .description('print the nodes of a cluster, and every name and port with the node that holds it')
-    .option('--cluster <url>', 'the cluster\'s Redis: redis://host:port')
+    .option('--cluster <url>', 'the cluster\'s Redis: redis://host:port, redis+sentinel://h:p,h:p/MASTER or redis+cluster://h:p,h:p')
     .option('--json', 'print JSON instead of a table')
     .action(async (flags: StatusFlags) => {
       if (!flags.cluster) throw cliError('E_USAGE', 'give the cluster: --cluster redis://host:port');

@@ -55,7 +55,7 @@ export function registerRelay(program: Command): void {
     .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable', '10000')
     .option('--token-grace <ms>', 'how long a device may stay without a valid token', '30000')
     .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
-    .option('--cluster <url>', 'join a relay cluster on Redis: redis://host:port (see docs/cluster.md)')
+    .option('--cluster <url>', 'join a relay cluster on Redis: redis://host:port, redis+sentinel://h:p,h:p/MASTER or redis+cluster://h:p,h:p (see docs/cluster.md)')
     .option('--node-id <id>', 'this node\'s id in the cluster (with --cluster)')
     .option('--node-listen <host:port>', 'where other nodes forward visitors to this one (with --cluster)')
     .option('--node-advertise <host:port>', 'the address other nodes dial, when not the --node-listen one')
