@@ -10,13 +10,16 @@ export class PortListeners<T> {
   readonly #open: (port: number) => Promise<T>;
   readonly #close: (listener: T) => void;
   readonly #log: Logger;
+  readonly #unavailable: (port: number, error: Error) => void;
   readonly #listeners = new Map<number, { ready: Promise<T | undefined>; listener?: T }>();
 
-  constructor(kind: string, open: (port: number) => Promise<T>, close: (listener: T) => void, log: Logger) {
+  /** `unavailable`: told of a port that could not be opened (after it is logged). */
+  constructor(kind: string, open: (port: number) => Promise<T>, close: (listener: T) => void, log: Logger, unavailable: (port: number, error: Error) => void = () => undefined) {
     this.#kind = kind;
     this.#open = open;
     this.#close = close;
     this.#log = log;
+    this.#unavailable = unavailable;
   }
 
   /** Ports listening now (not those still opening). */
@@ -41,6 +44,7 @@ export class PortListeners<T> {
         (error: Error) => {
           if (this.#listeners.get(port) === entry) this.#listeners.delete(port);
           this.#log.error({ port, err: error.message, code: 'E_PORT_UNAVAILABLE' }, `cannot listen on claimed ${this.#kind} port`);
+          this.#unavailable(port, error);
           return undefined;
         },
       );

@@ -214,12 +214,14 @@ class MproxyRelay implements Relay {
       },
       (server) => server.close(),
       this.#log,
+      (port, error) => this.#portUnavailable('tcp', port, error),
     );
     this.#udpPorts = new PortListeners<UdpPort>(
       'UDP',
       (port) => UdpPort.bind(this.#portHost(), port, (meta) => this.#openUdp(port, meta), options.udpIdleTimeout ?? 60_000),
       (udp) => udp.close(),
       this.#log,
+      (port, error) => this.#portUnavailable('udp', port, error),
     );
     const listens = Array.isArray(options.listen) ? options.listen : [options.listen];
     if (listens.length === 0) throw new InvalidOptionError('listen needs at least one address');
@@ -815,6 +817,17 @@ class MproxyRelay implements Relay {
   }
 
   // Claimed ports: a listener exists while at least one device holds the port.
+
+  /** Tells the devices that hold a port the relay could not open it: they would wait for visitors in vain. */
+  #portUnavailable(kind: 'tcp' | 'udp', port: number, error: Error & { code?: string }): void {
+    const why = error.code === 'EADDRINUSE' ? 'something else on the relay uses it' : error.code === 'EACCES' ? 'the relay may not bind it' : error.message;
+    const message = `the relay cannot listen on ${kind.toUpperCase()} port ${port} (${why}): it gets no visitors`;
+    for (const [id, session] of this.#sessions) {
+      if (this.#registry.grantsOf(id).some((grant) => grantedPorts(grant, this.#policy)[kind].includes(port))) {
+        session.notice({ message, code: 'E_PORT_UNAVAILABLE' });
+      }
+    }
+  }
 
   #reconcilePorts(): void {
     if (this.#closed || this.#draining) return;

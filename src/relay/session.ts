@@ -147,6 +147,11 @@ export class DeviceSession {
     this.#graceTimer.unref();
   }
 
+  /** Tells the device something it should know, out of band (`[0, {message, code}]`). */
+  notice(body: { readonly message: string; readonly code: string }): void {
+    this.#channel.sendNotice(body);
+  }
+
   /** Tells the device what it now serves (telebit's `grant` push; never answered). */
   granted(grant: Grant): void {
     const grants: unknown[] = [];
