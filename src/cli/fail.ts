@@ -17,6 +17,23 @@ export function cliError(code: CliErrorCode, message: string, options?: { cause?
 /** Commander's ways of saying "I printed help or the version": not failures. */
 const COMMANDER_DONE = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
 
+/**
+ * The flags of the library options whose names start an `E_INVALID_OPTION` message: a CLI user
+ * gave `--tcp-ports`, not `tcpPorts`.
+ */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  listen: '--listen',
+  tunnel: '--tunnel',
+  tcpPorts: '--tcp-ports',
+  udpPorts: '--udp-ports',
+  portHost: '--port-host',
+  sniffTimeout: '--sniff-timeout',
+  tokenGrace: '--token-grace',
+  acceptProxyProtocol: '--accept-proxy-protocol',
+  expiresIn: '--expires',
+  relay: '--relay',
+};
+
 /** The line for `error`, without a newline. */
 function errorLine(error: unknown): string {
   let message: string;
@@ -29,6 +46,7 @@ function errorLine(error: unknown): string {
     code = typeof own === 'string' && own !== '' ? own : 'E_UNEXPECTED';
     // Node's system errors repeat their code at the start of the message.
     message = error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message;
+    if (code === 'E_INVALID_OPTION') message = message.replace(/^(\w+)\b/, (word) => FLAG_OF[word] ?? word);
   } else {
     message = String(error);
     code = 'E_UNEXPECTED';

@@ -69,6 +69,7 @@ describe('mproxy token', () => {
     expectOneLineError(await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: '' }), 'E_USAGE');
     expectOneLineError(await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--port', '70000']), 'E_USAGE');
     expectOneLineError(await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'a.localhost', '--expires', 'soon']), 'E_INVALID_OPTION');
+    expect((await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'a.localhost', '--expires', 'soon'])).stderr).toMatch(/^mproxy: --expires must be a whole number .*, got "soon" \(E_INVALID_OPTION\)$/m);
   });
 });
 
@@ -141,6 +142,13 @@ describe('mproxy relay and device', () => {
 
   it('refuses bad flags with one line', async () => {
     expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--listen', 'nowhere']), 'E_INVALID_OPTION');
+    // The flag a CLI user gave, not the library option's name.
+    const ports = await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--tcp-ports', '5000-abc']);
+    expect(ports.stderr).toMatch(/^mproxy: --tcp-ports must be ports 1-65535/);
+    const listen = await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--listen', '127.0.0.1:99999']);
+    expect(listen.stderr).toBe('mproxy: --listen port 99999 is not 0-65535 (E_INVALID_OPTION)\n');
+    const demo = await run(['demo', '--name', 'bad_name']);
+    expect(demo.stderr).toBe('mproxy: --name "bad_name" is not a DNS name (letters, digits, hyphens and dots) (E_USAGE)\n');
     expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--log-level', 'loud']), 'E_USAGE');
     // One listener failing must not leave the other one keeping the process alive.
     const busy = await createRelay({ listen: '127.0.0.1:0', tunnel: '127.0.0.1:0', secret: 'cli-test-secret-of-32-bytes-or-more' });

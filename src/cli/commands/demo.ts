@@ -5,9 +5,11 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isValidName, normalizeName } from '../../auth/names.js';
 import { issueToken } from '../../auth/token.js';
 import { createDevice } from '../../device/device.js';
 import { createRelay } from '../../relay/relay.js';
+import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -24,8 +26,10 @@ export function registerDemo(program: Command): void {
     .option('--tunnel <host:port>', 'where the device connects', '127.0.0.1:8080')
     .option('--name <name>', 'the name the local HTTPS service is reached by', 'app.localhost')
     .action(async (flags: DemoFlags) => {
+      // Checked before anything starts: a relay already listening would make the refusal look late.
+      const name = normalizeName(flags.name);
+      if (!isValidName(name)) throw cliError('E_USAGE', `--name ${JSON.stringify(flags.name)} is not a DNS name (letters, digits, hyphens and dots)`);
       const log = createCliLogger(flags);
-      const name = flags.name;
       const dir = mkdtempSync(join(tmpdir(), 'mproxy-demo-'));
       const stops: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
       const stopAll = async (): Promise<void> => {
