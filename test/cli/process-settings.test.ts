@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defer, stopChild } from '../support/index.js';
-import { SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
+import { OLD_SPACE_FLAG, SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'process-settings-test-secret-32-bytes-long';
@@ -20,21 +20,21 @@ const facts = (over: Partial<ProcessFacts> = {}): ProcessFacts => ({
 });
 
 describe('planProcessSettings', () => {
-  it('starts again with the V8 flag first and the glibc tunable added, arguments kept', () => {
+  it('starts again with the V8 flags first and the glibc tunable added, arguments kept', () => {
     const plan = planProcessSettings(facts({ execArgv: ['--enable-source-maps'] }));
     expect(plan).toEqual({
       exec: true,
-      argv: ['/usr/bin/node', SEMI_SPACE_FLAG, '--enable-source-maps', '/opt/mproxy/dist/cli.js', 'relay', '--listen', ':443'],
+      argv: ['/usr/bin/node', SEMI_SPACE_FLAG, OLD_SPACE_FLAG, '--enable-source-maps', '/opt/mproxy/dist/cli.js', 'relay', '--listen', ':443'],
       env: { PATH: '/usr/bin', GLIBC_TUNABLES: TRIM_TUNABLE },
-      adds: [SEMI_SPACE_FLAG, `GLIBC_TUNABLES=${TRIM_TUNABLE}`],
+      adds: [SEMI_SPACE_FLAG, OLD_SPACE_FLAG, `GLIBC_TUNABLES=${TRIM_TUNABLE}`],
     });
   });
 
-  it("keeps what the user set: a semi-space size in NODE_OPTIONS or on the command line, a trim threshold of their own", () => {
+  it("keeps what the user set: V8 sizes in NODE_OPTIONS or on the command line, a trim threshold of their own", () => {
     const env = { NODE_OPTIONS: '--max-semi-space-size=8', GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' };
-    expect(planProcessSettings(facts({ env }))).toEqual({ exec: false });
+    expect(planProcessSettings(facts({ env, execArgv: ['--initial-old-space-size=16'] }))).toEqual({ exec: false });
     const own = planProcessSettings(facts({ execArgv: ['--max-semi-space-size=4'], env: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } }));
-    expect(own.exec && own.argv.slice(1, 3)).toEqual(['--max-semi-space-size=4', '/opt/mproxy/dist/cli.js']);
+    expect(own.exec && own.argv.slice(1, 4)).toEqual([OLD_SPACE_FLAG, '--max-semi-space-size=4', '/opt/mproxy/dist/cli.js']);
     expect(own.exec && own.env.GLIBC_TUNABLES).toBe(`glibc.malloc.arena_max=2:${TRIM_TUNABLE}`);
   });
 
@@ -46,7 +46,7 @@ describe('planProcessSettings', () => {
 
   it('adds no glibc tunable off Linux', () => {
     const plan = planProcessSettings(facts({ platform: 'darwin' }));
-    expect(plan.exec && plan.adds).toEqual([SEMI_SPACE_FLAG]);
+    expect(plan.exec && plan.adds).toEqual([SEMI_SPACE_FLAG, OLD_SPACE_FLAG]);
     expect(plan.exec && plan.env.GLIBC_TUNABLES).toBeUndefined();
   });
 });
@@ -77,9 +77,9 @@ describe.runIf(process.platform === 'linux')('mproxy relay applies its process s
   it(canExec ? 'in the same process, started again with them, and says so' : 'cannot here (no process.execve), and says why', async () => {
     const { pid, output } = await startRelay({ GLIBC_TUNABLES: '', NODE_OPTIONS: '' });
     if (canExec) {
-      expect(cmdline(pid)).toContain(SEMI_SPACE_FLAG);
+      expect(cmdline(pid)).toEqual(expect.arrayContaining([SEMI_SPACE_FLAG, OLD_SPACE_FLAG]));
       expect(environ(pid)).toContain(`GLIBC_TUNABLES=${TRIM_TUNABLE}`);
-      expect(output).toContain(`process settings: ${SEMI_SPACE_FLAG}, GLIBC_TUNABLES=${TRIM_TUNABLE}`);
+      expect(output).toContain(`process settings: ${SEMI_SPACE_FLAG}, ${OLD_SPACE_FLAG}, GLIBC_TUNABLES=${TRIM_TUNABLE}`);
     } else {
       expect(cmdline(pid)).not.toContain(SEMI_SPACE_FLAG);
       expect(output).toMatch(/process settings: Node's defaults \(process\.execve needs Node 22\.15 or later/);
