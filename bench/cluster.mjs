@@ -79,6 +79,7 @@ export async function run(ctx) {
   };
   if (ctx.filter && !Object.values(cases).some((name) => `cluster ${name}`.includes(ctx.filter))) return [];
   const children = [];
+  let sink;
   try {
     const redisPort = await freePort();
     await start('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/, children);
@@ -93,7 +94,7 @@ export async function run(ctx) {
       );
     const [a, b] = await Promise.all([node('a', '127.0.0.1'), node('b', '127.0.0.2')]);
     let counted = 0;
-    const sink = net.createServer((socket) => socket.on('data', (chunk) => (counted += chunk.length)));
+    sink = net.createServer((socket) => socket.on('data', (chunk) => (counted += chunk.length)).on('error', () => {}));
     sink.listen(0, '127.0.0.1');
     await once(sink, 'listening');
     const token = await issueToken(SECRET, { ports: [port], sub: 'bench' });
@@ -181,5 +182,7 @@ export async function run(ctx) {
     return rows.filter((row) => !ctx.filter || `cluster ${row.case}`.includes(ctx.filter));
   } finally {
     for (const child of children.reverse()) child.kill('SIGKILL');
+    // A listening sink would keep the runner alive after the last module.
+    sink?.close();
   }
 }
