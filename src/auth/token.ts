@@ -75,23 +75,24 @@ const SECONDS_PER_UNIT: Readonly<Record<string, number>> = { s: 1, m: 60, h: 360
  * Parses a duration as the CLI takes it: a positive whole number followed by `s`, `m`, `h` or
  * `d`, or a plain number of seconds (`'90'`). Returns seconds.
  *
+ * @param name what the message calls the value (`issueToken` says `expiresIn`).
  * @throws InvalidOptionError (`E_INVALID_OPTION`) for anything else: empty, zero, negative,
  *   fractional, an unknown unit, or a value too large to be exact.
  */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, name = 'duration'): number {
   const match = /^(\d+)([smhd]?)$/.exec(text.trim().toLowerCase());
   const amount = match?.[1];
   const unit = match?.[2];
   if (amount === undefined || unit === undefined) {
-    throw new InvalidOptionError(`duration must be a whole number with an optional unit s, m, h or d (e.g. "24h"), got ${JSON.stringify(text)}`);
+    throw new InvalidOptionError(`${name} must be a whole number with an optional unit s, m, h or d (e.g. "24h"), got ${JSON.stringify(text)}`);
   }
   const seconds = Number(amount) * (SECONDS_PER_UNIT[unit === '' ? 's' : unit] ?? 1);
-  return checkLifetime(seconds, text);
+  return checkLifetime(seconds, text, name);
 }
 
-function checkLifetime(seconds: number, shown: unknown): number {
+function checkLifetime(seconds: number, shown: unknown, name: string): number {
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
-    throw new InvalidOptionError(`duration must be a positive whole number of seconds, got ${JSON.stringify(shown)}`);
+    throw new InvalidOptionError(`${name} must be a positive whole number of seconds, got ${JSON.stringify(shown)}`);
   }
   return seconds;
 }
@@ -133,7 +134,7 @@ export async function issueToken(secret: TokenSecret, claims: TokenClaims, optio
   }
   if (options.expiresIn !== undefined) {
     const lifetime =
-      typeof options.expiresIn === 'number' ? checkLifetime(options.expiresIn, options.expiresIn) : parseDuration(options.expiresIn);
+      typeof options.expiresIn === 'number' ? checkLifetime(options.expiresIn, options.expiresIn, 'expiresIn') : parseDuration(options.expiresIn, 'expiresIn');
     // A Date reaches 8.64e15 ms; an `exp` past it could never be read back as a time.
     if (!Number.isFinite(new Date((issuedAt + lifetime) * 1000).getTime())) {
       throw new InvalidOptionError(`expiresIn ${JSON.stringify(options.expiresIn)} puts the expiry past the year 275760`);

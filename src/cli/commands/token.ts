@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { portOfText } from '../../auth/policy.js';
 import { issueToken } from '../../auth/token.js';
-import { MproxyError } from '../../codec/errors.js';
 import { cliError } from '../fail.js';
 import { checkSecretStrength, collect, readSecret } from '../secret.js';
 
@@ -39,13 +38,7 @@ export function registerToken(program: Command): void {
       });
       const domains = flags.domain ?? [];
       if (domains.length === 0 && ports.length === 0) throw cliError('E_USAGE', 'give at least one --domain or --port');
-      const token = await issueToken(secret, { domains, ports, sub: flags.sub, jti: flags.jti }, { expiresIn: flags.expires }).catch((error: unknown) => {
-        // The library names the duration; the user gave --expires.
-        if (error instanceof MproxyError && error.code === 'E_INVALID_OPTION' && error.message.startsWith('duration ')) {
-          throw new MproxyError(error.code, `--expires ${error.message.slice('duration '.length)}`, { cause: error });
-        }
-        throw error;
-      });
+      const token = await issueToken(secret, { domains, ports, sub: flags.sub, jti: flags.jti }, { expiresIn: flags.expires });
       process.stdout.write(`${token}\n`);
     });
 }
