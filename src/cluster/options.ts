@@ -52,10 +52,11 @@ export const DEFAULT_DRAIN_TIMEOUT = 30_000;
  * @throws {InvalidOptionError} `E_INVALID_OPTION` naming the option.
  */
 export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterOptions {
-  if (typeof options.url !== 'string' || !/^(redis|rediss|redis\+sentinel|redis\+cluster):\/\//.test(options.url)) {
+  if (typeof options.url !== 'string') {
     throw new InvalidOptionError('cluster url must be redis://, rediss://, redis+sentinel:// or redis+cluster://');
   }
-  // Refused here, before the relay listens, rather than when the registry connects.
+  // The scheme and the host lists, refused here, before the relay listens, rather than when the
+  // registry connects.
   parseRedisUrl(options.url);
   if (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(options.nodeId)) {
     throw new InvalidOptionError(`cluster nodeId ${JSON.stringify(options.nodeId)} must be 1-64 letters, digits, '.', '_' or '-'`);
