@@ -122,8 +122,13 @@ export function checkForwards(forwards: readonly Forward[]): void {
 }
 
 function describeForward(forward: Forward): string {
+  return `${forward.service}:${forward.name ?? forward.port}=${targetText(forward)}`;
+}
+
+/** A forward's target as `host:port` (an IPv6 host in brackets), as a rule writes it. */
+export function targetText(forward: Forward): string {
   const { host, port } = forward.target;
-  return `${forward.service}:${forward.name ?? forward.port}=${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**

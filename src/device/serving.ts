@@ -3,7 +3,7 @@
  * that reaches it, or why the relay will route it no visitors.
  */
 import { isWildcard, matchesName } from '../auth/names.js';
-import type { Forward } from './forwards.js';
+import { targetText, type Forward } from './forwards.js';
 import type { TokenClaims } from './token-claims.js';
 
 /** What the relay granted on this connection (read from its `grant` pushes). */
@@ -57,7 +57,7 @@ export function reportForwards(
   relayHost: string,
 ): ForwardReport[] {
   return forwards.map((forward) => {
-    const target = `${forward.target.host.includes(':') ? `[${forward.target.host}]` : forward.target.host}:${forward.target.port}`;
+    const target = targetText(forward);
     if (forward.service === 'https' || forward.service === 'http') {
       const name = forward.name as string;
       const line = `${forward.service}://${name} → ${target}`;
