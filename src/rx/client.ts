@@ -484,9 +484,7 @@ export class MproxyClient implements Client, Borrower {
 
   #send(kind: FrameInit['kind'], data?: Uint8Array): void {
     if (!this.#lane) {
-      const items$ = new Observable<ClientFrame>((subscriber) => {
-        this.#lane = subscriber;
-      });
+      const items$ = new Observable<ClientFrame>((subscriber) => void (this.#lane = subscriber));
       this.#host.addLane({ items$, paused$: this.remotePaused$ });
     }
     this.#inLane++;
@@ -506,13 +504,9 @@ export class MproxyClient implements Client, Borrower {
     this.#queue.push(data);
     this.#queued += data.length;
     const total = this.#host.adjustQueued(data.length);
-    if (total > this.#host.options.maxTunnelBuffer) {
-      this.destroy(
-        new TunnelError(
-          'E_TUNNEL_BUFFER_OVERFLOW',
-          `tunnel holds ${total} unconsumed bytes, more than maxTunnelBuffer (${this.#host.options.maxTunnelBuffer})`,
-        ),
-      );
+    const max = this.#host.options.maxTunnelBuffer;
+    if (total > max) {
+      this.destroy(new TunnelError('E_TUNNEL_BUFFER_OVERFLOW', `tunnel holds ${total} unconsumed bytes, more than maxTunnelBuffer (${max})`));
       return;
     }
     this.#checkFlow();
@@ -546,12 +540,8 @@ export class MproxyClient implements Client, Borrower {
     const { highWaterMark, lowWaterMark, maxClientBuffer } = this.#host.options;
     const backlog = this.#queued + this.#backlog;
     if (backlog > maxClientBuffer) {
-      this.destroy(
-        new TunnelError(
-          'E_CLIENT_BUFFER_OVERFLOW',
-          `client ${this.id} holds ${backlog} unconsumed bytes, more than maxClientBuffer (${maxClientBuffer}): the remote ignored pause`,
-        ),
-      );
+      const why = `holds ${backlog} unconsumed bytes, more than maxClientBuffer (${maxClientBuffer}): the remote ignored pause`;
+      this.destroy(new TunnelError('E_CLIENT_BUFFER_OVERFLOW', `client ${this.id} ${why}`));
     } else if (!this.#pausedRemote && backlog > highWaterMark && !this.#remoteDone) {
       this.#pausedRemote = true;
       this.#host.sendUrgent(this.#frameOf('pause'));

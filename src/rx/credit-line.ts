@@ -24,8 +24,11 @@ export interface Borrower {
 export class CreditLine<B extends Borrower> {
   readonly #budget: number;
   readonly #readSize: number;
-  /** Clients waiting for a lend; a Set keeps their order and drops a closed one at once. */
-  readonly #line = new Set<B>();
+  /** Clients waiting for a lend, from #head, and which still wait (not a Set as the queue: V8
+   *  keeps a deleted entry's slot until it rebuilds the table, and each pass walks them all). */
+  #line: B[] = [];
+  #head = 0;
+  readonly #waiting = new Set<B>();
   /** Lends made since the last check (who, and which lend), and how many of all are unused. */
   #fresh: B[] = [];
   #serials: number[] = [];
@@ -44,13 +47,16 @@ export class CreditLine<B extends Borrower> {
   }
 
   ask(client: B): void {
-    this.#line.add(client);
+    if (!this.#waiting.has(client)) this.#line.push(client);
+    this.#waiting.add(client);
     this.#serve();
   }
 
   /** A client closed: out of the line, and its unused lend no longer counts. */
   leave(client: B): void {
-    this.#line.delete(client);
+    // Not while #serve walks #line: its place there would move.
+    const stale = this.#line.length - this.#head - this.#waiting.size;
+    if (this.#waiting.delete(client) && !this.#serving && stale > this.#waiting.size + 64) this.#compact();
     if (client.unusedLend === 0) return;
     this.#unused--;
     this.#serve();
@@ -72,9 +78,10 @@ export class CreditLine<B extends Borrower> {
     try {
       do {
         this.#again = false;
-        for (const client of this.#line) {
+        for (let client; (client = this.#line[this.#head]) !== undefined; this.#head++) {
+          if (!this.#waiting.has(client)) continue;
           if (this.#held + (this.#unused + 1) * this.#readSize > this.#budget) break;
-          this.#line.delete(client);
+          this.#waiting.delete(client);
           this.#unused++;
           this.#serial = (this.#serial % Number.MAX_SAFE_INTEGER) + 1;
           this.#fresh.push(client);
@@ -85,6 +92,7 @@ export class CreditLine<B extends Borrower> {
     } finally {
       this.#serving = false;
     }
+    if (this.#head > 1024 && this.#head * 2 > this.#line.length) this.#compact();
     if (this.#fresh.length > 0 && !this.#checking) {
       this.#checking = true;
       // Two hops: the first lands in this turn's check phase, before the poll that delivers
@@ -98,6 +106,12 @@ export class CreditLine<B extends Borrower> {
         setImmediate(() => this.#park(clients, serials));
       });
     }
+  }
+
+  /** Drops those served or gone from #line (once they are most of it). */
+  #compact(): void {
+    this.#line = this.#line.slice(this.#head).filter((client) => this.#waiting.has(client));
+    this.#head = 0;
   }
 
   #park(clients: B[], serials: number[]): void {

@@ -66,15 +66,11 @@ class WebSocketTransport extends TransportBase {
     ws.on('open', () => this.#onOpen());
     ws.on('error', (error) => {
       // ws always follows 'error' with 'close', which settles the transport.
-      this.#failure ??= new TransportError('E_TRANSPORT_ERROR', `WebSocket failed: ${error.message}`, {
-        cause: error,
-      });
+      this.#failure ??= new TransportError('E_TRANSPORT_ERROR', `WebSocket failed: ${error.message}`, { cause: error });
     });
     ws.on('close', (code) => this.#onClose(code));
     if (ws.readyState === OPEN) ws.pause();
-    else if (ws.readyState === CLOSED) {
-      this.finish(new TransportError('E_TRANSPORT_CLOSED', 'WebSocket was already closed'));
-    }
+    else if (ws.readyState === CLOSED) this.finish(new TransportError('E_TRANSPORT_CLOSED', 'WebSocket was already closed'));
   }
 
   get bufferedAmount(): number {

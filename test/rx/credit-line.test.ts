@@ -107,4 +107,54 @@ describe('CreditLine', () => {
     line.leave(a);
     expect(log).toEqual(['a', 'c']);
   });
+
+  it('keeps its order through thousands of clients leaving and asking again while it waits', () => {
+    // Room for one lend at a time: the line is mostly waiting, as under 1000 busy visitors.
+    const line = new CreditLine<Reader>(10, 10);
+    const log: string[] = [];
+    const readers = Array.from({ length: 3000 }, (_, i) => new Reader(String(i), log));
+    for (const reader of readers) line.ask(reader);
+    // Two in three leave while waiting (the first one, lent, stays); asking again changes nothing.
+    readers.forEach((reader, i) => i % 3 !== 0 && line.leave(reader));
+    readers.forEach((reader, i) => i % 3 === 0 && line.ask(reader));
+    for (let i = 0; i < 999; i++) {
+      const lent = readers[Number(log.at(-1))]!;
+      lent.use(line, 10);
+      line.held(-10, false);
+    }
+    expect(log).toEqual(readers.filter((_, i) => i % 3 === 0).map((reader) => reader.name));
+  });
+
+  it('serves everyone in line when others leave from inside each lend', () => {
+    // One lend at a time; each lend closes up to ten clients far down the line (a lend's
+    // consequences run synchronously, and may reach anyone), so that those gone soon outnumber
+    // those waiting while the line is handing out a lend.
+    const line = new CreditLine<Reader>(10, 10);
+    const log: string[] = [];
+    const readers = Array.from({ length: 3000 }, (_, i) => new Reader(String(i), log));
+    const gone = new Set<Reader>();
+    let asked = false;
+    let seed = 7;
+    const random = (n: number): number => (seed = (seed * 48271) % 2147483647) % n;
+    for (const reader of readers) {
+      reader.lend = function (serial) {
+        Reader.prototype.lend.call(this, serial);
+        for (let k = 0; k < 10; k++) {
+          const other = readers[500 + random(2500)];
+          if (asked && other && !gone.has(other) && !log.includes(other.name)) {
+            gone.add(other);
+            line.leave(other);
+          }
+        }
+      };
+    }
+    for (const reader of readers) line.ask(reader);
+    asked = true;
+    for (let i = 0; i < readers.length; i++) {
+      readers[Number(log.at(-1))]!.use(line, 10);
+      line.held(-10, false);
+    }
+    expect(gone.size).toBeGreaterThan(1000);
+    expect(log).toEqual(readers.filter((reader) => !gone.has(reader)).map((reader) => reader.name));
+  });
 });
