@@ -19,10 +19,15 @@
 // bench/results.json. Exit code 0 even when targets are missed; 1 when a module crashed
 // (its error is printed, the other modules still run); 2 on a bad command line.
 //
+// Each module runs in a fresh Node process of its own (this file, forked with `--module NAME`),
+// so that what one module leaves behind (a heap grown by micro-benchmarks, allocator arenas,
+// compiled code, open handles) is not counted against the next one.
+//
 // Environment: the runner and every process a module starts run with the environment the
 // user has (no allocator setting or V8 flag of the runner's own): a figure is what a user's
 // process pays. Modules that need a full GC get one through ctx.gc, made reachable on its first
 // call without a command-line flag; no module forces one before a timed system transfer.
+import { fork } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -110,6 +115,50 @@ function printTable(rows) {
   for (const l of lines) console.log(line(l));
 }
 
+/** What every module is told, from the environment. */
+function readSettings() {
+  return {
+    timeMs: envNumber('BENCH_TIME_MS', 500),
+    warmupMs: envNumber('BENCH_WARMUP_MS', 100),
+    rounds: Math.round(envNumber('BENCH_ROUNDS', 2)),
+    clock: process.env.BENCH_CLOCK === 'wall' ? 'wall' : 'cpu',
+    filter: process.env.BENCH_FILTER ?? '',
+    allocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (the environment's)` : 'default',
+  };
+}
+
+/** Child side: runs one module, sends back its rows (or its crash) and exits. */
+async function runModule(name, settings) {
+  let collect;
+  const gc = () => (collect ??= exposeGc())();
+  const send = (message) => new Promise((resolve) => process.send(message, resolve));
+  try {
+    const mod = await import(pathToFileURL(join(here, `${name}.mjs`)).href);
+    if (typeof mod.run !== 'function') throw new Error(`bench/${name}.mjs does not export run(ctx)`);
+    /** @type {BenchContext} */
+    const ctx = { module: name, ...settings, gc, log: (m) => console.error(m) };
+    const rows = await mod.run(ctx);
+    if (!Array.isArray(rows)) throw new Error(`bench/${name}.mjs run() did not return an array of rows`);
+    await send({ rows });
+  } catch (error) {
+    await send({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+  process.disconnect();
+  // A module that leaves a handle open (a server, a timer) must not keep the run waiting.
+  setTimeout(() => process.exit(0), 1000).unref();
+}
+
+/** Parent side: the module's rows from a fresh process, or what it crashed with. */
+function inChild(name) {
+  return new Promise((resolve) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--module', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    let answer;
+    child.on('message', (message) => (answer = message));
+    child.on('error', (error) => (answer ??= { error: String(error) }));
+    child.on('exit', (code, signal) => resolve(answer ?? { error: `bench/${name}.mjs: its process exited (${signal ?? code}) without rows` }));
+  });
+}
+
 async function main() {
   const available = discover();
   const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -127,18 +176,7 @@ async function main() {
     cpus: cpus.length,
     cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
   };
-  // Exposed when a module first asks for a full GC (the codec micro-benchmarks, the tunnel's
-  // heap per client after its timed rounds): the process the other modules measure has none.
-  let collect;
-  const gc = () => (collect ??= exposeGc())();
-  const settings = {
-    timeMs: envNumber('BENCH_TIME_MS', 500),
-    warmupMs: envNumber('BENCH_WARMUP_MS', 100),
-    rounds: Math.round(envNumber('BENCH_ROUNDS', 2)),
-    clock: process.env.BENCH_CLOCK === 'wall' ? 'wall' : 'cpu',
-    filter: process.env.BENCH_FILTER ?? '',
-    allocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES} (the environment's)` : 'default',
-  };
+  const settings = readSettings();
   console.error(
     `bench: ${modules.join(', ')} on Node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}; ` +
       `${settings.timeMs} ms per task, ${settings.warmupMs} ms warmup, best of ${settings.rounds} rounds, ${settings.clock} clock; ` +
@@ -151,22 +189,17 @@ async function main() {
   for (const name of modules) {
     const t0 = Date.now();
     console.error(`bench: ${name} …`);
-    try {
-      const mod = await import(pathToFileURL(join(here, `${name}.mjs`)).href);
-      if (typeof mod.run !== 'function') throw new Error(`bench/${name}.mjs does not export run(ctx)`);
-      /** @type {BenchContext} */
-      const ctx = { module: name, ...settings, gc, log: (m) => console.error(m) };
-      const got = await mod.run(ctx);
-      if (!Array.isArray(got)) throw new Error(`bench/${name}.mjs run() did not return an array of rows`);
-      for (const r of got) {
+    const answer = await inChild(name);
+    if (answer.rows) {
+      for (const r of answer.rows) {
         const ratio = typeof r.ratio === 'number' ? r.ratio : r.mproxy / r.baseline;
         const row = { module: name, ...r, ratio, target: r.target ?? null };
         rows.push({ ...row, result: verdict(row) });
       }
       console.error(`bench: ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    } catch (error) {
-      failures.push({ module: name, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-      console.error(`bench: ${name} CRASHED:`, error);
+    } else {
+      failures.push({ module: name, error: answer.error });
+      console.error(`bench: ${name} CRASHED: ${answer.error}`);
     }
   }
 
@@ -189,7 +222,8 @@ async function main() {
   process.exitCode = failures.length > 0 ? 1 : 0;
 }
 
-main().catch((error) => {
+const child = process.argv[2] === '--module' && process.send ? process.argv[3] : undefined;
+(child ? runModule(child, readSettings()) : main()).catch((error) => {
   console.error('bench: crashed:', error);
   process.exitCode = 1;
 });
