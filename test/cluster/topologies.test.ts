@@ -4,7 +4,8 @@
  * of three masters (`redis+cluster://HOST:PORT,HOST:PORT`), all real redis-server processes.
  * Three CLI nodes on each; a device on B is reached through A, bytes hash-checked; the status
  * (what `mproxy cluster status` prints) is read through the same URL; claims and releases are
- * announced to the other nodes over pub/sub.
+ * announced to the other nodes over pub/sub. And a Sentinel failover: the master killed, its
+ * replica promoted, the names served throughout and claims announced through the new master.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -56,7 +57,7 @@ function redisCli(args: string[]): Promise<string> {
 }
 
 /** A Sentinel (`redis-server FILE --sentinel`) that watches the master on `masterPort` as `mymaster`. */
-async function startSentinel(dir: string, masterPort: number): Promise<{ port: number; kill(): Promise<void> }> {
+async function startSentinel(dir: string, masterPort: number, downAfterMs = 2000): Promise<{ port: number; kill(): Promise<void> }> {
   const port = await freePort();
   // A Sentinel rewrites its configuration file as it learns: one file each.
   const config = join(dir, `sentinel-${port}.conf`);
@@ -67,8 +68,8 @@ async function startSentinel(dir: string, masterPort: number): Promise<{ port: n
       'bind 127.0.0.1',
       `dir ${dir}`,
       `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
-      'sentinel down-after-milliseconds mymaster 2000',
-      'sentinel failover-timeout mymaster 4000',
+      `sentinel down-after-milliseconds mymaster ${downAfterMs}`,
+      `sentinel failover-timeout mymaster ${2 * downAfterMs}`,
       '',
     ].join('\n'),
   );
@@ -141,6 +142,64 @@ describe('a relay cluster on Redis Sentinel and on Redis Cluster', () => {
 
     const onMaster = client(master.port);
     await carriesVisitors(`redis+sentinel://127.0.0.1:${down.port},127.0.0.1:${up.port}/mymaster`, () => subscribed(onMaster));
+  });
+
+  it('redis+sentinel://, failover: the master dies, the Sentinel promotes its replica; the names held are served throughout, and claims and announcements go on through the new master', async () => {
+    const dir = await tempDir();
+    const master = await startRedis();
+    const replicaPort = await freePort();
+    await runRedisServer(['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port)]);
+    const replica = client(replicaPort);
+    await eventually(async () => /master_link_status:up/.test(String(await replica.info('replication'))), 'the replica in sync');
+    const sentinel = await startSentinel(dir, master.port, 1000);
+    const asked = client(sentinel.port);
+    // The Sentinel learns of the replica from the master's INFO, which it asks at start.
+    await eventually(async () => ((await asked.call('SENTINEL', 'REPLICAS', 'mymaster')) as unknown[]).length === 1, 'the Sentinel to know the replica', 15_000);
+
+    const url = `redis+sentinel://127.0.0.1:${sentinel.port}/mymaster`;
+    const port = await freePort();
+    let port2 = await freePort();
+    while (port2 === port) port2 = await freePort();
+    // Leases of 3 s, renewed every second: the failover (1 s to call the master down, then the
+    // promotion) outlasts a renewal or two, not a lease.
+    const [a, b] = (await Promise.all(
+      ['a', 'b'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl: '3s' })),
+    )) as [Node, Node];
+    const local = await services();
+    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+    await a.waitFor(listening(port), 'the claimed port', 5_000);
+    const data = randomBytes(64 * 1024);
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    await eventually(async () => Number(await client(master.port).call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
+
+    const marks = [a, b].map((node) => node.output().length);
+    await master.kill();
+    // Served while Redis has no master, then after the promotion.
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
+    await eventually(
+      async () => ((await asked.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[])[1] === String(replicaPort),
+      'the Sentinel to promote the replica',
+      15_000,
+    );
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+
+    // A claim made now is written to the new master, and A hears of it over its pub/sub.
+    await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
+    await a.waitFor(listening(port2), 'the claim made after the failover, announced', 10_000, marks[0]);
+    expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
+    // The first device's leases are renewed on the new master, by B, under their epochs.
+    await eventually(async () => {
+      const status = await readClusterStatus(url);
+      const held = status.leases.filter((lease) => lease.node === 'b' && lease.state === 'live').map((lease) => `${lease.kind} ${lease.what}`);
+      return ['name app.localhost', 'name web.localhost', `tcp ${port}`, `tcp ${port2}`].every((lease) => held.includes(lease));
+    }, 'the leases, live on the new master', 10_000);
+    // Both nodes lost the registry and found it again, and nobody gave a name up on the way.
+    for (const [i, node] of [a, b].entries()) {
+      const since = node.output().slice(marks[i]);
+      expect(since).toMatch(/cluster registry unreachable[^]*cluster registry connected/);
+      expect(since).not.toMatch(released(port));
+    }
   });
 
   it('redis+cluster://: three masters; visitors through A reach the device on B; the scripts run in one slot; status and announcements work', async () => {
