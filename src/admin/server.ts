@@ -9,6 +9,7 @@ import { interval, startWith, type Subscription } from 'rxjs';
 import type { Device } from '../device/device.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { TunnelMetrics } from '../metrics/tunnel-metrics.js';
+import { joinHostPort } from '../transport/host-port.js';
 import { clientInfo, type Relay } from '../relay/relay.js';
 import { parseListen, type ListenAddress } from '../relay/options.js';
 import { dashboardPage } from './dashboard.js';
@@ -141,7 +142,7 @@ export async function createAdminServer(options: AdminOptions): Promise<AdminSer
   });
   server.on('error', (error) => log.error({ err: error.message }, 'admin listener error'));
   const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `http://${joinHostPort(address.address, address.port)}`;
   log.info({ url, token: options.token ? 'required' : 'none' }, 'admin listener ready');
   return {
     address,

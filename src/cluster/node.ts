@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
 import type { TunnelOptions } from '../rx/options.js';
 import type { OpenClientMeta, Tunnel } from '../rx/tunnel.js';
-import { splitHostPort } from '../transport/host-port.js';
+import { joinHostPort, splitHostPort } from '../transport/host-port.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { leaseId, type LeaseKind } from './keys.js';
 import { LeaseRegistry, type LeaseHolder } from './leases.js';
@@ -79,8 +79,7 @@ export class ClusterNode {
   /** Listens for other nodes, then joins the registry (which connects in the background). */
   async start(): Promise<AddressInfo> {
     const bound = await this.#links.listen();
-    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-    this.#address = this.#options.nodeAdvertise ?? `${host}:${bound.port}`;
+    this.#address = this.#options.nodeAdvertise ?? joinHostPort(bound.address, bound.port);
     this.#registry = new LeaseRegistry({
       url: this.#options.url,
       nodeId: this.id,

@@ -5,7 +5,7 @@
 import { isValidName, matchesName, normalizeName, wildcardSpecificity } from '../auth/names.js';
 import { portOfText } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
-import { splitHostPort } from '../transport/host-port.js';
+import { joinHostPort, splitHostPort } from '../transport/host-port.js';
 import type { ProxyVersion } from '../proxy-protocol/header.js';
 
 /** The services a forward can be for. */
@@ -127,8 +127,7 @@ function describeForward(forward: Forward): string {
 
 /** A forward's target as `host:port` (an IPv6 host in brackets), as a rule writes it. */
 export function targetText(forward: Forward): string {
-  const { host, port } = forward.target;
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return joinHostPort(forward.target.host, forward.target.port);
 }
 
 /**

@@ -16,6 +16,7 @@ import type { Client } from '../rx/client.js';
 import { connectSocket } from '../rx/connect-socket.js';
 import type { OpenClientMeta } from '../rx/tunnel.js';
 import type { TunnelStats } from '../rx/stats.js';
+import { joinHostPort } from '../transport/host-port.js';
 import { TunnelMetrics } from '../metrics/tunnel-metrics.js';
 import { watchRoundTrip } from '../metrics/round-trip.js';
 import { AuthError } from '../auth/errors.js';
@@ -262,7 +263,7 @@ class MproxyRelay implements Relay {
 
   get tunnelUrl(): string {
     if (this.#acme) return `wss://${this.#acme.name}:${this.addresses.tunnel.port}`;
-    return `${this.#options.tunnelTls ? 'wss' : 'ws'}://${describeAddress(this.addresses.tunnel)}`;
+    return `${this.#options.tunnelTls ? 'wss' : 'ws'}://${joinHostPort(this.addresses.tunnel.address, this.addresses.tunnel.port)}`;
   }
 
   get certificates(): AcmeCertificates | undefined {
@@ -345,7 +346,7 @@ class MproxyRelay implements Relay {
     const tunnelAt = parseListen(this.#options.tunnel, DEFAULT_TUNNEL, 'tunnel');
     const bind = (server: TcpServer | HttpServer, at: ListenAddress, option: 'listen' | 'tunnel'): Promise<void> =>
       listenOn(server, at, this.#log).catch((error: NodeJS.ErrnoException) => {
-        throw new ListenError(option, describeAddress({ address: at.host, port: at.port, family: at.host.includes(':') ? 'IPv6' : 'IPv4' }), error);
+        throw new ListenError(option, joinHostPort(at.host, at.port), error);
       });
     const listening = await Promise.allSettled([
       ...this.#publicServers.map((server, i) => bind(server, publicAts[i] as ListenAddress, 'listen')),
@@ -365,8 +366,8 @@ class MproxyRelay implements Relay {
       visitors,
       tunnel: this.#tunnelServer.address() as AddressInfo,
     };
-    for (const address of visitors) this.#log.info({ address: describeAddress(address) }, 'visitors listener ready');
-    this.#log.info({ address: describeAddress(this.#addresses.tunnel), url: this.tunnelUrl }, 'device endpoint ready');
+    for (const address of visitors) this.#log.info({ address: joinHostPort(address.address, address.port) }, 'visitors listener ready');
+    this.#log.info({ address: joinHostPort(this.#addresses.tunnel.address, this.#addresses.tunnel.port), url: this.tunnelUrl }, 'device endpoint ready');
     // Orders need the visitor listener up: the CA validates through it.
     this.#acme?.certificates.start();
   }
@@ -900,10 +901,6 @@ function refuseUpgrade(socket: Duplex, body: { message: string; code: string }):
   );
 }
 
-function describeAddress(address: AddressInfo): string {
-  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-}
-
 function listenOn(server: TcpServer | HttpServer, at: { host: string; port: number }, log: Logger): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -911,7 +908,8 @@ function listenOn(server: TcpServer | HttpServer, at: { host: string; port: numb
       server.off('error', reject);
       // A listening server's later errors (a failed accept) must not go unheard: with no
       // listener, Node would throw them and take the relay down.
-      const address = describeAddress(server.address() as AddressInfo);
+      const { address: host, port } = server.address() as AddressInfo;
+      const address = joinHostPort(host, port);
       server.on('error', (error) => log.error({ err: error.message, address }, 'listener error'));
       resolve();
     });

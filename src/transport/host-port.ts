@@ -1,7 +1,4 @@
-/**
- * Address text shared by the relay (`listen`, `tunnel`) and the device (forward targets): the
- * `host:port` form of the addresses transports listen on and connect to.
- */
+/** `host:port` text, as the relay (`listen`, `tunnel`), the device (forward targets) and the logs write addresses. */
 
 /** The parts of an address as written; see {@link splitHostPort}. */
 export interface HostPortText {
@@ -37,3 +34,6 @@ export function splitHostPort(text: string): HostPortText | undefined {
   if (!match) return undefined;
   return { host: match[1] ?? match[2] ?? '', port: match[3] as string };
 }
+
+/** `host:port`, the host in brackets if it is an IPv6 address: what {@link splitHostPort} takes apart. */
+export const joinHostPort = (host: string, port: number | string): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);

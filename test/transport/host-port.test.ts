@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitHostPort } from '../../src/transport/host-port.js';
+import { joinHostPort, splitHostPort } from '../../src/transport/host-port.js';
 
 describe('splitHostPort', () => {
   it.each([
@@ -31,5 +31,18 @@ describe('splitHostPort', () => {
     ['empty brackets', ['[]']],
   ])('refuses %s', (_why, texts) => {
     for (const text of texts) expect(splitHostPort(text), text).toBeUndefined();
+  });
+});
+
+describe('joinHostPort', () => {
+  it.each([
+    ['127.0.0.1', 8080, '127.0.0.1:8080'],
+    ['localhost', 80, 'localhost:80'],
+    ['::1', 443, '[::1]:443'],
+    ['fe80::1%lo', '22', '[fe80::1%lo]:22'],
+    ['', 0, ':0'],
+  ])('writes %j and %j as %j, which splitHostPort takes apart again', (host, port, text) => {
+    expect(joinHostPort(host, port)).toBe(text);
+    expect(splitHostPort(text)).toEqual({ host, port: String(port) });
   });
 });
