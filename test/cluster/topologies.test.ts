@@ -148,7 +148,8 @@ describe('a relay cluster on Redis Sentinel and on Redis Cluster', () => {
     const dir = await tempDir();
     const master = await startRedis();
     const replicaPort = await freePort();
-    await runRedisServer(['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port)]);
+    // In the test's directory: a replica writes what it is sent at its sync to its dump file.
+    await runRedisServer(['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(master.port)]);
     const replica = client(replicaPort);
     await eventually(async () => /master_link_status:up/.test(String(await replica.info('replication'))), 'the replica in sync');
     const sentinel = await startSentinel(dir, master.port, 1000);
