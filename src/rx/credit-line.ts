@@ -54,9 +54,8 @@ export class CreditLine<B extends Borrower> {
 
   /** A client closed: out of the line, and its unused lend no longer counts. */
   leave(client: B): void {
-    // Not while #serve walks #line: its place there would move.
-    const stale = this.#line.length - this.#head - this.#waiting.size;
-    if (this.#waiting.delete(client) && !this.#serving && stale > this.#waiting.size + 64) this.#compact();
+    // Dropped from #line once those gone outnumber those waiting; not while #serve walks it.
+    if (this.#waiting.delete(client) && !this.#serving && this.#line.length - this.#head > 2 * this.#waiting.size) this.#compact();
     if (client.unusedLend === 0) return;
     this.#unused--;
     this.#serve();
@@ -92,7 +91,7 @@ export class CreditLine<B extends Borrower> {
     } finally {
       this.#serving = false;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#line.length) this.#compact();
+    if (this.#head === this.#line.length || (this.#head > 64 && this.#head * 2 > this.#line.length)) this.#compact();
     if (this.#fresh.length > 0 && !this.#checking) {
       this.#checking = true;
       // Two hops: the first lands in this turn's check phase, before the poll that delivers
@@ -108,7 +107,7 @@ export class CreditLine<B extends Borrower> {
     }
   }
 
-  /** Drops those served or gone from #line (once they are most of it). */
+  /** Drops those served or gone from #line (once they are most of it: each costs O(1) overall). */
   #compact(): void {
     this.#line = this.#line.slice(this.#head).filter((client) => this.#waiting.has(client));
     this.#head = 0;

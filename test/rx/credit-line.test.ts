@@ -3,6 +3,8 @@
  * budget, and when an unused lend stops counting. A "turn" is one turn of the event loop; the
  * test waits for turns with setImmediate, which is what the line itself counts in.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { CreditLine, type Borrower } from '../../src/rx/credit-line.js';
 
@@ -157,4 +159,29 @@ describe('CreditLine', () => {
     expect(gone.size).toBeGreaterThan(1000);
     expect(log).toEqual(readers.filter((reader) => !gone.has(reader)).map((reader) => reader.name));
   });
+
+  it('keeps no client that was served and left, whether the line was idle or busy', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const line = new CreditLine<Reader>(10, 10);
+    // Idle: one is lent at once. Busy: a hundred wait behind one lend, and leave as they wait.
+    // (In a function of its own: an async function's frame would keep its locals alive.)
+    const gone = [1, 100].flatMap((count) => serveAndLeave(line, count));
+    // Past the check of the lends (two turns), then two full collections.
+    await turn();
+    await turn();
+    gc();
+    gc();
+    expect(gone.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+  });
 });
+
+function serveAndLeave(line: CreditLine<Reader>, count: number): WeakRef<Reader>[] {
+  const log: string[] = [];
+  const readers = Array.from({ length: count }, (_, i) => new Reader(String(i), log));
+  for (const reader of readers) line.ask(reader);
+  readers[0]!.use(line, 10);
+  line.held(-10, false);
+  for (const reader of readers) line.leave(reader);
+  return readers.map((reader) => new WeakRef(reader));
+}
