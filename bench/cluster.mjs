@@ -127,8 +127,8 @@ export async function run(ctx) {
     };
     for (const path of Object.values(paths)) await transfer(path, WARMUP);
     const results = { forwarded: [], direct: [], piped: [] };
-    // Five rounds at least: a round takes a second or two, and on a machine whose cores all these
-    // processes share, one in two or three is disturbed (see docs/performance.md, "Cluster").
+    // Five rounds at least: each round moves TOTAL three times, and on a machine whose cores all
+    // these processes share, one round in two or three is disturbed (docs/performance.md, "Cluster").
     for (let round = 0; round < Math.max(ROUNDS, ctx.rounds); round++) {
       const order = round % 2 === 0 ? ['forwarded', 'direct', 'piped'] : ['piped', 'direct', 'forwarded'];
       for (const name of order) {

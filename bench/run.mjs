@@ -148,14 +148,30 @@ async function runModule(name, settings) {
   setTimeout(() => process.exit(0), 1000).unref();
 }
 
-/** Parent side: the module's rows from a fresh process, or what it crashed with. */
+/**
+ * Parent side: the module's rows from a fresh process, or what it crashed with. A SIGTERM or
+ * SIGHUP sent to the runner goes on to the module's process, whose own clean-up stops what it
+ * started; the runner then dies of the same signal. (A terminal's Ctrl-C reaches both already.)
+ */
 function inChild(name) {
   return new Promise((resolve) => {
     const child = fork(fileURLToPath(import.meta.url), ['--module', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     let answer;
+    let stopping;
+    const forward = (signal) => {
+      stopping = signal;
+      child.kill(signal);
+    };
+    const signals = ['SIGTERM', 'SIGHUP'];
+    for (const signal of signals) process.on(signal, forward);
     child.on('message', (message) => (answer = message));
-    child.on('error', (error) => (answer ??= { error: String(error) }));
-    child.on('exit', (code, signal) => resolve(answer ?? { error: `bench/${name}.mjs: its process exited (${signal ?? code}) without rows` }));
+    // A process that could not be started reports 'error' and may never report 'exit'.
+    child.on('error', (error) => resolve(answer ?? { error: `bench/${name}.mjs: ${error.message}` }));
+    child.on('exit', (code, signal) => {
+      for (const each of signals) process.off(each, forward);
+      if (stopping) process.kill(process.pid, stopping);
+      resolve(answer ?? { error: `bench/${name}.mjs: its process exited (${signal ?? code}) without rows` });
+    });
   });
 }
 
