@@ -91,7 +91,9 @@ export class CreditLine<B extends Borrower> {
     } finally {
       this.#serving = false;
     }
-    if (this.#head === this.#line.length || (this.#head > 64 && this.#head * 2 > this.#line.length)) this.#compact();
+    // Emptied in place when all were served (the common case: no allocation per read).
+    if (this.#head === this.#line.length) this.#line.length = this.#head = 0;
+    else if (this.#head > 64 && this.#head * 2 > this.#line.length) this.#compact();
     if (this.#fresh.length > 0 && !this.#checking) {
       this.#checking = true;
       // Two hops: the first lands in this turn's check phase, before the poll that delivers
