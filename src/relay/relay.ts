@@ -823,11 +823,8 @@ class MproxyRelay implements Relay {
   #portUnavailable(kind: 'tcp' | 'udp', port: number, error: Error & { code?: string }): void {
     const why = error.code === 'EADDRINUSE' ? 'something else on the relay uses it' : error.code === 'EACCES' ? 'the relay may not bind it' : error.message;
     const message = `the relay cannot listen on ${kind.toUpperCase()} port ${port} (${why}): it gets no visitors`;
-    for (const [id, session] of this.#sessions) {
-      if (this.#registry.grantsOf(id).some((grant) => grantedPorts(grant, this.#policy)[kind].includes(port))) {
-        session.notice({ message, code: 'E_PORT_UNAVAILABLE' });
-      }
-    }
+    // Those the port's visitors would be routed to (the policy let the relay try this kind).
+    for (const id of this.#registry.sessionsForPort(port)) this.#sessions.get(id)?.notice({ message, code: 'E_PORT_UNAVAILABLE' });
   }
 
   #reconcilePorts(): void {
