@@ -122,12 +122,7 @@ export function checkForwards(forwards: readonly Forward[]): void {
 }
 
 function describeForward(forward: Forward): string {
-  return `${forward.service}:${forward.name ?? forward.port}=${targetText(forward)}`;
-}
-
-/** A forward's target as `host:port` (an IPv6 host in brackets), as a rule writes it. */
-export function targetText(forward: Forward): string {
-  return joinHostPort(forward.target.host, forward.target.port);
+  return `${forward.service}:${forward.name ?? forward.port}=${joinHostPort(forward.target.host, forward.target.port)}`;
 }
 
 /**

@@ -3,7 +3,8 @@
  * that reaches it, or why the relay will route it no visitors.
  */
 import { isWildcard, matchesName } from '../auth/names.js';
-import { targetText, type Forward } from './forwards.js';
+import { joinHostPort } from '../transport/host-port.js';
+import type { Forward } from './forwards.js';
 import type { TokenClaims } from './token-claims.js';
 
 /** What the relay granted on this connection (read from its `grant` pushes). */
@@ -57,7 +58,7 @@ export function reportForwards(
   relayHost: string,
 ): ForwardReport[] {
   return forwards.map((forward) => {
-    const target = targetText(forward);
+    const target = joinHostPort(forward.target.host, forward.target.port);
     if (forward.service === 'https' || forward.service === 'http') {
       const name = forward.name as string;
       const line = `${forward.service}://${name} → ${target}`;
