@@ -25,8 +25,9 @@
 //
 // Environment: the runner and every process a module starts run with the environment the
 // user has (no allocator setting or V8 flag of the runner's own): a figure is what a user's
-// process pays. Modules that need a full GC get one through ctx.gc, made reachable on its first
-// call without a command-line flag; no module forces one before a timed system transfer.
+// process pays. No module forces a GC before a timed measurement; ctx.gc (made reachable on its
+// first call, without a command-line flag) serves only figures taken after the timed ones, such
+// as the tunnel's heap per client, which need one.
 import { fork } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -85,9 +85,8 @@ export function median(values) {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-// One side, one round: a fresh Bench so each measurement starts from a collected heap.
+// One side, one round: a fresh Bench, and no forced GC (a figure is what a process with Node's defaults pays).
 async function measureOne(ctx, fn, clock) {
-  ctx.gc();
   const bench = new Bench({
     time: ctx.timeMs,
     warmupTime: ctx.warmupMs,
