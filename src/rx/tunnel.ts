@@ -240,8 +240,12 @@ class MproxyTunnel implements Tunnel, ClientHost {
     const { bytesIn, bytesOut } = client.stats;
     this.#retiredIn += bytesIn;
     this.#retiredOut += bytesOut;
-    this.#tombstones.set(client.id, true);
-    if (this.#tombstones.size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.keys().next().value as string);
+    this.#bury(client.id);
+  }
+
+  /** Later frames of a gone (or refused) id are dropped, not taken for a new client. */
+  #bury(id: string): void {
+    if (this.#tombstones.set(id, true).size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.keys().next().value as string);
   }
 
   /**
@@ -290,10 +294,11 @@ class MproxyTunnel implements Tunnel, ClientHost {
   /**
    * Answers a frame with `error`. Only the id fields are echoed, and an answer that still cannot
    * be encoded (a hostile address near the 255-byte limit) is not sent: in the merge it would
-   * fail the tunnel's one way out.
+   * fail the tunnel's one way out. The id is refused once: its further data is dropped.
    */
   #refuse(frame: Frame, code: string, message: string): undefined {
     const { family, address, port } = frame;
+    this.#bury(frame.id);
     const refusal: FrameInit = { kind: 'error', family, address, port, data: encodeErrorBody({ message, code }) };
     try {
       encodeFrameParts(refusal);

@@ -1,5 +1,5 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
+import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { expect } from 'vitest';
 import { FrameDecoder, encodeFrame, type Client, type Frame, type FrameInit, type Transport } from '../../src/index.js';
 import type { MproxyClient } from '../../src/rx/client.js';
@@ -9,6 +9,15 @@ export const internal = (client: Client | undefined): MproxyClient => client as 
 
 export function testScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+}
+
+/**
+ * Runs marbles, then the checks the callback returns, once virtual time has been flushed.
+ * (`TestScheduler.run` only hands back what the callback returned; it never calls it.)
+ */
+export function marbles(callback: (helpers: RunHelpers) => (() => void) | void): void {
+  const checks = testScheduler().run(callback);
+  if (checks) checks();
 }
 
 export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');

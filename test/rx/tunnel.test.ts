@@ -9,7 +9,7 @@ import {
   type Client,
   type TunnelOptions,
 } from '../../src/index.js';
-import { A, B, ID_A, ID_B, bytes, scriptedTransport, seen, testScheduler, text } from './helpers.js';
+import { A, B, ID_A, ID_B, bytes, marbles, scriptedTransport, seen, testScheduler, text } from './helpers.js';
 
 const wire = {
   c: bytes({ kind: 'connection', ...A }),
@@ -101,7 +101,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should turn a remote pause into remotePaused$, write() false, and drain$ on resume', () => {
-    testScheduler().run(({ hot, expectObservable }) => {
+    marbles(({ hot, expectObservable }) => {
       const { transport } = scriptedTransport(hot('-c-p-r-', wire));
       const tunnel = createTunnel(transport);
       const writes: boolean[] = [];
@@ -151,7 +151,7 @@ describe('createTunnel (marbles)', () => {
   it('should destroy a client whose remote ignores pause past maxClientBuffer, and keep the others', () => {
     const options: TunnelOptions = { highWaterMark: 4, lowWaterMark: 2, maxClientBuffer: 12 };
     let failure: unknown;
-    testScheduler().run(({ hot, expectObservable }) => {
+    marbles(({ hot, expectObservable }) => {
       const { transport, written } = scriptedTransport(hot('-c-d-d-d-b-', wire));
       const tunnel = createTunnel(transport, options);
       tunnel.clients$.subscribe((c) => {
@@ -186,7 +186,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should end its clients, unsubscribe and close the transport on close(), leaving nothing behind', () => {
-    testScheduler().run(({ hot, cold, expectObservable, expectSubscriptions }) => {
+    marbles(({ hot, cold, expectObservable, expectSubscriptions }) => {
       const incoming = hot('-c-b-----', wire);
       const { transport, written, state } = scriptedTransport(incoming);
       const tunnel = createTunnel(transport);
@@ -218,7 +218,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should ignore end, pause and resume for unknown ids', () => {
-    testScheduler().run(({ hot, expectObservable }) => {
+    marbles(({ hot, expectObservable }) => {
       const { transport, written } = scriptedTransport(hot('-e-p-r-|', wire));
       const tunnel = createTunnel(transport);
       expectObservable(tunnel.clients$).toBe('-------|');
@@ -227,7 +227,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should answer data for an unknown id with E_NO_CONN when told to reject it', () => {
-    testScheduler().run(({ hot, expectObservable }) => {
+    marbles(({ hot, expectObservable }) => {
       const { transport, written } = scriptedTransport(hot('-d-|', wire));
       const tunnel = createTunnel(transport, { unknownData: 'reject' });
       expectObservable(tunnel.clients$).toBe('---|');
@@ -237,8 +237,17 @@ describe('createTunnel (marbles)', () => {
     });
   });
 
+  it('should refuse an unknown id once, however many data frames it sends', () => {
+    marbles(({ hot, expectObservable }) => {
+      const { transport, written } = scriptedTransport(hot('-d-d-d-|', wire));
+      const tunnel = createTunnel(transport, { unknownData: 'reject' });
+      expectObservable(tunnel.clients$).toBe('-------|');
+      return () => expect(written.map((f) => `${f.kind} ${f.id} ${decodeErrorBody(f.data).code}`)).toEqual([`error ${ID_A} E_NO_CONN`]);
+    });
+  });
+
   it('should refuse clients with E_NOT_ACCEPTING while nobody subscribes to clients$', () => {
-    testScheduler().run(({ hot }) => {
+    marbles(({ hot }) => {
       const { transport, written } = scriptedTransport(hot('-c-|', wire));
       createTunnel(transport);
       return () => expect(written.map((f) => decodeErrorBody(f.data).code)).toEqual(['E_NOT_ACCEPTING']);
@@ -246,7 +255,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should open a client toward the remote and route its replies', () => {
-    testScheduler().run(({ hot, cold, expectObservable }) => {
+    marbles(({ hot, cold, expectObservable }) => {
       const { transport, written } = scriptedTransport(hot('---d-e-', wire));
       const tunnel = createTunnel(transport);
       let client: Client | undefined;
@@ -262,7 +271,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should decode control bodies onto control$ and send control messages', () => {
-    testScheduler().run(({ hot, expectObservable }) => {
+    marbles(({ hot, expectObservable }) => {
       const { transport, written } = scriptedTransport(hot('-k-g-k-', wire));
       const tunnel = createTunnel(transport);
       const hello = [1, 'hello', [1], ['add_token']];
@@ -282,7 +291,7 @@ describe('createTunnel (marbles)', () => {
   });
 
   it('should send an error frame with the local code when a client is destroyed with an error', () => {
-    testScheduler().run(({ hot }) => {
+    marbles(({ hot }) => {
       const { transport, written } = scriptedTransport(hot('-c-', wire));
       const tunnel = createTunnel(transport);
       tunnel.clients$.subscribe((c) => c.destroy(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })));
