@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../codec/errors.js';
+import { splitHostPort } from '../transport/host-port.js';
 
 /** A Redis client of either kind: both speak the commands the registry uses. */
 export type RedisClient = Redis | Cluster;
@@ -33,13 +34,13 @@ export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
     .split(',')
     .filter(Boolean)
     .map((entry) => {
-      const at = entry.endsWith(']') ? -1 : entry.lastIndexOf(':');
-      const host = (at > 0 ? entry.slice(0, at) : entry).replace(/^\[|\]$/g, '');
-      const port = at > 0 ? Number(entry.slice(at + 1)) : 6379;
-      if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
-        throw new InvalidOptionError(`cluster url: ${JSON.stringify(entry)} is not host:port`);
+      // A host without a port is Redis's own port, as ioredis takes it.
+      const parts = splitHostPort(entry) ?? splitHostPort(`${entry}:6379`);
+      const port = Number(parts?.port);
+      if (!parts?.host || port < 1 || port > 65_535) {
+        throw new InvalidOptionError(`cluster url: ${JSON.stringify(entry)} is not host:port (an IPv6 address goes in brackets: [::1]:6379)`);
       }
-      return { host, port };
+      return { host: parts.host, port };
     });
   if (hosts.length === 0) throw new InvalidOptionError(`a ${protocol}// URL lists host:port[,host:port…]`);
   const master = decode(path.replace(/^\//, ''));

@@ -52,18 +52,19 @@ describe('cluster durations and options', () => {
       password: 's@cret',
       master: 'mymaster',
     });
-    expect(parseRedisUrl('redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001')).toMatchObject({
+    expect(parseRedisUrl('redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]')).toMatchObject({
       protocol: 'redis+cluster:',
       hosts: [
         { host: '10.0.0.1', port: 7000 },
         { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 6379 },
       ],
       username: 'app',
       password: 'pw',
     });
     const base = { nodeId: 'a', nodeListen: '127.0.0.1:0' };
     expect(resolveClusterOptions({ ...base, url: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001' }).url).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7001');
-    for (const bad of ['redis+cluster://10.0.0.1:7000,10.0.0.2:x', 'redis+cluster://', 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379', 'redis+sentinel://10.0.0.1:99999/m', 'redis+sentinel://:%E0%A4%A@10.0.0.1:26379/m']) {
+    for (const bad of ['redis+cluster://10.0.0.1:7000,10.0.0.2:x', 'redis+cluster://', 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379', 'redis+sentinel://10.0.0.1:99999/m', 'redis+sentinel://:%E0%A4%A@10.0.0.1:26379/m', 'redis+cluster://::1:7000', 'redis+cluster://:7000', 'redis+cluster://10.0.0.1:0']) {
       expect(() => resolveClusterOptions({ ...base, url: bad }), bad).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION' }));
     }
   });
