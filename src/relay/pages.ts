@@ -16,3 +16,12 @@ export function badGatewayResponse(name: string, reason: UnroutedReason = 'unkno
       : `No device serves ${shown} on this relay.`,
   );
 }
+
+/**
+ * What a TLS visitor gets when no connected device serves the name its ClientHello asked for
+ * (or it asked for none): a fatal `unrecognized_name` alert, the answer RFC 6066 (section 3)
+ * gives a server that does not know the name. The relay holds no certificate for it, so this
+ * is sent in the clear, before any ServerHello; clients report it as such (OpenSSL:
+ * "tlsv1 unrecognized name") rather than as a reset.
+ */
+export const UNRECOGNIZED_NAME_ALERT: Buffer = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]);

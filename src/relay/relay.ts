@@ -24,7 +24,7 @@ import { DeviceSession } from './session.js';
 import { ListenError, RelayError } from './errors.js';
 import { matchesName } from '../auth/names.js';
 import { checkRelayOptions, MIN_SECRET_BYTES, parseListen, type ListenAddress, type RelayOptions } from './options.js';
-import { badGatewayResponse } from './pages.js';
+import { UNRECOGNIZED_NAME_ALERT, badGatewayResponse } from './pages.js';
 import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
 import { UdpPort } from './udp.js';
@@ -607,9 +607,7 @@ class MproxyRelay implements Relay {
         { remote, name: outcome.name, service, code: 'E_NO_DEVICE' },
         gone ? 'the device of this name is not connected' : 'no device serves this name',
       );
-      // TLS cannot be answered without a certificate for the name: close it.
-      if (service === 'http') socket.end(badGatewayResponse(outcome.name, gone ? 'disconnected' : 'unknown'));
-      else socket.destroy();
+      socket.end(service === 'http' ? badGatewayResponse(outcome.name, gone ? 'disconnected' : 'unknown') : UNRECOGNIZED_NAME_ALERT);
       return;
     }
     const client = this.#openFor(session, socket, visitor, { service, serviceport: socket.localPort ?? null, name: outcome.name });

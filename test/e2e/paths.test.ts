@@ -292,12 +292,12 @@ describe('HTTPS by SNI, TLS passed through', () => {
     await expectNoClients(device);
   });
 
-  it('closes a TLS visitor for a name no device serves', async () => {
+  it('answers a TLS visitor for a name no device serves with an unrecognized_name alert', async () => {
     const relay = await startRelay();
     const visitor = tlsVisitor(relay);
     const [error] = (await once(visitor, 'error')) as [Error & { code?: string }];
-    // Closed before any ServerHello: no certificate (and no 502 page) on the relay's behalf.
-    expect(error.code).toBe('ECONNRESET');
+    // Before any ServerHello: no certificate (and no 502 page) on the relay's behalf.
+    expect(error.code).toBe('ERR_SSL_TLSV1_UNRECOGNIZED_NAME');
     expect(visitor.authorized).toBe(false);
   });
 });

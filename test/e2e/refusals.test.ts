@@ -268,7 +268,7 @@ describe('refusals: add_token and delete_token on the control channel', () => {
 });
 
 describe('refusals: names and ports not granted', () => {
-  it('answers 502 to an HTTP visitor and closes a TLS visitor for a name no token covers', async () => {
+  it('answers 502 to an HTTP visitor and an unrecognized_name alert to a TLS visitor for a name no token covers', async () => {
     const { relay, healthy } = await setup();
     const port = relay.addresses.public.port;
     const reply = await httpGet(port, 'nobody.localhost');
@@ -276,7 +276,8 @@ describe('refusals: names and ports not granted', () => {
     expect(reply).toContain('nobody.localhost');
     const hello = await captureClientHello('nobody.localhost');
     const tls = await visit(port, [hello]);
-    expect(tls.received.length).toBe(0);
+    // A TLS record in the clear: alert (21), fatal (2), unrecognized_name (112).
+    expect([...tls.received]).toEqual([21, 3, 3, 0, 2, 2, 112]);
     await healthy();
   });
 

@@ -47,6 +47,8 @@ import {
 } from './helpers.js';
 
 
+// A TLS alert record, as RFC 5246 and 6066 write it: alert (21), TLS 1.2, 2 bytes, fatal, unrecognized_name (112).
+const UNRECOGNIZED_NAME = Buffer.from([21, 3, 3, 0, 2, 2, 112]);
 const CASES = 200;
 const BATCH = 25;
 const CONCURRENCY = 8;
@@ -458,11 +460,13 @@ describe('bad input', () => {
         const what = `case ${from + i} (${c.kind}, seed ${SEED + 1})`;
         if (c.expect === 'echo') expect(received.equals(sent), what).toBe(true);
         if (c.expect === 'refused') expect(received.length, what).toBe(0);
-        // Whatever comes back is the relay's own 502 page, an HTTP head routed to the healthy
+        // Whatever comes back is the relay's own 502 page, its TLS alert for a name it does not
+        // route (a ClientHello whose SNI was mangled), an HTTP head routed to the healthy
         // HTTP service (its answer), or bytes sent to the TLS echo, passed through untouched.
         let outcome: string;
         if (received.length === 0) outcome = 'closed';
         else if (received.subarray(0, 12).toString('latin1') === 'HTTP/1.1 502' && received.includes('No device serves')) outcome = '502 page';
+        else if (received.equals(UNRECOGNIZED_NAME)) outcome = 'unrecognized_name alert';
         else if (c.kind === 'http-garbage' && received.subarray(0, 9).toString('latin1') === 'HTTP/1.1 ') {
           outcome = `HTTP ${received.subarray(9, 12).toString('latin1')} from the service`;
         } else {
