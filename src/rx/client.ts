@@ -240,8 +240,7 @@ export class MproxyClient implements Client, Borrower {
       return noop;
     }
     if (this.#finished) {
-      const error = this.errored;
-      if (error) sink.error(error);
+      if (this.errored) sink.error(this.errored);
       else sink.complete();
       return noop;
     }

@@ -65,8 +65,9 @@ export interface Tunnel {
   destroy(error?: Error): void;
 }
 
-// Ids of clients that just finished: late data for them is dropped instead of opening a new
-// client with the tail of a dead stream (a telebit bug). Bounded: oldest forgotten first.
+// Ids of clients that just finished or were refused: late data for them is dropped instead of
+// opening a new client with the tail of a dead stream (a telebit bug), or drawing a refusal per
+// frame. Bounded: oldest forgotten first.
 const TOMBSTONES = 4096;
 /**
  * What the tunnel lets its clients read ahead of the transport (see CreditLine): eight socket
@@ -243,7 +244,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
     this.#bury(client.id);
   }
 
-  /** Later frames of a gone (or refused) id are dropped, not taken for a new client. */
   #bury(id: string): void {
     if (this.#tombstones.set(id, true).size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.keys().next().value as string);
   }
@@ -296,9 +296,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
    * be encoded (a hostile address near the 255-byte limit) is not sent: in the merge it would
    * fail the tunnel's one way out. The id is refused once: its further data is dropped.
    */
-  #refuse(frame: Frame, code: string, message: string): undefined {
-    const { family, address, port } = frame;
-    this.#bury(frame.id);
+  #refuse({ id, family, address, port }: Frame, code: string, message: string): undefined {
+    this.#bury(id);
     const refusal: FrameInit = { kind: 'error', family, address, port, data: encodeErrorBody({ message, code }) };
     try {
       encodeFrameParts(refusal);

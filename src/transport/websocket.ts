@@ -202,12 +202,8 @@ class WebSocketTransport extends TransportBase {
     // Never opened: what waited for the connection will never be sent.
     this.#dropQueued();
     const clean = code === 1000 || code === 1005;
-    this.finish(
-      this.#failure ??
-        (clean
-          ? undefined
-          : new TransportError('E_TRANSPORT_CLOSED', `WebSocket closed with code ${code}`, { closeCode: code })),
-    );
+    const closed = clean ? undefined : new TransportError('E_TRANSPORT_CLOSED', `WebSocket closed with code ${code}`, { closeCode: code });
+    this.finish(this.#failure ?? closed);
   }
 }
 
