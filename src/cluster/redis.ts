@@ -13,23 +13,32 @@ export interface RedisTopologyUrl {
   readonly password: string | undefined;
   /** The Sentinel master's name (the path); empty for a cluster. */
   readonly master: string;
+  /** The Sentinels' own user and password (`?sentinelUsername=…&sentinelPassword=…`), when they require one. */
+  readonly sentinelUsername?: string;
+  readonly sentinelPassword?: string;
 }
+
+/** The query parameters each topology takes. */
+const PARAMETERS: Record<RedisTopologyUrl['protocol'], readonly string[]> = {
+  'redis+sentinel:': ['sentinelUsername', 'sentinelPassword'],
+  'redis+cluster:': [],
+};
 
 /**
  * Takes a registry URL apart; undefined for `redis://` and `rediss://`, which ioredis reads
  * itself. Not with `new URL`: it takes one host, and refuses the host lists of Sentinel and
  * Cluster.
  * @throws {InvalidOptionError} `E_INVALID_OPTION` for an unknown scheme, an entry that is not
- * `host:port`, or a Sentinel URL without its master.
+ * `host:port`, a Sentinel URL without its master, or a query parameter the topology does not take.
  */
 export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
-  const parsed = /^([a-z+]+:)\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)/.exec(url);
+  const parsed = /^([a-z+]+:)\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(?:\?([^#]*))?/.exec(url);
   const protocol = parsed?.[1];
   if (protocol === 'redis:' || protocol === 'rediss:') return undefined;
   if (!parsed || (protocol !== 'redis+sentinel:' && protocol !== 'redis+cluster:')) {
     throw new InvalidOptionError('cluster url must be redis://, rediss://, redis+sentinel:// or redis+cluster://');
   }
-  const [, , userinfo = '', hostList = '', path = ''] = parsed;
+  const [, , userinfo = '', hostList = '', path = '', query = ''] = parsed;
   const hosts = hostList
     .split(',')
     .filter(Boolean)
@@ -54,14 +63,34 @@ export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
     username: decode(colon >= 0 ? userinfo.slice(0, colon) : userinfo) || undefined,
     password: (colon >= 0 && decode(userinfo.slice(colon + 1))) || undefined,
     master,
+    ...parameters(protocol, query),
   };
+}
+
+/**
+ * The query's parameters, each known to the topology. Decoded as the user and password are
+ * (`%2B` for a `+`: a `+` is kept as it is, not read as a space).
+ */
+function parameters(protocol: RedisTopologyUrl['protocol'], query: string): Record<string, string> {
+  const known = PARAMETERS[protocol];
+  const found: Record<string, string> = {};
+  for (const pair of query.split('&').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    const name = at >= 0 ? pair.slice(0, at) : pair;
+    if (!known.includes(name)) {
+      const takes = known.length > 0 ? `takes ${known.join(' and ')}` : 'takes no parameters';
+      throw new InvalidOptionError(`cluster url: a ${protocol}// URL ${takes}, not ${JSON.stringify(name)}`);
+    }
+    found[name] = decode(at >= 0 ? pair.slice(at + 1) : '');
+  }
+  return found;
 }
 
 function decode(part: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new InvalidOptionError('cluster url: a %-escape in its user, password or master is malformed');
+    throw new InvalidOptionError('cluster url: a %-escape in its user, password, master or a parameter is malformed');
   }
 }
 
@@ -81,6 +110,9 @@ export function connectRedis(url: string, name: string): RedisClient {
   const parsed = parseRedisUrl(url);
   if (!parsed) return new Redis(url, common);
   const auth = { username: parsed.username, password: parsed.password };
-  if (parsed.protocol === 'redis+sentinel:') return new Redis({ ...common, ...auth, sentinels: [...parsed.hosts], name: parsed.master });
+  if (parsed.protocol === 'redis+sentinel:') {
+    const { sentinelUsername, sentinelPassword } = parsed;
+    return new Redis({ ...common, ...auth, sentinels: [...parsed.hosts], name: parsed.master, sentinelUsername, sentinelPassword });
+  }
   return new Cluster([...parsed.hosts], { redisOptions: { ...common, ...auth }, enableOfflineQueue: false });
 }

@@ -28,8 +28,8 @@ async function tempDir(): Promise<string> {
 }
 
 /** A plain client of one redis-server (or Sentinel), for the test's own questions. */
-function client(port: number): Redis {
-  const redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
+function client(port: number, password?: string): Redis {
+  const redis = new Redis({ host: '127.0.0.1', port, password, maxRetriesPerRequest: 1, connectTimeout: 2_000, retryStrategy: () => null });
   redis.on('error', () => undefined);
   defer(() => redis.disconnect());
   return redis;
@@ -56,8 +56,11 @@ function redisCli(args: string[]): Promise<string> {
   });
 }
 
-/** A Sentinel (`redis-server FILE --sentinel`) that watches the master on `masterPort` as `mymaster`. */
-async function startSentinel(dir: string, masterPort: number, downAfterMs = 2000): Promise<{ port: number; kill(): Promise<void> }> {
+/**
+ * A Sentinel (`redis-server FILE --sentinel`) that watches the master on `masterPort` as
+ * `mymaster`; with `password`, its clients must give it (`requirepass`).
+ */
+async function startSentinel(dir: string, masterPort: number, downAfterMs = 2000, password?: string): Promise<{ port: number; kill(): Promise<void> }> {
   const port = await freePort();
   // A Sentinel rewrites its configuration file as it learns: one file each.
   const config = join(dir, `sentinel-${port}.conf`);
@@ -70,6 +73,7 @@ async function startSentinel(dir: string, masterPort: number, downAfterMs = 2000
       `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
       `sentinel down-after-milliseconds mymaster ${downAfterMs}`,
       `sentinel failover-timeout mymaster ${2 * downAfterMs}`,
+      ...(password ? [`requirepass ${password}`] : []),
       '',
     ].join('\n'),
   );
@@ -132,16 +136,20 @@ async function carriesVisitors(url: string, subscribers: () => Promise<number>):
 }
 
 describe('a relay cluster on Redis Sentinel and on Redis Cluster', () => {
-  it('redis+sentinel://: two Sentinels, the first one down; nodes find the master through the other; visitors through A reach the device on B; status and announcements work', async () => {
+  it('redis+sentinel://: two Sentinels, the first one down, the other with a password of its own; nodes find the master through it; visitors through A reach the device on B; status and announcements work', async () => {
     const dir = await tempDir();
     const master = await startRedis();
-    const [down, up] = [await startSentinel(dir, master.port), await startSentinel(dir, master.port)];
-    expect(await client(up.port).call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')).toEqual(['127.0.0.1', String(master.port)]);
+    const password = 'sentinel+pass&word';
+    const [down, up] = [await startSentinel(dir, master.port), await startSentinel(dir, master.port, 2000, password)];
+    expect(await client(up.port, password).call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')).toEqual(['127.0.0.1', String(master.port)]);
+    // Without the password, the Sentinel answers nothing but NOAUTH.
+    await expect(client(up.port).call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')).rejects.toThrow(/NOAUTH/);
     // The first Sentinel of the list is gone: the nodes and the status go on to the next.
     await down.kill();
 
     const onMaster = client(master.port);
-    await carriesVisitors(`redis+sentinel://127.0.0.1:${down.port},127.0.0.1:${up.port}/mymaster`, () => subscribed(onMaster));
+    const url = `redis+sentinel://127.0.0.1:${down.port},127.0.0.1:${up.port}/mymaster?sentinelPassword=${encodeURIComponent(password)}`;
+    await carriesVisitors(url, () => subscribed(onMaster));
   });
 
   it('redis+sentinel://, failover: the master dies, the Sentinel promotes its replica; the names held are served throughout, renewed on the new master, and claims and announcements go on through it', async () => {

@@ -52,6 +52,12 @@ describe('cluster durations and options', () => {
       password: 's@cret',
       master: 'mymaster',
     });
+    expect(parseRedisUrl('redis+sentinel://10.0.0.1:26379/mymaster?sentinelPassword=a%2Bb+c%26&sentinelUsername=watch')).toMatchObject({
+      master: 'mymaster',
+      password: undefined,
+      sentinelUsername: 'watch',
+      sentinelPassword: 'a+b+c&',
+    });
     expect(parseRedisUrl('redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]')).toMatchObject({
       protocol: 'redis+cluster:',
       hosts: [
@@ -64,7 +70,7 @@ describe('cluster durations and options', () => {
     });
     const base = { nodeId: 'a', nodeListen: '127.0.0.1:0' };
     expect(resolveClusterOptions({ ...base, url: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001' }).url).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7001');
-    for (const bad of ['redis+cluster://10.0.0.1:7000,10.0.0.2:x', 'redis+cluster://', 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379', 'redis+sentinel://10.0.0.1:99999/m', 'redis+sentinel://:%E0%A4%A@10.0.0.1:26379/m', 'redis+cluster://::1:7000', 'redis+cluster://:7000', 'redis+cluster://10.0.0.1:0']) {
+    for (const bad of ['redis+cluster://10.0.0.1:7000,10.0.0.2:x', 'redis+cluster://', 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379', 'redis+sentinel://10.0.0.1:99999/m', 'redis+sentinel://:%E0%A4%A@10.0.0.1:26379/m', 'redis+cluster://::1:7000', 'redis+cluster://:7000', 'redis+cluster://10.0.0.1:0', 'redis+cluster://10.0.0.1:7000?sentinelPassword=x', 'redis+sentinel://10.0.0.1:26379/m?password=x', 'redis+sentinel://10.0.0.1:26379/m?sentinelPassword=%E0%A4%A']) {
       expect(() => resolveClusterOptions({ ...base, url: bad }), bad).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION' }));
     }
   });
