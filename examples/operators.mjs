@@ -18,6 +18,7 @@ import { createTunnel, fromClient, fromSocket, pull, toClient } from 'mproxy';
  */
 function serveUpperCase(socket) {
   const tunnel = createTunnel(fromSocket(socket), { highWaterMark: 256 * 1024, lowWaterMark: 64 * 1024 });
+  // Upper-case every client's bytes, taking them only as fast as the answers can leave.
   tunnel.clients$
     .pipe(
       mergeMap((client) =>

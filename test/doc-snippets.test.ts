@@ -82,6 +82,9 @@ describe('doc snippets', () => {
   });
 
   const excerpts = BLOCKS.filter((block) => block.attributes.some((attribute) => attribute.startsWith('from=')));
+  it('has excerpts of programs to check (an empty list would check nothing)', () => {
+    expect(excerpts.map(named)).toEqual([expect.stringContaining('docs/reactive.md')]);
+  });
   it.each(excerpts.map((block) => [named(block), block] as const))('%s is lines of its program, in order', (_name, block) => {
     const from = (block.attributes.find((attribute) => attribute.startsWith('from=')) as string).slice('from='.length);
     const lines = readFileSync(join(ROOT, from), 'utf8').split('\n').map((line) => line.trim());

@@ -75,7 +75,7 @@ const TOMBSTONES = 4096;
  * every busy client's read to leave. (A larger budget only holds more: at 1000 busy visitors,
  * 4 MiB moved fewer bytes per CPU second than 1 MiB, and 1 MiB no more than 512 KiB.)
  */
-const LENDING_BUDGET = 512 * 1024;
+export const LENDING_BUDGET = 512 * 1024;
 /** The most one read of a Node socket delivers. */
 const READ_SIZE = 64 * 1024;
 

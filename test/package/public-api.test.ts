@@ -18,7 +18,7 @@ function closure(entry: string): string[] {
   const visit = (file: string): void => {
     if (seen.has(file)) return;
     seen.add(file);
-    for (const [, spec] of dist(file).matchAll(/from\s+["']\.\/([^"']+)["']/g)) {
+    for (const [, spec] of dist(file).matchAll(/(?:from\s+|require\(\s*)["']\.\/([^"']+)["']/g)) {
       // A declaration names its neighbour by the module it describes: x.js → x.d.ts, x.cjs → x.d.cts.
       if (file.endsWith('.d.ts')) visit((spec as string).replace(/\.js$/, '.d.ts'));
       else if (file.endsWith('.d.cts')) visit((spec as string).replace(/\.c?js$/, '.d.cts'));
@@ -76,12 +76,24 @@ describe('the public API', () => {
     expect([LETS_ENCRYPT, LETS_ENCRYPT_STAGING]).toEqual([acme.directory.letsencrypt.production, acme.directory.letsencrypt.staging]);
   });
 
-  it('loads none of the CLI modules with the library', () => {
+  it('loads none of the CLI modules with the library', async () => {
+    const { execFileSync } = await import('node:child_process');
     for (const entry of ['index.js', 'index.cjs']) {
-      const code = closure(entry).map(dist).join('\n');
+      const files = closure(entry);
+      // The entry and the chunks it shares with the CLI, followed through import and require alike.
+      expect(files.length, `${entry} and its chunks`).toBeGreaterThan(1);
+      const code = files.map(dist).join('\n');
       for (const module of ['commander', 'pino', 'pino-pretty', 'selfsigned']) {
         expect(code, `${entry} imports ${module}`).not.toMatch(new RegExp(`(from|require\\()\\s*["']${module}["']`));
       }
+      // And as Node loads it: none of them in the module cache (all four are CommonJS).
+      const url = new URL(`../../dist/${entry}`, import.meta.url).href;
+      const loaded = execFileSync(
+        process.execPath,
+        ['-e', `import(${JSON.stringify(url)}).then(() => console.log(Object.keys(require.cache).filter((k) => /node_modules.(commander|pino|pino-pretty|selfsigned)\\//.test(k)).join(',')))`],
+        { encoding: 'utf8' },
+      );
+      expect(loaded.trim(), `modules loaded by importing ${entry}`).toBe('');
     }
   });
 });

@@ -92,18 +92,24 @@ describe('credit', () => {
   });
 
   it('sends pause and resume for a client whose own bytes are held', () => {
-    const { tunnel, written } = setup(0);
-    const options = { highWaterMark: 4, lowWaterMark: 2 };
     const scripted = scriptedTransport(new Subject<Uint8Array>());
-    const other = createTunnel(scripted.transport, options);
-    const client = other.open({ ...A, port: 7 });
+    const tunnel = createTunnel(scripted.transport, { highWaterMark: 4, lowWaterMark: 2 });
+    const kinds = (): string[] => scripted.written.map((f) => f.kind);
+    const client = tunnel.open({ ...A, port: 7 });
     internal(client).receive('pause', new Uint8Array(0));
     client.write(Buffer.from('held'));
     // Its inbound bytes pile up unread: `pause` must not wait behind the held data.
     internal(client).receive('data', Buffer.from('0123456789'));
-    expect(scripted.written.map((f) => f.kind)).toEqual(['connection', 'pause']);
+    expect(kinds()).toEqual(['connection', 'pause']);
+    // Read, they fall below lowWaterMark: `resume`, still ahead of the held data.
+    const read: string[] = [];
+    client.data$.subscribe((chunk) => read.push(Buffer.from(chunk).toString()));
+    expect(read).toEqual(['0123456789']);
+    expect(kinds()).toEqual(['connection', 'pause', 'resume']);
+    // The remote resumes this side: the held bytes leave.
+    internal(client).receive('resume', new Uint8Array(0));
+    expect(scripted.written.map((f) => `${f.kind}:${Buffer.from(f.data).toString()}`).slice(3)).toEqual(['data:held']);
     tunnel.destroy();
-    expect(written).toEqual([]);
   });
 
   it('sends what is queued before it closes the transport', () => {

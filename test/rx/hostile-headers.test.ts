@@ -19,7 +19,8 @@ describe('createTunnel with headers near the 255-byte limit', () => {
       const { transport, written } = scriptedTransport(incoming);
       const tunnel = createTunnel(transport, { unknownData: 'reject' });
       expect(() => incoming.next(dataFrameWithHeader(length, 1000 + length))).not.toThrow();
-      for (const frame of written) expect(decodeErrorBody(frame.data).code).toBe('E_NO_CONN');
+      // The answer echoes only the id fields, short enough whatever the name was.
+      expect(written.map((frame) => decodeErrorBody(frame.data).code)).toEqual(['E_NO_CONN']);
       expect(tunnel.clients.size).toBe(0);
       tunnel.destroy();
     }

@@ -20,9 +20,17 @@ describe('stats', () => {
     remote.write(Buffer.alloc(300));
     internal(client).receive('pause', new Uint8Array(0));
     expect(client.stats.paused).toBe(true);
+    // Time paused counts while the pause lasts, and stops at the resume.
+    const pausedAt = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const waited = performance.now() - pausedAt;
+    expect(client.stats.pausedMs).toBeGreaterThanOrEqual(waited);
     internal(client).receive('resume', new Uint8Array(0));
     expect(client.stats.paused).toBe(false);
-    expect(client.stats.pausedMs).toBeGreaterThanOrEqual(0);
+    const pausedMs = client.stats.pausedMs;
+    expect(pausedMs).toBeGreaterThanOrEqual(waited);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(client.stats.pausedMs).toBe(pausedMs);
     await new Promise((resolve) => setImmediate(resolve));
     expect(a.stats).toMatchObject({ clients: 1, bytesIn: 300, bytesOut: 1000, pausedClients: 0 });
     client.destroy();

@@ -8,7 +8,9 @@
 import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { FrameDecoder } from '../../src/codec/index.js';
 import { connectSocket, createTunnel } from '../../src/rx/index.js';
+import { LENDING_BUDGET } from '../../src/rx/tunnel.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { MiB, listen, visit } from './harness.js';
@@ -20,8 +22,6 @@ const HIGH = 64 * 1024;
 const BURST_VISITORS = 200;
 /** What a socket reads at once (libuv's read size). */
 const READ = 64 * 1024;
-/** What the tunnel lends its clients in all (src/rx/tunnel.ts). */
-const LENDING_BUDGET = 512 * 1024;
 /**
  * What one visitor may hold: the read it made with its credit, waiting in the merge or in its
  * socket. (Its socket, accepted with a readableHighWaterMark of 0 as the relay accepts, reads
@@ -42,11 +42,16 @@ function watched(transport: Transport) {
   });
   const write = transport.write.bind(transport);
   const writev = transport.writev.bind(transport);
+  // Every write decoded as the remote reads it; with splitData, a body cut across writes comes
+  // out piece by piece, each counted with the write that carried it.
+  const decoder = new FrameDecoder({ splitData: true });
   const count = (chunks: readonly Uint8Array[]): void => {
-    // A data frame of 64 KiB goes as [header, body]: the body is the last part.
-    if (chunks.length === 2) {
-      seen.sent += (chunks[1] as Uint8Array).byteLength;
-      if (congested) seen.sentWhileCongested += (chunks[1] as Uint8Array).byteLength;
+    for (const chunk of chunks) {
+      for (const frame of decoder.push(chunk)) {
+        if (frame.kind !== 'data') continue;
+        seen.sent += frame.data.byteLength;
+        if (congested) seen.sentWhileCongested += frame.data.byteLength;
+      }
     }
   };
   // Own properties over the class's methods (which keep their `this`, and its private state).

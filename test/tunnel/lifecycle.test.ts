@@ -27,7 +27,7 @@ import {
 } from './harness.js';
 
 /** The kinds of handle a leak would show as. */
-const WATCHED = ['TCPWrap', 'TCPServerWrap', 'Timeout'] as const;
+const WATCHED = ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'] as const;
 
 type Counts = Record<(typeof WATCHED)[number], number>;
 
