@@ -68,8 +68,12 @@ function ephemeralLow(): number | undefined {
 async function tryBind(kind: 'tcp' | 'udp', port: number): Promise<number | undefined> {
   if (kind === 'tcp') {
     const server = net.createServer();
-    server.listen(port, '127.0.0.1');
-    const outcome = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)]);
+    // Not a race of once('listening') and once('error'): the first rejects on 'error' too, and
+    // could win, throwing EADDRINUSE at the caller instead of saying the port is taken.
+    const outcome = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
     if (!outcome) return undefined;
     const bound = (server.address() as AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));

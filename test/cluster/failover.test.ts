@@ -1,0 +1,174 @@
+/**
+ * Failovers of the Redis under a relay cluster, real servers all: a Sentinel promoting a
+ * replica when the master is killed, and a Redis Cluster replica taking over the slot of the
+ * registry when its master is killed. Two CLI nodes and a device on B: visitors through A are
+ * served throughout, B's lease is renewed on the new master under the same epoch, and a claim
+ * made after the failover (and its release) reaches A, announced over pub/sub. A node's
+ * heartbeat (which renews its leases and reads the whole table) runs at its start, when it
+ * finds Redis again, and every third of the lease TTL; the leases are long enough for none to
+ * lapse during a failover.
+ */
+import { describe, expect, it } from 'vitest';
+import { EVENTS_CHANNEL, leaseKey } from '../../src/cluster/keys.js';
+import { readClusterStatus } from '../../src/cluster/status.js';
+import { issueToken } from '../../src/index.js';
+import { eventually, listening, masterOf, redisCluster, redisClient, released, runRedisServer, startNode, startSentinel, subscribed, tempDir, type Node } from '../support/cluster.js';
+import { SECRET } from '../support/index.js';
+import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho } from './helpers.js';
+
+describe('a relay cluster through a failover of its Redis', () => {
+  it('redis+sentinel://, failover: the master dies, the Sentinel promotes its replica; the names held are served throughout, renewed on the new master, and claims and announcements go on through it', async () => {
+    const dir = await tempDir();
+    // Both in the test's directory (a replica writes what it is sent at its sync to its dump
+    // file), and a sync that starts at once (Redis 7 waits 5 s for more replicas by default).
+    const redis = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--repl-diskless-sync-delay', '0'];
+    const masterPort = await freePort();
+    const master = await runRedisServer(['--port', String(masterPort), ...redis]);
+    let replicaPort = await freePort();
+    while (replicaPort === masterPort) replicaPort = await freePort();
+    await runRedisServer(['--port', String(replicaPort), ...redis, '--replicaof', '127.0.0.1', String(masterPort)]);
+    const replica = redisClient(replicaPort);
+    await eventually(async () => /master_link_status:up/.test(String(await replica.info('replication'))), 'the replica in sync');
+    const sentinel = await startSentinel(dir, masterPort, 1000);
+    const asked = redisClient(sentinel.port);
+    // The Sentinel learns of the replica from the master's INFO, which it asks at start.
+    await eventually(async () => ((await asked.call('SENTINEL', 'REPLICAS', 'mymaster')) as unknown[]).length === 1, 'the Sentinel to know the replica', 15_000);
+
+    const url = `redis+sentinel://127.0.0.1:${sentinel.port}/mymaster`;
+    const port = await freePort();
+    let port2 = await freePort();
+    while (port2 === port) port2 = await freePort();
+    // Leases of 60 s: none lapses during the failover, and a node's heartbeat (which renews its
+    // leases and reads the whole table) runs at its start, when it finds Redis again, and 20 s
+    // later, past the end of this test. What A learns in between, it learns from announcements.
+    const [a, b] = (await Promise.all(
+      ['a', 'b'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl: '60s' })),
+    )) as [Node, Node];
+    const local = await services();
+    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+    await a.waitFor(listening(port), 'the claimed port', 5_000);
+    const data = randomBytes(64 * 1024);
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    const onMaster = redisClient(masterPort);
+    await eventually(async () => Number(await onMaster.call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
+    const lease = leaseKey(`tcp:${port}`);
+    const ttlBefore = await onMaster.pttl(lease);
+    const epochBefore = (JSON.parse((await onMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch;
+    expect(epochBefore).toBeGreaterThan(0);
+
+    const marks = [a, b].map((node) => node.output().length);
+    await master.kill();
+    // Served while Redis has no master, then after the promotion.
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
+    await eventually(
+      async () => ((await asked.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[])[1] === String(replicaPort),
+      'the Sentinel to promote the replica',
+      15_000,
+    );
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    // Both nodes lose the registry and find it again through the Sentinel.
+    await Promise.all([a, b].map((node, i) => node.waitFor(/cluster registry unreachable[^]*cluster registry connected/, 'the registry found again', 15_000, marks[i])));
+    // B renews its lease on the new master, under the same epoch: its TTL is back above what
+    // it was before the kill. (A new client: the Sentinel closed every client of the replica
+    // as it promoted it.)
+    const newMaster = redisClient(replicaPort);
+    await eventually(async () => (await newMaster.pttl(lease)) > ttlBefore, 'the lease renewed on the new master', 10_000);
+    expect((JSON.parse((await newMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch).toBe(epochBefore);
+
+    // A claim made now is written to the new master, and A hears of it, then of its release,
+    // over its subscription there (its next read of the table is 20 s away).
+    const second = await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
+    await a.waitFor(listening(port2), 'the claim made after the failover, announced', 5_000, marks[0]);
+    expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
+    const beforeRelease = a.output().length;
+    await second.close();
+    await a.waitFor(released(port2), 'the release, announced', 5_000, beforeRelease);
+    const status = await readClusterStatus(url);
+    const held = status.leases.filter((entry) => entry.node === 'b' && entry.state === 'live').map((entry) => `${entry.kind} ${entry.what}`);
+    expect(held).toEqual(expect.arrayContaining(['name app.localhost', 'name web.localhost', `tcp ${port}`]));
+    // Nobody gave a name up on the way.
+    for (const [i, node] of [a, b].entries()) {
+      const since = node.output().slice(marks[i]);
+      expect(since).not.toMatch(released(port));
+      expect(since).not.toMatch(/lease taken again|lease lost/);
+    }
+  });
+
+  it('redis+cluster://, failover: the master of the registry\'s slot dies, its replica takes over; the names held are served throughout, renewed on the new master, and claims and announcements go on through it', async () => {
+    const { ports, servers } = await redisCluster(3, 1, 1000);
+    const slot = Number(await redisClient(ports[0]!).call('CLUSTER', 'KEYSLOT', EVENTS_CHANNEL));
+    const owner = (await masterOf(ports[0]!, slot)) as number;
+    const survivor = ports.find((port) => port !== owner) as number;
+    // The replica of the slot's master: the node whose CLUSTER NODES line says it follows it.
+    const lines = String(await redisClient(owner).call('CLUSTER', 'NODES')).split('\n');
+    const ownerId = lines.find((line) => line.includes('myself'))?.split(' ')[0];
+    const replicaLine = String(await redisClient(survivor).call('CLUSTER', 'NODES'))
+      .split('\n')
+      .find((line) => line.split(' ')[3] === ownerId);
+    const replicaPort = Number(/:(\d+)@/.exec(replicaLine ?? '')?.[1]);
+    expect(replicaPort).toBeGreaterThan(0);
+
+    const url = `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
+    const port = await freePort();
+    let port2 = await freePort();
+    while (port2 === port) port2 = await freePort();
+    // Leases of 30 s: the slot's master goes away without the cluster client as a whole going
+    // down, so B renews on the new master at its next heartbeat (10 s after its start), not at
+    // a reconnection. A's reads of the table run as often: that A still hears announcements is
+    // seen from its subscription, counted on the surviving nodes.
+    const [a, b] = (await Promise.all(
+      ['a', 'b'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl: '30s' })),
+    )) as [Node, Node];
+    const survivors = (): number[] => ports.filter((p) => p !== owner);
+    const subscriptions = async (): Promise<number> => (await Promise.all(survivors().map((p) => subscribed(redisClient(p))))).reduce((sum, n) => sum + n, 0);
+    const local = await services();
+    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+    await a.waitFor(listening(port), 'the claimed port', 5_000);
+    const data = randomBytes(64 * 1024);
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    const onMaster = redisClient(owner);
+    await eventually(async () => Number(await onMaster.call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
+    const lease = leaseKey(`tcp:${port}`);
+    const ttlBefore = await onMaster.pttl(lease);
+    const epochBefore = (JSON.parse((await onMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch;
+    expect(epochBefore).toBeGreaterThan(0);
+
+    const marks = [a, b].map((node) => node.output().length);
+    await servers.get(owner)?.kill();
+    // Served while the slot has no master, then after the replica took over.
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
+    await eventually(async () => (await masterOf(survivor, slot)) === replicaPort, 'the replica to take the slot over', 15_000);
+    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+    // B renews its lease on the new master, under the same epoch.
+    const newMaster = redisClient(replicaPort);
+    await eventually(async () => (await newMaster.pttl(lease)) > ttlBefore, 'the lease renewed on the new master', 15_000);
+    expect((JSON.parse((await newMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch).toBe(epochBefore);
+    // Both nodes are subscribed to the announcements again, on nodes that are alive.
+    await eventually(async () => (await subscriptions()) === 2, "both nodes' subscriptions to the announcements, after the failover", 15_000);
+
+    // A claim made now is announced through the new master (a listener of our own on another
+    // node hears it over the cluster bus), and A serves it; then its release.
+    const listener = redisClient(survivors().find((p) => p !== replicaPort) as number);
+    const heard: string[] = [];
+    listener.on('message', (_channel: string, message: string) => {
+      const event = JSON.parse(message) as { t: string; k: string; node: string };
+      heard.push(`${event.node} ${event.t} ${event.k}`);
+    });
+    await listener.subscribe(EVENTS_CHANNEL);
+    const second = await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
+    await a.waitFor(listening(port2), 'the claim made after the failover', 15_000, marks[0]);
+    expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
+    const beforeRelease = a.output().length;
+    await second.close();
+    await a.waitFor(released(port2), 'the release', 15_000, beforeRelease);
+    await eventually(async () => heard.includes(`b release tcp:${port2}`), 'the release, announced', 5_000);
+    expect(heard).toEqual(expect.arrayContaining([`b claim tcp:${port2}`, `b release tcp:${port2}`]));
+    for (const [i, node] of [a, b].entries()) {
+      const since = node.output().slice(marks[i]);
+      expect(since).not.toMatch(released(port));
+      expect(since).not.toMatch(/lease taken again|lease lost/);
+    }
+  });
+});
