@@ -4,12 +4,13 @@
  * against the example they come from, `mproxy` command lines are run.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from './support/certificate.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -48,6 +49,39 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
   rmSync(shell, { recursive: true, force: true });
 });
+
+/** What each file flag of a command names, as a scratch file; `--cert` names two. */
+const FILE_FLAGS: Record<string, (value: string) => [path: string, kind: 'cert' | 'key' | 'text'][]> = {
+  '--tunnel-cert': (value) => [[value, 'cert']],
+  '--tunnel-key': (value) => [[value, 'key']],
+  '--ca': (value) => [[value, 'cert']],
+  '--cert': (value) => {
+    const [cert = '', key = ''] = value.slice(value.indexOf('=') + 1).split(',');
+    return [
+      [cert, 'cert'],
+      [key, 'key'],
+    ];
+  },
+  '--token-file': (value) => [[value, 'text']],
+  '--admin-token-file': (value) => [[value, 'text']],
+};
+
+let pems: { cert: string; key: string } | undefined;
+
+/** Writes, under `cwd` unless absolute, the files a command line names that are not there yet. */
+async function writeNamedFiles(line: string, cwd: string): Promise<void> {
+  const words = line.split(/\s+/);
+  for (const [i, word] of words.entries()) {
+    const named = FILE_FLAGS[word]?.(words[i + 1] ?? '') ?? [];
+    for (const [path, kind] of named) {
+      const file = isAbsolute(path) ? path : join(cwd, path);
+      if (!path || existsSync(file)) continue;
+      pems ??= await selfSignedCertificate('doc.localhost');
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, kind === 'text' ? 'doc-snippet-token-or-admin-token' : pems[kind]);
+    }
+  }
+}
 
 function run(file: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -98,7 +132,8 @@ describe('doc snippets', () => {
 
   const commands = BLOCKS.filter((block) => block.lang === 'sh' && !block.attributes.includes('no-run') && !block.attributes.includes('excerpt'));
   it.each(commands.map((block) => [named(block), block] as const))('%s: its mproxy commands run', async (_name, block) => {
-    // Files the commands name (/etc/mproxy/…, relay.secret) exist in a scratch folder.
+    // Files the commands name (/etc/mproxy/…, relay.secret, app.token, certificates) exist in a
+    // scratch folder: `--print-config` reads them as a start would.
     const cwd = mkdtempSync(join(shell, 'block-'));
     mkdirSync(join(cwd, 'etc', 'mproxy'), { recursive: true });
     writeFileSync(join(cwd, 'etc', 'mproxy', 'secret'), SECRET);
@@ -109,6 +144,7 @@ describe('doc snippets', () => {
       .map((line) => line.replace(/\s+#.*$/, '').trim())
       .filter((line) => /^(npx )?mproxy /.test(line));
     expect(lines.length, `${named(block)} has no mproxy command: mark it no-run`).toBeGreaterThan(0);
+    for (const line of lines) await writeNamedFiles(line.replaceAll('/etc/mproxy/', `${cwd}/etc/mproxy/`), cwd);
     for (const line of lines) {
       let command = line.replace(/^(npx )?mproxy /, 'node "$MPROXY" ').replaceAll('/etc/mproxy/', `${cwd}/etc/mproxy/`);
       if (/^node "\$MPROXY" (relay|device) /.test(command)) command += ' --print-config';

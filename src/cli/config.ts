@@ -17,7 +17,7 @@ const NOT_KEYS = new Set(['config', 'print-config', 'help']);
 export function withConfigOption(command: Command): Command {
   return command
     .option('--config <file>', 'read options from a YAML file (keys are the flags without --); flags win')
-    .option('--print-config', 'print the resolved configuration (secrets left out) as YAML, then exit');
+    .option('--print-config', 'check the resolved configuration as a start would (files read, nothing opened), print it as YAML (secrets left out), then exit');
 }
 
 /** The key of a flag: its long name without `--` (and without `no-` for a negated one). */

@@ -149,23 +149,12 @@ class MproxyDevice implements Device {
   constructor(options: DeviceOptions) {
     this.#options = options;
     this.#log = options.logger ?? silentLogger;
-    this.#forwards = options.forwards.map((forward) => (typeof forward === 'string' ? parseForward(forward) : forward));
-    checkForwards(this.#forwards);
-    this.#tokens = options.tokens ?? (options.token ? [options.token] : []);
-    if (this.#tokens.length === 0) throw new DeviceError('E_NO_TOKEN', 'a device needs at least one token');
+    const { forwards, tokens, url } = checkDeviceConfig(options);
+    this.#forwards = forwards;
+    this.#tokens = tokens;
     this.#claims = this.#tokens.map(readTokenClaims);
     this.#metrics = options.metrics === true ? new TunnelMetrics() : options.metrics || undefined;
     this.label = this.#claims[0]?.subject ?? this.#claims[0]?.domains[0] ?? 'device';
-    let url: URL;
-    try {
-      url = new URL(options.relay);
-    } catch {
-      throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} is not a URL`);
-    }
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-      throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);
-    }
-    checkDeviceOptions(options);
     this.#terminated = this.#forwards.some((forward) => forward.terminate)
       ? new TerminatedNames(this.#forwards, options.tls ?? {}, childLogger(this.#log, { component: 'tls' }))
       : undefined;
@@ -535,15 +524,34 @@ class MproxyDevice implements Device {
 }
 
 /**
- * Checks the options used at each connection: a bad one must stop `createDevice`, not fail every
- * attempt (a bad `tunnel` option used to make the device reconnect forever, failing each time).
+ * Checks a whole device configuration as `createDevice` takes it, without connecting or reading
+ * anything, and returns its forwards parsed, its tokens and the relay's URL. (`mproxy device
+ * --print-config` runs it, so that a value that would stop the device stops it there.) The
+ * options used at each connection are checked too: a bad one must stop `createDevice`, not fail
+ * every attempt.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
+ * @throws {DeviceError} `E_NO_TOKEN` without a token.
  */
-function checkDeviceOptions(options: DeviceOptions): void {
+export function checkDeviceConfig(options: DeviceOptions): { forwards: Forward[]; tokens: readonly string[]; url: URL } {
+  const forwards = options.forwards.map((forward) => (typeof forward === 'string' ? parseForward(forward) : forward));
+  checkForwards(forwards);
+  const tokens = options.tokens ?? (options.token ? [options.token] : []);
+  if (tokens.length === 0) throw new DeviceError('E_NO_TOKEN', 'a device needs at least one token');
+  let url: URL;
+  try {
+    url = new URL(options.relay);
+  } catch {
+    throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} is not a URL`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);
+  }
   checkDelay('connectTimeout', options.connectTimeout, 'no timeout');
   checkDelay('udpIdleTimeout', options.udpIdleTimeout);
   checkKeepaliveOption(options.keepalive);
   if (options.reconnect) checkBackoffOptions(options.reconnect);
   resolveTunnelOptions(options.tunnel);
+  return { forwards, tokens, url };
 }
 
 function isFatal(error: unknown): boolean {

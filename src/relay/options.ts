@@ -8,7 +8,9 @@ import { resolveMaxBytes } from '../sniff/options.js';
 import type { AcmeOptions } from '../tls/acme.js';
 import { TrustedSources } from '../proxy-protocol/sources.js';
 import type { TunnelMetrics } from '../metrics/tunnel-metrics.js';
-import type { ClusterOptions } from '../cluster/options.js';
+import { resolveClusterOptions, type ClusterOptions } from '../cluster/options.js';
+import { PortPolicy } from '../auth/policy.js';
+import { RelayError } from './errors.js';
 
 /**
  * The shortest secret a relay takes: 32 bytes, the size of the HS256 hash. A shorter one can be
@@ -103,6 +105,32 @@ export function checkRelayOptions(options: RelayOptions): void {
   resolveMaxBytes({ maxBytes: options.sniffMaxBytes }, 'sniffMaxBytes');
   resolveTunnelOptions(options.tunnelOptions);
   if (options.acceptProxyProtocol !== undefined) new TrustedSources(options.acceptProxyProtocol);
+}
+
+/**
+ * Checks a whole relay configuration as `createRelay` takes it, without opening or reading
+ * anything: the secret, every option's value, the listen addresses, the port ranges and the
+ * cluster options. (`mproxy relay --print-config` runs it, so that a value that would stop the
+ * relay at its start stops it there.)
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`, naming the option.
+ * @throws {RelayError} `E_WEAK_SECRET` for a secret under {@link MIN_SECRET_BYTES} bytes without `allowWeakSecret`.
+ */
+export function checkRelayConfig(options: RelayOptions): void {
+  if (options.secret === undefined || options.secret.length === 0) {
+    throw new InvalidOptionError('the relay needs a secret to check device tokens');
+  }
+  const secretBytes = typeof options.secret === 'string' ? Buffer.byteLength(options.secret) : options.secret.byteLength;
+  if (secretBytes < MIN_SECRET_BYTES && options.allowWeakSecret !== true) {
+    throw new RelayError('E_WEAK_SECRET', `the secret is ${secretBytes} bytes long; it takes at least ${MIN_SECRET_BYTES} (make one with \`mproxy secret\`)`);
+  }
+  checkRelayOptions(options);
+  const listens = Array.isArray(options.listen) ? options.listen : [options.listen];
+  if (listens.length === 0) throw new InvalidOptionError('listen needs at least one address');
+  for (const listen of listens) parseListen(listen, { host: '127.0.0.1', port: 0 }, 'listen');
+  parseListen(options.tunnel, { host: '127.0.0.1', port: 0 }, 'tunnel');
+  new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
+  if (options.tunnelAcme && options.tunnelTls) throw new InvalidOptionError('tunnelAcme and tunnelTls exclude each other');
+  if (options.cluster) resolveClusterOptions(options.cluster);
 }
 
 /** Parses `host:port`, `[v6]:port`, `:port` or a bare port (the last two on `fallback.host`); port 0 picks a free port. */

@@ -23,7 +23,7 @@ import { AuthError } from '../auth/errors.js';
 import { DeviceSession } from './session.js';
 import { ListenError, RelayError } from './errors.js';
 import { matchesName } from '../auth/names.js';
-import { checkRelayOptions, MIN_SECRET_BYTES, parseListen, type ListenAddress, type RelayOptions } from './options.js';
+import { checkRelayConfig, parseListen, type ListenAddress, type RelayOptions } from './options.js';
 import { UNRECOGNIZED_NAME_ALERT, badGatewayResponse } from './pages.js';
 import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
@@ -188,17 +188,7 @@ class MproxyRelay implements Relay {
   #addresses: RelayAddresses | undefined;
 
   constructor(options: RelayOptions) {
-    if (options.secret === undefined || options.secret.length === 0) {
-      throw new InvalidOptionError('the relay needs a secret to check device tokens');
-    }
-    const secretBytes = typeof options.secret === 'string' ? Buffer.byteLength(options.secret) : options.secret.byteLength;
-    if (secretBytes < MIN_SECRET_BYTES && options.allowWeakSecret !== true) {
-      throw new RelayError(
-        'E_WEAK_SECRET',
-        `the secret is ${secretBytes} bytes long; it takes at least ${MIN_SECRET_BYTES} (make one with \`mproxy secret\`)`,
-      );
-    }
-    checkRelayOptions(options);
+    checkRelayConfig(options);
     this.#options = options;
     this.#trusted = options.acceptProxyProtocol === undefined ? undefined : new TrustedSources(options.acceptProxyProtocol);
     this.#metrics = options.metrics === true ? new TunnelMetrics() : options.metrics || undefined;
@@ -225,12 +215,10 @@ class MproxyRelay implements Relay {
       (port, error) => this.#portUnavailable('udp', port, error),
     );
     const listens = Array.isArray(options.listen) ? options.listen : [options.listen];
-    if (listens.length === 0) throw new InvalidOptionError('listen needs at least one address');
     this.#publicServers = listens.map(() =>
       createTcpServer({ pauseOnConnect: true, allowHalfOpen: true, highWaterMark: 0 }, (socket) => void this.#visit(socket)),
     );
     if (options.tunnelAcme) {
-      if (options.tunnelTls) throw new InvalidOptionError('tunnelAcme and tunnelTls exclude each other');
       const name = normalizeName(String(options.tunnelAcme.name ?? ''));
       if (!isValidName(name)) throw new InvalidOptionError(`tunnelAcme name ${JSON.stringify(options.tunnelAcme.name)} is not a host name`);
       this.#acme = { name, certificates: new AcmeCertificates([name], { ...options.tunnelAcme, challenges: ['tls-alpn-01'] }, childLogger(this.#log, { component: 'acme' })) };

@@ -3,14 +3,14 @@
  * prints when an address is taken or the device is pointed at the wrong port.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defer, freePort, httpGet, until, stopChild } from '../support/index.js';
+import { defer, freePort, httpGet, selfSignedCertificate, until, stopChild } from '../support/index.js';
 import { parse } from 'yaml';
 import { createRelay, issueToken } from '../../src/index.js';
 
@@ -101,7 +101,13 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
     writeFileSync(join(dir, 'relay.yaml'), ['listen: 127.0.0.1:0', 'tunnel: 127.0.0.1:0', 'secret-file: secret', 'tunnel-cert: tls/relay.pem', 'tunnel-key: tls/relay.key', ''].join('\n'));
+    // --print-config reads the files as a start would: they must be there, relative to the file.
+    const pems = await selfSignedCertificate('relay.localhost');
+    mkdirSync(join(dir, 'tls'));
+    writeFileSync(join(dir, 'tls', 'relay.pem'), pems.cert);
+    writeFileSync(join(dir, 'tls', 'relay.key'), pems.key);
     const elsewhere = tempDir();
+    writeFileSync(join(elsewhere, 'mine'), `${SECRET}\n`);
     const printed = await run(['relay', '--config', join(dir, 'relay.yaml'), '--print-config'], elsewhere);
     expect(printed.code).toBe(0);
     expect(parse(printed.stdout)).toMatchObject({
@@ -133,6 +139,27 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
       expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(result.stderr).toMatch(message);
       expect(result.stderr).toMatch(/\(E_BAD_INPUT\)\n$/);
+    }
+  });
+
+  it('refuses with --print-config what a start refuses, with the same line, and prints nothing', async () => {
+    const cases: [string[], RegExp][] = [
+      [['relay', '--secret', SECRET, '--tcp-ports', '5000-'], /--tcp-ports must be ports 1-65535 .*\(E_INVALID_OPTION\)/],
+      [['relay', '--secret', SECRET, '--sniff-timeout', 'soon'], /--sniff-timeout soon is not a positive number of milliseconds.*\(E_USAGE\)/],
+      [['relay', '--secret', SECRET, '--cluster', 'redis+sentinel://127.0.0.1:26379', '--node-id', 'a', '--node-listen', '127.0.0.1:7000'], /names the master.*\(E_INVALID_OPTION\)/],
+      [['relay', '--secret', 'short'], /\(E_WEAK_SECRET\)/],
+      [['relay', '--secret-file', join(tempDir(), 'nosuch')], /cannot read --secret-file .*\(E_BAD_INPUT\)/],
+      [['device', '--relay', 'ws://127.0.0.1:1', '--token', 'x', '--forward', 'bogus'], /forward "bogus" is not .*\(E_INVALID_OPTION\)/],
+      [['device', '--relay', '127.0.0.1:1', '--token', 'x', '--forward', 'tcp:5000=127.0.0.1:5001'], /--relay "127\.0\.0\.1:1" is not a URL.*\(E_INVALID_OPTION\)/],
+    ];
+    for (const [args, message] of cases) {
+      const checked = await run([...args, '--print-config']);
+      const started = await run(args.includes('--relay') ? [...args, '--no-reconnect'] : [...args, '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0']);
+      expect(checked.stderr, args.join(' ')).toMatch(message);
+      expect(checked.code, args.join(' ')).toBe(1);
+      expect(checked.stdout, args.join(' ')).toBe('');
+      expect(started.stderr, args.join(' ')).toBe(checked.stderr);
+      expect(started.code, args.join(' ')).toBe(1);
     }
   });
 

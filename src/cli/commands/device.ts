@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { firstValueFrom } from 'rxjs';
-import { createDevice, type TokenTransport } from '../../device/device.js';
+import { checkDeviceConfig, createDevice, type DeviceOptions, type TokenTransport } from '../../device/device.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
@@ -52,12 +52,8 @@ export function registerDevice(program: Command): void {
         command.setOptionValueWithSource('relay', relayValue[0], command.getOptionValueSource('relay') ?? 'config');
       }
       const flags = command.opts<DeviceFlags>();
-      if (flags.printConfig) {
-        process.stdout.write(printConfig(command, new Set(['token'])));
-        return;
-      }
       // Before anything is read or opened: the process may start again with its settings.
-      const notApplied = applyProcessSettings();
+      const notApplied = flags.printConfig ? undefined : applyProcessSettings();
       const tokens = [...(flags.token ?? [])];
       for (const file of flags.tokenFile ?? []) {
         const token = readFlagFile(file, '--token-file').toString('utf8').trim();
@@ -73,24 +69,29 @@ export function registerDevice(program: Command): void {
         throw cliError('E_USAGE', '--token-in must be query, header or control');
       }
       const adminSecret = adminToken(flags);
-      const log = createCliLogger(flags);
-      logProcessSettings(log, notApplied);
       const relays = [flags.relay].flat();
-      // One device per relay, each with its own tunnel and reconnects: the cluster keeps the
-      // device's names with one of them and the others on standby (docs/cluster.md).
-      const devices = relays.map((relay) =>
-        createDevice({
-          relay,
-          tokens,
+      const optionsFor = (relay: string): DeviceOptions => ({
+        relay,
+        tokens,
         forwards,
         tokenIn: flags.tokenIn as TokenTransport,
         ca: flags.ca ? readCertificateFlag(flags.ca, '--ca') : undefined,
         reconnect: flags.reconnect ? {} : false,
-          tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
-          metrics: flags.admin !== undefined,
-          logger: relays.length > 1 ? log.child({ relay }) : log,
-        }),
-      );
+        tls: { acme: acmeOptionsFrom(flags), certs: flags.cert },
+        metrics: flags.admin !== undefined,
+      });
+      if (flags.printConfig) {
+        for (const relay of relays) checkDeviceConfig(optionsFor(relay));
+        process.stdout.write(printConfig(command, new Set(['token'])));
+        return;
+      }
+      const log = createCliLogger(flags);
+      logProcessSettings(log, notApplied);
+      // One device per relay, each with its own tunnel and reconnects: the cluster keeps the
+      // device's names with one of them and the others on standby (docs/cluster.md). Each one's
+      // lines name its relay (as `relayUrl`: a device's own lines use `relay` for the relay it
+      // connects to).
+      const devices = relays.map((relay) => createDevice({ ...optionsFor(relay), logger: relays.length > 1 ? log.child({ relayUrl: relay }) : log }));
       const closeAll = async (): Promise<void> => void (await Promise.all(devices.map((device) => device.close())));
       // With --relay given twice, the admin listener serves the device of the first relay.
       const admin = await startAdmin(flags, adminSecret, { device: devices[0] }, log).catch(async (error: unknown) => {

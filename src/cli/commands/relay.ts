@@ -4,6 +4,7 @@ import { ListenError } from '../../relay/errors.js';
 import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
+import { checkRelayConfig, type RelayOptions } from '../../relay/options.js';
 import { parseMilliseconds } from '../../cluster/duration.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
@@ -71,17 +72,10 @@ export function registerRelay(program: Command): void {
       // Not a commander default: a repeatable flag would add to it instead of replacing it.
       if (command.getOptionValue('listen') === undefined) command.setOptionValueWithSource('listen', ['127.0.0.1:8443'], 'default');
       const flags = command.opts<RelayFlags>();
-      if (flags.printConfig) {
-        process.stdout.write(printConfig(command, new Set(['secret'])));
-        return;
-      }
       // Before anything is read or opened: the process may start again with its settings.
-      const notApplied = applyProcessSettings();
+      const notApplied = flags.printConfig ? undefined : applyProcessSettings();
       const secret = readSecret(flags);
       const weak = checkSecretStrength(secret, flags.allowWeakSecret);
-      const log = createCliLogger(flags);
-      logProcessSettings(log, notApplied);
-      if (weak) log.warn({ code: 'E_WEAK_SECRET' }, weak);
       if (Boolean(flags.tunnelCert) !== Boolean(flags.tunnelKey)) {
         throw cliError('E_USAGE', '--tunnel-cert and --tunnel-key go together');
       }
@@ -98,7 +92,7 @@ export function registerRelay(program: Command): void {
       const tunnelTls = flags.tunnelCert
         ? readKeyPairFlags(flags.tunnelCert, flags.tunnelKey as string, '--tunnel-cert', '--tunnel-key')
         : undefined;
-      const relay = await createRelay({
+      const options: RelayOptions = {
         listen: flags.listen ?? '127.0.0.1:8443',
         tunnel: flags.tunnel,
         secret,
@@ -118,14 +112,23 @@ export function registerRelay(program: Command): void {
               nodeId: flags.nodeId as string,
               nodeListen: flags.nodeListen as string,
               nodeAdvertise: flags.nodeAdvertise,
-              nodeTls: flags.nodeTls ? (tunnelTls ?? (await nodeCertificate(flags.nodeId as string))) : false,
+              // Made for a start only: --print-config checks, and keeps no key.
+              nodeTls: flags.nodeTls && !flags.printConfig ? (tunnelTls ?? (await nodeCertificate(flags.nodeId as string))) : false,
               leaseTtl: duration(flags.leaseTtl, '--lease-ttl'),
               leaseGrace: duration(flags.leaseGrace, '--lease-grace', true),
               drainTimeout: duration(flags.drainTimeout, '--drain-timeout', true),
             }
           : undefined,
-        logger: log,
-      }).catch((error: unknown) => {
+      };
+      if (flags.printConfig) {
+        checkRelayConfig(options);
+        process.stdout.write(printConfig(command, new Set(['secret'])));
+        return;
+      }
+      const log = createCliLogger(flags);
+      logProcessSettings(log, notApplied);
+      if (weak) log.warn({ code: 'E_WEAK_SECRET' }, weak);
+      const relay = await createRelay({ ...options, logger: log }).catch((error: unknown) => {
         // The flag whose address could not be bound: `--listen 0.0.0.0:443: address already in use`.
         if (error instanceof ListenError) throw new MproxyError(error.code, `--${error.message}`, { cause: error });
         throw error;
