@@ -181,18 +181,18 @@ export class NodeLinks {
     try {
       const answer = await firstValueFrom(channel.request('node_auth', request));
       if (!checkNodeAuthAnswer(this.#options.secret, request, answer, channelBinding(socket))) {
-        throw new ClusterError('E_NODE_AUTH', `node ${nodeId} did not prove it knows the cluster secret`);
+        throw new ClusterError('E_NODE_AUTH', `node ${nodeId} did not prove it knows the cluster secret: does every node have the same --secret?`);
       }
     } catch (error) {
       tunnel.destroy();
       const code = (error as { code?: string }).code === 'E_NODE_AUTH' ? 'E_NODE_AUTH' : 'E_NODE_UNREACHABLE';
-      this.#log.warn({ node: nodeId, code }, `node-to-node link refused: ${(error as Error).message}`);
+      this.#log.warn({ peer: nodeId, code }, `node-to-node link refused: ${(error as Error).message}`);
       throw new ClusterError(code, `node ${nodeId}: ${(error as Error).message}`, { cause: error });
     } finally {
       clearTimeout(timer);
     }
-    this.#log.info({ node: nodeId, address: record.address }, 'node-to-node link up');
-    tunnel.closed$.subscribe(() => this.#log.info({ node: nodeId }, 'node-to-node link down'));
+    this.#log.info({ peer: nodeId, address: record.address }, 'node-to-node link up');
+    tunnel.closed$.subscribe(() => this.#log.info({ peer: nodeId }, 'node-to-node link down'));
     return tunnel;
   }
 
@@ -217,11 +217,11 @@ export class NodeLinks {
       if (!fresh) {
         this.#log.warn({ remote, code: 'E_NODE_AUTH' }, 'node-to-node connection refused: wrong cluster secret (or a replayed or stale proof)');
         setImmediate(() => tunnel.close());
-        throw new ClusterError('E_NODE_AUTH', 'node authentication failed');
+        throw new ClusterError('E_NODE_AUTH', 'node authentication failed: does every node have the same --secret?');
       }
       clearTimeout(timer);
       const from = request.from;
-      this.#log.info({ node: from, remote }, 'node-to-node link accepted');
+      this.#log.info({ peer: from, remote }, 'node-to-node link accepted');
       // Subscribed only now: until then, a client the remote opens is refused (E_NOT_ACCEPTING).
       tunnel.clients$.subscribe((client) => {
         if (!this.#accepting) {

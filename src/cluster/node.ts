@@ -88,7 +88,7 @@ export class ClusterNode {
       record: () => ({ id: this.id, address: this.#address as string, tls: this.#options.nodeTls !== false, draining: this.#draining }),
       log: this.#options.log,
     });
-    this.#options.log.info({ node: this.id, address: this.#address, tls: this.#options.nodeTls !== false }, 'cluster node endpoint ready');
+    this.#options.log.info({ address: this.#address, tls: this.#options.nodeTls !== false }, 'cluster node endpoint ready');
     return bound;
   }
 

@@ -1,20 +1,21 @@
 import { errorPageResponse } from '../pages/error-page.js';
 
 /** Why the relay cannot route an HTTP visitor's name. */
-export type UnroutedReason = 'unknown' | 'disconnected';
+export type UnroutedReason = 'unknown' | 'disconnected' | 'unreachable';
+
+const UNROUTED: Record<UnroutedReason, (name: string) => string> = {
+  unknown: (name) => `No device serves ${name} on this relay.`,
+  disconnected: (name) => `${name} is served by a device that is not connected now.`,
+  unreachable: (name) => `${name} is served through another relay node, which cannot be reached now.`,
+};
 
 /**
- * The page an HTTP visitor gets when no connected device serves the name it asked for: either
- * no device serves it at all, or the device that served it is not connected now.
+ * The page an HTTP visitor gets when no connected device serves the name it asked for: no
+ * device serves it at all, the device that served it is not connected now, or (in a relay
+ * cluster) the node that holds the name cannot be reached from this one.
  */
 export function badGatewayResponse(name: string, reason: UnroutedReason = 'unknown'): string {
-  const shown = name || 'This name';
-  return errorPageResponse(
-    '502 Bad Gateway',
-    reason === 'disconnected'
-      ? `${shown} is served by a device that is not connected now.`
-      : `No device serves ${shown} on this relay.`,
-  );
+  return errorPageResponse('502 Bad Gateway', UNROUTED[reason](name || 'This name'));
 }
 
 /**

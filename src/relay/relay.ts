@@ -699,8 +699,9 @@ class MproxyRelay implements Relay {
       await cluster.forward(node, socket, { ...visitor, ...where }, head);
     } catch (error) {
       const { message, code } = toControlErrorBody(error);
-      this.#log.warn({ node, name: where.name, port: where.serviceport, code }, `cannot forward the visitor: ${message}`);
-      if (where.service === 'http' && !socket.destroyed) socket.end(badGatewayResponse(where.name ?? '', 'disconnected'));
+      this.#log.warn({ peer: node, name: where.name, port: where.serviceport, code }, `cannot forward the visitor: ${message}`);
+      const reason = code === 'E_NODE_UNREACHABLE' || code === 'E_NODE_AUTH' ? 'unreachable' : 'disconnected';
+      if (where.service === 'http' && !socket.destroyed) socket.end(badGatewayResponse(where.name ?? '', reason));
       else socket.destroy();
     }
   }

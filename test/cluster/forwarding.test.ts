@@ -80,9 +80,10 @@ describe('a relay cluster on Redis', () => {
     // Forwarded over one node-to-node tunnel per pair, no more.
     expect(a.output().match(/node-to-node link up/g)).toHaveLength(1);
 
-    // A node with another secret is refused by B, which says so; its visitor is closed, not served.
-    await expect(httpPost(wrong.publicPort, 'web.localhost', data)).resolves.toContain('not connected now');
-    await b.waitFor(/"code":"E_NODE_AUTH"[^\n]*node-to-node connection refused/, 'the refusal');
-    await wrong.waitFor(/"code":"E_NODE_AUTH"/, 'the refusal, on the dialling side');
+    // A node with another secret is refused by B, which says so, and so does the node itself,
+    // asking about --secret; its visitor gets a page saying the holder cannot be reached.
+    await expect(httpPost(wrong.publicPort, 'web.localhost', data)).resolves.toContain('web.localhost is served through another relay node, which cannot be reached now.');
+    await b.waitFor(/"code":"E_NODE_AUTH"[^\n]*node-to-node connection refused: wrong cluster secret/, 'the refusal');
+    await wrong.waitFor(/"peer":"b"[^\n]*"code":"E_NODE_AUTH"[^\n]*node authentication failed: does every node have the same --secret\?/, 'the refusal, on the dialling side');
   });
 });
