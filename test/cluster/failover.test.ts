@@ -100,14 +100,18 @@ describe('a relay cluster through a failover of its Redis', () => {
     const slot = Number(await redisClient(ports[0]!).call('CLUSTER', 'KEYSLOT', EVENTS_CHANNEL));
     const owner = (await masterOf(ports[0]!, slot)) as number;
     const survivor = ports.find((port) => port !== owner) as number;
-    // The replica of the slot's master: the node whose CLUSTER NODES line says it follows it.
-    const lines = String(await redisClient(owner).call('CLUSTER', 'NODES')).split('\n');
-    const ownerId = lines.find((line) => line.includes('myself'))?.split(' ')[0];
-    const replicaLine = String(await redisClient(survivor).call('CLUSTER', 'NODES'))
-      .split('\n')
-      .find((line) => line.split(' ')[3] === ownerId);
-    const replicaPort = Number(/:(\d+)@/.exec(replicaLine ?? '')?.[1]);
-    expect(replicaPort).toBeGreaterThan(0);
+    // The replica of the slot's master: the node whose CLUSTER NODES line says it follows it,
+    // once the master has heard of it (replicas join after the cluster says it is ok).
+    const onOwner = redisClient(owner);
+    const ownerId = String(await onOwner.call('CLUSTER', 'MYID'));
+    let replicaPort = Number.NaN;
+    await eventually(async () => {
+      const line = String(await onOwner.call('CLUSTER', 'NODES'))
+        .split('\n')
+        .find((entry) => entry.split(' ')[3] === ownerId);
+      replicaPort = Number(/:(\d+)@/.exec(line ?? '')?.[1]);
+      return replicaPort > 0;
+    }, "the replica of the registry slot's master", 15_000);
 
     const url = `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
     const port = await freePort();
@@ -127,7 +131,7 @@ describe('a relay cluster through a failover of its Redis', () => {
     await a.waitFor(listening(port), 'the claimed port', 5_000);
     const data = randomBytes(64 * 1024);
     expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
-    const onMaster = redisClient(owner);
+    const onMaster = onOwner;
     await eventually(async () => Number(await onMaster.call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
     const lease = leaseKey(`tcp:${port}`);
     const ttlBefore = await onMaster.pttl(lease);

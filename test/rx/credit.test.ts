@@ -109,6 +109,7 @@ describe('credit', () => {
     // The remote resumes this side: the held bytes leave.
     internal(client).receive('resume', new Uint8Array(0));
     expect(scripted.written.map((f) => `${f.kind}:${Buffer.from(f.data).toString()}`).slice(3)).toEqual(['data:held']);
+    client.destroy();
     tunnel.destroy();
   });
 
