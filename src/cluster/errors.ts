@@ -4,6 +4,7 @@ import { MproxyError } from '../codec/errors.js';
 export type ClusterErrorCode =
   | 'E_NODE_AUTH'
   | 'E_NODE_UNREACHABLE'
+  | 'E_NODE_ID_TAKEN'
   | 'E_REDIS_UNAVAILABLE'
   | 'E_LEASE_LOST'
   | 'E_LEASE_WAIT'

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import type { Logger } from '../logger.js';
 import { ClusterError } from './errors.js';
 import { EPOCH_KEY, EVENTS_CHANNEL, LEASE_INDEX, NODE_INDEX, PREFIX, leaseKey, nodeKey } from './keys.js';
 import { connectRedis, type RedisClient } from './redis.js';
-import { CLAIM, LET_GO, LIST, RENEW } from './scripts.js';
+import { CLAIM, LET_GO, LIST, REGISTER, RENEW } from './scripts.js';
 
 /** Who holds a lease. */
 export interface LeaseHolder {
@@ -26,6 +27,8 @@ export interface NodeRecord {
   readonly tls: boolean;
   /** True while it drains: it takes nothing new. */
   readonly draining: boolean;
+  /** The process that wrote it (random at each start): two processes given one node id are told apart. */
+  readonly instance?: string;
 }
 
 /** Options of {@link LeaseRegistry}. */
@@ -107,6 +110,9 @@ export class LeaseRegistry {
   #state: 'connecting' | 'up' | 'down' = 'connecting';
   #closed = false;
   #frozen = false;
+  readonly #instance = randomUUID();
+  /** Set while another process's record holds this node's id: this node joins nothing then. */
+  #idTaken = false;
   /** Announcements heard while #sync reads the table, to apply again on what it read. */
   #heardDuringSync: Announcement[] | undefined;
 
@@ -219,7 +225,8 @@ export class LeaseRegistry {
     if (this.#timer) clearInterval(this.#timer);
     for (const held of this.#held.values()) if (held.timer) clearTimeout(held.timer);
     await this.#beating?.catch(() => undefined);
-    if (this.connected) await this.#redis.del(nodeKey(this.#options.nodeId)).catch(() => undefined);
+    // Not the record of another process that holds this node's id.
+    if (this.connected && !this.#idTaken) await this.#redis.del(nodeKey(this.#options.nodeId)).catch(() => undefined);
     this.#redis.disconnect();
     this.#sub.disconnect();
     this.#changed.complete();
@@ -259,7 +266,7 @@ export class LeaseRegistry {
   }
 
   async #beat(): Promise<void> {
-    await this.#register();
+    if (!(await this.#register())) return;
     for (const [id, held] of [...this.#held]) {
       if (held.state !== 'live') continue;
       const [status, value] = (await this.#eval(RENEW, id, this.#options.nodeId, held.owner, String(held.epoch), String(this.#options.ttl))) as [number, string | number];
@@ -276,13 +283,26 @@ export class LeaseRegistry {
     this.#changed.next();
   }
 
-  async #register(): Promise<void> {
-    const record = this.#options.record();
-    await this.#redis
-      .multi()
-      .set(nodeKey(record.id), JSON.stringify(record), 'PX', this.#options.ttl)
-      .hset(NODE_INDEX, record.id, '1')
-      .exec();
+  /**
+   * Writes this node's record, unless another process's record holds the same node id: two
+   * relays given one `--node-id` would take each other's leases and links. The second one then
+   * holds, claims and routes nothing until the id is free (the other stopped, or its record
+   * lapsed after a crash), and says so once. Returns whether the record is this node's.
+   */
+  async #register(): Promise<boolean> {
+    const record: NodeRecord = { ...this.#options.record(), instance: this.#instance };
+    const taken = (await this.#redis.eval(REGISTER, 2, nodeKey(record.id), NODE_INDEX, record.id, JSON.stringify(record), String(this.#options.ttl))) as [string, number] | null;
+    if (taken && !this.#idTaken) {
+      const other = parseJson<NodeRecord>(taken[0]);
+      this.#log.error(
+        { code: 'E_NODE_ID_TAKEN', address: other?.address },
+        `node id ${record.id} is taken by another relay at ${other?.address ?? '?'} (its record lives ${Math.ceil(taken[1] / 1000)} s more): this node joins the cluster once the id is free; give every node its own --node-id`,
+      );
+    } else if (!taken && this.#idTaken) {
+      this.#log.info({ address: record.address }, `node id ${record.id} is free: this node joins the cluster`);
+    }
+    this.#idTaken = Boolean(taken);
+    return !taken;
   }
 
   /** Reads the whole table: what pub/sub could not say (lapsed leases, missed announcements). */
@@ -326,7 +346,7 @@ export class LeaseRegistry {
 
   /** Tries to take `id` for the first owner that wants it (one try in flight per id). */
   async #claim(id: string): Promise<void> {
-    if (this.#frozen || !this.connected || this.#claiming.has(id) || this.#isLive(id)) return;
+    if (this.#frozen || this.#idTaken || !this.connected || this.#claiming.has(id) || this.#isLive(id)) return;
     this.#claiming.add(id);
     try {
       for (const owner of this.#wants.get(id)?.keys() ?? []) {
@@ -387,7 +407,8 @@ export class LeaseRegistry {
 
   #onAnnouncement(message: string): void {
     const event = parseJson<Announcement>(message);
-    if (!event || typeof event.k !== 'string') return;
+    // A node whose id another process holds routes nothing (see #register).
+    if (!event || typeof event.k !== 'string' || this.#idTaken) return;
     const self = this.#options.nodeId;
     this.#heardDuringSync?.push(event);
     applyAnnouncement(this.#leases, event, Date.now());

@@ -89,6 +89,25 @@ return 1
 `;
 
 /**
+ * Register: KEYS[1] the node's record, KEYS[2] the node index; ARGV[1] the node id, ARGV[2] the
+ * record (JSON, with the `instance` of the process), ARGV[3] the TTL. Returns nothing once
+ * written, or `{record, pttl}` of the record in the way: another process registered the same
+ * node id, and its record still lives.
+ */
+export const REGISTER = `
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local ok, v = pcall(cjson.decode, raw)
+  if ok and type(v) == 'table' and v.instance and v.instance ~= cjson.decode(ARGV[2]).instance then
+    return {raw, redis.call('PTTL', KEYS[1])}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], '1')
+return false
+`;
+
+/**
  * Lists an index (KEYS[1]) with each live entry's value and remaining TTL, pruning entries whose
  * key lapsed. ARGV[1] is the key prefix of the entries. Returns a flat `{id, value, pttl, …}`.
  */

@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { nodeKey } from '../../src/cluster/keys.js';
 import { issueToken } from '../../src/index.js';
 import { CLI, startNode, startRedis, type Node } from '../support/cluster.js';
 import { defer, listen, SECRET, stopChild, until } from '../support/index.js';
@@ -75,6 +77,30 @@ describe('a relay cluster, when things fail', () => {
     expect(await httpPost(b.publicPort, 'other.localhost', Buffer.from('x'))).toBe('two');
     // Once per state change (at start, and when it died), not once per retry.
     expect(a.output().match(/E_REDIS_UNAVAILABLE/g)).toHaveLength(2);
+  });
+
+  it('keeps a second node given a --node-id that is taken out of the cluster, saying so once, until the id is free', async () => {
+    const redis = await startRedis();
+    const first = await startNode('b', redis, { portHost: '127.0.0.2' });
+    const address = (await first.waitFor(/"address":"([^"]+)"[^\n]*cluster node endpoint ready/, "the first node's endpoint"))[1];
+    const registry = new Redis(redis.url);
+    defer(() => registry.disconnect());
+    const record = async (): Promise<string | undefined> => (JSON.parse((await registry.get(nodeKey('b'))) ?? '{}') as { address?: string }).address;
+    expect(await record()).toBe(address);
+
+    const second = await startNode('b', redis, { portHost: '127.0.0.3' });
+    await second.waitFor(/"code":"E_NODE_ID_TAKEN"[^\n]*node id b is taken by another relay at [^\n]*give every node its own --node-id/, 'the refusal');
+    // Heartbeats later (the TTL is 900 ms), the record is still the first node's.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await record()).toBe(address);
+    expect(first.output()).not.toMatch(/E_NODE_ID_TAKEN|lease lost/);
+
+    // The first stops: the second takes the id and joins.
+    first.child.kill('SIGINT');
+    await first.exited;
+    await second.waitFor(/node id b is free: this node joins the cluster/, 'the second node joining', 5_000);
+    expect(await record()).not.toBe(address);
+    expect(second.output().match(/E_NODE_ID_TAKEN/g)).toHaveLength(1);
   });
 
   it('keeps a name for its device through a short drop; another device gets it only after the grace', async () => {
