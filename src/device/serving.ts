@@ -45,8 +45,9 @@ export type ForwardReport =
   | { readonly served: false; readonly line: string; readonly code: 'E_NOT_GRANTED' | 'E_PORT_NOT_ALLOWED' };
 
 /**
- * The report for each forward: `serving https://app.example.com → 127.0.0.1:3000`,
- * `serving tcp relay.example.com:5050 → 127.0.0.1:22`, or the reason it gets no visitors.
+ * The report for each forward: `serving https://app.example.com → 127.0.0.1:3000`
+ * (`→ http://127.0.0.1:3000` when the device terminates the TLS), `serving tcp
+ * relay.example.com:5050 → 127.0.0.1:22`, or the reason it gets no visitors.
  * `granted` undefined: the relay said nothing of what it grants (every forward is reported
  * served). `claims`: what the device's tokens ask for, to tell a port the relay does not open
  * from one no token asked for.
@@ -58,7 +59,8 @@ export function reportForwards(
   relayHost: string,
 ): ForwardReport[] {
   return forwards.map((forward) => {
-    const target = joinHostPort(forward.target.host, forward.target.port);
+    // A terminated name says what the local service is then sent: plain HTTP or bytes.
+    const target = `${forward.terminate ? `${forward.terminate}://` : ''}${joinHostPort(forward.target.host, forward.target.port)}`;
     if (forward.service === 'https' || forward.service === 'http') {
       const name = forward.name as string;
       const line = `${forward.service}://${name} → ${target}`;

@@ -1,7 +1,7 @@
 /**
  * Plain-HTTP visitors of a name whose TLS this process terminates: ACME's http-01 validation
  * is answered at `/.well-known/acme-challenge/TOKEN`, every other request is redirected to
- * `https://` (308, so that a POST stays a POST).
+ * `https://` on the port it came to (308, so that a POST stays a POST).
  */
 import { createServer, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,8 +23,12 @@ export class PlainHttpResponder {
         res.end(answer ?? 'no such challenge\n');
         return;
       }
-      res.writeHead(308, { location: `https://${name}${url}`, 'content-type': 'text/plain', connection: 'close' });
-      res.end(`https://${name}${url}\n`);
+      // A relay takes TLS on every port it takes plain HTTP on: a visitor of :8080 goes to
+      // https on :8080, one of :80 to the default, 443.
+      const port = /:(\d+)$/.exec(host)?.[1];
+      const location = `https://${name}${port && port !== '80' ? `:${port}` : ''}${url}`;
+      res.writeHead(308, { location, 'content-type': 'text/plain', connection: 'close' });
+      res.end(`${location}\n`);
     });
     this.#server.on('clientError', (_error, socket: Duplex) => socket.destroy());
   }

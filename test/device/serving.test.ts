@@ -20,6 +20,14 @@ describe('reportForwards: names', () => {
     ]);
   });
 
+  it('shows what a name the device terminates is sent to: http:// or tcp://', () => {
+    expect(lines(['https:a.localhost=http://127.0.0.1:3000', 'https:b.localhost=tcp://127.0.0.1:3001', 'https:c.localhost=3002'], granted(['*.localhost']))).toEqual([
+      'serving https://a.localhost → http://127.0.0.1:3000',
+      'serving https://b.localhost → tcp://127.0.0.1:3001',
+      'serving https://c.localhost → 127.0.0.1:3002',
+    ]);
+  });
+
   it('serves a wildcard forward for the granted names it covers, and says which', () => {
     expect(lines(['http:*.localhost=3000'], granted(['other.localhost']))).toEqual(['serving http://*.localhost → 127.0.0.1:3000 (for other.localhost)']);
     expect(lines(['http:*.localhost=3000'], granted(['a.localhost', 'b.localhost', 'x.example.com']))).toEqual([
