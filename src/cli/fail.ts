@@ -32,6 +32,14 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   acceptProxyProtocol: '--accept-proxy-protocol',
   expiresIn: '--expires',
   relay: '--relay',
+  forward: '--forward',
+  'cluster url': '--cluster',
+  'cluster nodeId': '--node-id',
+  'cluster nodeListen': '--node-listen',
+  'cluster nodeAdvertise': '--node-advertise',
+  'cluster leaseTtl': '--lease-ttl',
+  'cluster leaseGrace': '--lease-grace',
+  'cluster drainTimeout': '--drain-timeout',
 };
 
 /** The line for `error`, without a newline. */
@@ -46,7 +54,7 @@ function errorLine(error: unknown): string {
     code = typeof own === 'string' && own !== '' ? own : 'E_UNEXPECTED';
     // Node's system errors repeat their code at the start of the message.
     message = error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message;
-    if (code === 'E_INVALID_OPTION') message = message.replace(/^(\w+)\b/, (word) => FLAG_OF[word] ?? word);
+    if (code === 'E_INVALID_OPTION') message = message.replace(/^(cluster \w+|\w+)\b/, (word) => FLAG_OF[word] ?? word);
   } else {
     message = String(error);
     code = 'E_UNEXPECTED';

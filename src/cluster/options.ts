@@ -2,6 +2,8 @@ import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import { parseMilliseconds } from './duration.js';
 import { parseRedisUrl } from './redis.js';
+import { splitHostPort } from '../transport/host-port.js';
+import { bracketHint } from '../address-hint.js';
 
 /** Options of a relay that is a node of a cluster (`RelayOptions.cluster`). */
 export interface ClusterOptions {
@@ -61,8 +63,10 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   if (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(options.nodeId)) {
     throw new InvalidOptionError(`cluster nodeId ${JSON.stringify(options.nodeId)} must be 1-64 letters, digits, '.', '_' or '-'`);
   }
-  if (typeof options.nodeListen !== 'string' || options.nodeListen === '') {
-    throw new InvalidOptionError('cluster nodeListen must be host:port');
+  for (const [name, value] of [['nodeListen', options.nodeListen], ['nodeAdvertise', options.nodeAdvertise ?? '0']] as const) {
+    if (typeof value !== 'string' || !splitHostPort(value)) {
+      throw new InvalidOptionError(`cluster ${name} ${JSON.stringify(value)} must be host:port${typeof value === 'string' ? bracketHint(value) : ''}`);
+    }
   }
   const leaseTtl = parseMilliseconds(options.leaseTtl ?? DEFAULT_LEASE_TTL, 'cluster leaseTtl');
   if (leaseTtl < 300) throw new InvalidOptionError('cluster leaseTtl must be at least 300 ms');

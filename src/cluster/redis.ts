@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { InvalidOptionError } from '../codec/errors.js';
 import { splitHostPort } from '../transport/host-port.js';
+import { bracketHint } from '../address-hint.js';
 
 /** A Redis client of either kind: both speak the commands the registry uses. */
 export type RedisClient = Redis | Cluster;
@@ -34,9 +35,13 @@ const PARAMETERS: Record<RedisTopologyUrl['protocol'], readonly string[]> = {
 export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
   const parsed = /^([a-z+]+:)\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(?:\?([^#]*))?/.exec(url);
   const protocol = parsed?.[1];
-  if (protocol === 'redis:' || protocol === 'rediss:') return undefined;
+  if (protocol === 'redis:' || protocol === 'rediss:') {
+    // ioredis reads these itself, and would say only "Invalid URL".
+    if (URL.canParse(url)) return undefined;
+    throw new InvalidOptionError(`cluster url ${JSON.stringify(url)} is not a URL such as redis://10.0.0.5:6379${bracketHint(url)}`);
+  }
   if (!parsed || (protocol !== 'redis+sentinel:' && protocol !== 'redis+cluster:')) {
-    throw new InvalidOptionError('cluster url must be redis://, rediss://, redis+sentinel:// or redis+cluster://');
+    throw new InvalidOptionError(`cluster url ${JSON.stringify(url)} must be redis://, rediss://, redis+sentinel:// or redis+cluster://`);
   }
   const [, , userinfo = '', hostList = '', path = '', query = ''] = parsed;
   const hosts = hostList
@@ -47,7 +52,7 @@ export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
       const parts = splitHostPort(entry) ?? splitHostPort(`${entry}:6379`);
       const port = Number(parts?.port);
       if (!parts?.host || port < 1 || port > 65_535) {
-        throw new InvalidOptionError(`cluster url: ${JSON.stringify(entry)} is not host:port (an IPv6 address goes in brackets: [::1]:6379)`);
+        throw new InvalidOptionError(`cluster url: ${JSON.stringify(entry)} is not host:port${bracketHint(entry)}`);
       }
       return { host: parts.host, port };
     });

@@ -27,6 +27,7 @@ import { backoffDelay, checkBackoffOptions, type BackoffOptions } from './backof
 import { DeviceError } from './errors.js';
 import { FailureLimiter } from './failure-log.js';
 import { checkForwards, findForward, parseForward, type Forward } from './forwards.js';
+import { bracketHint } from '../address-hint.js';
 import { parseRefusal, refusalReason, TokenRefusedError } from './refusal.js';
 import { addGrantPush, emptyGranted, reportForwards, type Granted } from './serving.js';
 import { expiryWarningAt, readTokenClaims, type TokenClaims } from './token-claims.js';
@@ -541,7 +542,7 @@ export function checkDeviceConfig(options: DeviceOptions): { forwards: Forward[]
   try {
     url = new URL(options.relay);
   } catch {
-    throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} is not a URL`);
+    throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} is not a URL such as wss://relay.example.com:8443${bracketHint(options.relay)}`);
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
     throw new InvalidOptionError(`relay ${JSON.stringify(options.relay)} must be a ws:// or wss:// URL`);

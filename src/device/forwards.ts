@@ -6,6 +6,7 @@ import { isValidName, matchesName, normalizeName, wildcardSpecificity } from '..
 import { portOfText } from '../auth/policy.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { joinHostPort, splitHostPort } from '../transport/host-port.js';
+import { bracketHint } from '../address-hint.js';
 import type { ProxyVersion } from '../proxy-protocol/header.js';
 
 /** The services a forward can be for. */
@@ -92,7 +93,7 @@ export function parseForward(spec: string): Forward {
 function parseTarget(text: string, spec: string): { host: string; port: number } {
   const parts = splitHostPort(text);
   // Unlike a listen address, a target needs its host when it is not a bare port.
-  if (!parts || parts.host === '') throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: target must be host:port`);
+  if (!parts || parts.host === '') throw new InvalidOptionError(`forward ${JSON.stringify(spec)}: target must be host:port${bracketHint(text)}`);
   return { host: parts.host ?? '127.0.0.1', port: parsePort(parts.port, spec) };
 }
 

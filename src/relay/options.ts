@@ -2,6 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { InvalidOptionError } from '../codec/errors.js';
 import type { Logger } from '../logger.js';
 import { splitHostPort } from '../transport/host-port.js';
+import { bracketHint } from '../address-hint.js';
 import { checkDelay, checkKeepaliveOption } from '../control/options.js';
 import { resolveTunnelOptions, type TunnelOptions } from '../rx/options.js';
 import { resolveMaxBytes } from '../sniff/options.js';
@@ -138,7 +139,7 @@ export function parseListen(value: string | ListenAddress | undefined, fallback:
   if (value === undefined) return fallback;
   if (typeof value !== 'string') return checkPort(value, what);
   const parts = splitHostPort(value);
-  if (!parts) throw new InvalidOptionError(`${what} ${JSON.stringify(value)} must be host:port`);
+  if (!parts) throw new InvalidOptionError(`${what} ${JSON.stringify(value)} must be host:port${bracketHint(value)}`);
   return checkPort({ host: parts.host || fallback.host, port: Number(parts.port) }, what);
 }
 
