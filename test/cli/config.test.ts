@@ -164,6 +164,11 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
       expect(started.stderr, args.join(' ')).toBe(checked.stderr);
       expect(started.code, args.join(' ')).toBe(1);
     }
+    // --sniff-timeout and --token-grace take milliseconds or a duration with its unit.
+    for (const value of ['10000', '10s', '500ms']) {
+      expect((await run(['relay', '--secret', SECRET, '--sniff-timeout', value, '--token-grace', value, '--print-config'])).code, value).toBe(0);
+    }
+    expect((await run(['relay', '--secret', SECRET, '--token-grace', '0s', '--print-config'])).stderr).toMatch(/--token-grace/);
   });
 
   it('names the flag whose address is taken', async () => {
