@@ -272,7 +272,7 @@ function normalizeDomains(values: readonly unknown[] | undefined): string[] {
   const out = new Set<string>();
   for (const value of values ?? []) {
     if (typeof value !== 'string' || !isValidName(value, { wildcard: true })) {
-      throw new AuthError('E_TOKEN_CLAIMS', `invalid name in "domains": ${JSON.stringify(value)}`);
+      throw new AuthError('E_TOKEN_CLAIMS', `invalid name in "domains": ${JSON.stringify(value)} (a host name: labels of letters, digits and '-' between dots, or *.NAME)`);
     }
     out.add(normalizeName(value));
   }

@@ -5,6 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { MproxyError } from '../codec/errors.js';
+import { ListenError } from '../relay/errors.js';
 
 /** Codes of the errors the CLI itself raises (the library's are in `docs/errors.md`). */
 export type CliErrorCode = 'E_USAGE' | 'E_BAD_INPUT';
@@ -41,6 +42,11 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   'cluster leaseGrace': '--lease-grace',
   'cluster drainTimeout': '--drain-timeout',
 };
+
+/** A relay's listen failure as the flag that gave the address: `--listen 0.0.0.0:443: address already in use`. */
+export function namingTheFlag(error: unknown): unknown {
+  return error instanceof ListenError ? new MproxyError(error.code, `--${error.message}`, { cause: error }) : error;
+}
 
 /** The line for `error`, without a newline. */
 function errorLine(error: unknown): string {

@@ -68,6 +68,9 @@ describe('mproxy token', () => {
   it('refuses a missing secret, a bad port and a bad duration with one line', async () => {
     expectOneLineError(await run(['token', '--domain', 'a.localhost'], { MPROXY_SECRET: '' }), 'E_USAGE');
     expectOneLineError(await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--port', '70000']), 'E_USAGE');
+    expect((await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'app_1.localhost'])).stderr).toBe(
+      "mproxy: --domain app_1.localhost is not a host name: labels of letters, digits and '-' between dots (no '_'), or *.NAME for a wildcard (E_USAGE)\n",
+    );
     expectOneLineError(await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'a.localhost', '--expires', 'soon']), 'E_INVALID_OPTION');
     expect((await run(['token', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--domain', 'a.localhost', '--expires', 'soon'])).stderr).toMatch(/^mproxy: --expires must be a whole number .*, got "soon" \(E_INVALID_OPTION\)$/m);
   });
@@ -155,6 +158,7 @@ describe('mproxy relay and device', () => {
     defer(() => busy.close());
     const taken = `127.0.0.1:${busy.addresses.public.port}`;
     expectOneLineError(await run(['relay', '--secret', 'cli-test-secret-of-32-bytes-or-more', '--listen', taken, '--tunnel', '127.0.0.1:0', '--log-level', 'silent']), 'EADDRINUSE');
+    expect((await run(['demo', '--listen', taken, '--tunnel', '127.0.0.1:0', '--log-level', 'silent'])).stderr).toBe(`mproxy: --listen ${taken}: address already in use (EADDRINUSE)\n`);
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token-file', '/nonexistent/token', '--forward', 'http:a.localhost=1']), 'E_BAD_INPUT');
     expectOneLineError(await run(['device', '--relay', 'http://x', '--token', 't', '--forward', 'http:a.localhost=1']), 'E_INVALID_OPTION');
     expectOneLineError(await run(['device', '--relay', 'ws://127.0.0.1:1', '--token', 't', '--forward', 'ftp:a=1']), 'E_INVALID_OPTION');

@@ -9,7 +9,7 @@ import { isValidName, normalizeName } from '../../auth/names.js';
 import { issueToken } from '../../auth/token.js';
 import { createDevice } from '../../device/device.js';
 import { createRelay } from '../../relay/relay.js';
-import { cliError } from '../fail.js';
+import { cliError, namingTheFlag } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
@@ -53,7 +53,9 @@ export function registerDemo(program: Command): void {
         const servicePort = (service.address() as AddressInfo).port;
 
         const secret = randomBytes(32).toString('hex');
-        const relay = await createRelay({ listen: flags.listen, tunnel: flags.tunnel, secret, logger: log.child({ role: 'relay' }) });
+        const relay = await createRelay({ listen: flags.listen, tunnel: flags.tunnel, secret, logger: log.child({ role: 'relay' }) }).catch((error: unknown) => {
+          throw namingTheFlag(error);
+        });
         stops.push(() => relay.close());
         const token = await issueToken(secret, { domains: [name], sub: 'demo-device' });
         const device = createDevice({

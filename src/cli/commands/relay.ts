@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { MproxyError } from '../../codec/errors.js';
-import { ListenError } from '../../relay/errors.js';
 import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
 import { checkRelayConfig, type RelayOptions } from '../../relay/options.js';
 import { parseMilliseconds } from '../../cluster/duration.js';
-import { cliError } from '../fail.js';
+import { cliError, namingTheFlag } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
 import { runUntilSignal } from '../run-until-signal.js';
@@ -129,9 +127,7 @@ export function registerRelay(program: Command): void {
       logProcessSettings(log, notApplied);
       if (weak) log.warn({ code: 'E_WEAK_SECRET' }, weak);
       const relay = await createRelay({ ...options, logger: log }).catch((error: unknown) => {
-        // The flag whose address could not be bound: `--listen 0.0.0.0:443: address already in use`.
-        if (error instanceof ListenError) throw new MproxyError(error.code, `--${error.message}`, { cause: error });
-        throw error;
+        throw namingTheFlag(error);
       });
       const admin = await startAdmin(flags, token, { relay }, log).catch(async (error: unknown) => {
         await relay.close();

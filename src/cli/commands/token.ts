@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isValidName } from '../../auth/names.js';
 import { portOfText } from '../../auth/policy.js';
 import { issueToken } from '../../auth/token.js';
 import { cliError } from '../fail.js';
@@ -37,6 +38,11 @@ export function registerToken(program: Command): void {
         return port;
       });
       const domains = flags.domain ?? [];
+      for (const domain of domains) {
+        if (!isValidName(domain, { wildcard: true })) {
+          throw cliError('E_USAGE', `--domain ${domain} is not a host name: labels of letters, digits and '-' between dots (no '_'), or *.NAME for a wildcard`);
+        }
+      }
       if (domains.length === 0 && ports.length === 0) throw cliError('E_USAGE', 'give at least one --domain or --port');
       const token = await issueToken(secret, { domains, ports, sub: flags.sub, jti: flags.jti }, { expiresIn: flags.expires });
       process.stdout.write(`${token}\n`);
