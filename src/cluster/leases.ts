@@ -400,8 +400,13 @@ export class LeaseRegistry {
     const held = this.#held.get(id);
     if (held?.timer) clearTimeout(held.timer);
     this.#held.delete(id);
-    const error = new ClusterError('E_LEASE_LOST', `lease ${id} is held by node ${holder?.node ?? '?'} now`);
-    this.#log.warn({ lease: id, holder: holder?.node, code: error.code }, 'lease lost to another node: given up');
+    if (held && holder?.owner === held.owner) {
+      // The same device took it on another node (it is on both, or moved): a hand-over, not a loss.
+      this.#log.info({ lease: id, holder: holder.node }, 'standby: the same device holds this lease on another node now');
+    } else {
+      const error = new ClusterError('E_LEASE_LOST', `lease ${id} is held by node ${holder?.node ?? '?'} now`);
+      this.#log.warn({ lease: id, holder: holder?.node, code: error.code }, 'lease lost to another node: given up');
+    }
     this.#changed.next();
   }
 

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { nodeKey } from '../../src/cluster/keys.js';
+import { leaseKey, nodeKey } from '../../src/cluster/keys.js';
 import { issueToken } from '../../src/index.js';
 import { CLI, startNode, startRedis, type Node } from '../support/cluster.js';
 import { defer, listen, SECRET, stopChild, until } from '../support/index.js';
@@ -101,6 +101,31 @@ describe('a relay cluster, when things fail', () => {
     await second.waitFor(/node id b is free: this node joins the cluster/, 'the second node joining', 5_000);
     expect(await record()).not.toBe(address);
     expect(second.output().match(/E_NODE_ID_TAKEN/g)).toHaveLength(1);
+  });
+
+  it('hands a lease in grace to the same device on another node as a hand-over, not a loss', async () => {
+    const redis = await startRedis();
+    const [a, b] = [await startNode('a', redis, { grace: '30s' }), await startNode('b', redis, { grace: '30s' })];
+    const token = await issueToken(SECRET, { domains: ['web.localhost'], sub: 'same' });
+    const port = await labelled('same');
+    const first = await deviceOn(a.tunnelUrl, token, web(port));
+    await a.waitFor(/"lease":"name:web\.localhost"[^\n]*lease held/, 'the lease, on a');
+    // Dropped: a keeps the name in grace. Back on b: b takes it, which a hears of as a hand-over.
+    await first.close();
+    const registry = new Redis(redis.url);
+    defer(() => registry.disconnect());
+    const state = async (): Promise<string | undefined> => (JSON.parse((await registry.get(leaseKey('name:web.localhost'))) ?? '{}') as { state?: string }).state;
+    for (const deadline = Date.now() + 5_000; (await state()) !== 'grace' && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await state()).toBe('grace');
+    await deviceOn(b.tunnelUrl, token, web(port));
+    await b.waitFor(/"lease":"name:web\.localhost"[^\n]*lease held/, 'the lease, on b');
+    await a.waitFor(/"lease":"name:web\.localhost"[^\n]*standby: the same device holds this lease on another node now/, 'a standing by');
+    // Back on a as well: a stays on standby.
+    await deviceOn(a.tunnelUrl, token, web(port));
+    await a.waitFor(/"lease":"name:web\.localhost"[^\n]*standby: the same device holds this lease on another node"/, 'a standing by for the device it has now');
+    await untilServed(a, 'same');
+    await untilServed(b, 'same');
+    for (const node of [a, b]) expect(node.output()).not.toMatch(/E_LEASE_LOST|lease lost/);
   });
 
   it('keeps a name for its device through a short drop; another device gets it only after the grace', async () => {
