@@ -4,6 +4,10 @@
  * about the port misleading. Empty when `text` is not that mistake.
  */
 export function bracketHint(text: string): string {
-  const address = text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  // Of a URL, the host and port only: not the scheme, the user and password, the path or query.
+  const address = text
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/^[^@/?#]*@/, '')
+    .replace(/[/?#][^]*$/, '');
   return !address.includes('[') && (address.match(/:/g)?.length ?? 0) >= 2 ? ' (an IPv6 address goes in brackets: [::1]:8080)' : '';
 }

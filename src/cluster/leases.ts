@@ -3,7 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Logger } from '../logger.js';
 import { ClusterError } from './errors.js';
 import { EPOCH_KEY, EVENTS_CHANNEL, LEASE_INDEX, NODE_INDEX, PREFIX, leaseKey, nodeKey } from './keys.js';
-import { connectRedis, type RedisClient } from './redis.js';
+import { connectRedis, redactUrl, type RedisClient } from './redis.js';
 import { CLAIM, LET_GO, LIST, REGISTER, RENEW } from './scripts.js';
 
 /** Who holds a lease. */
@@ -446,7 +446,3 @@ function parseJson<T>(text: string): T | undefined {
   }
 }
 
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}

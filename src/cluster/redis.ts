@@ -25,6 +25,13 @@ const PARAMETERS: Record<RedisTopologyUrl['protocol'], readonly string[]> = {
   'redis+cluster:': [],
 };
 
+/** The URL without its passwords (the user's, and a `?sentinelPassword=`), for logs and messages. */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/*)([^@/?#]*)@/i, (_match, scheme: string, user: string) => `${scheme}${user.includes(':') ? `${user.slice(0, user.indexOf(':'))}:***` : user}@`)
+    .replace(/([?&][A-Za-z]*[Pp]assword=)[^&#]*/g, '$1***');
+}
+
 /**
  * Takes a registry URL apart; undefined for `redis://` and `rediss://`, which ioredis reads
  * itself. Not with `new URL`: it takes one host, and refuses the host lists of Sentinel and
@@ -38,10 +45,10 @@ export function parseRedisUrl(url: string): RedisTopologyUrl | undefined {
   if (protocol === 'redis:' || protocol === 'rediss:') {
     // ioredis reads these itself, and would say only "Invalid URL".
     if (URL.canParse(url)) return undefined;
-    throw new InvalidOptionError(`cluster url ${JSON.stringify(url)} is not a URL such as redis://10.0.0.5:6379${bracketHint(url)}`);
+    throw new InvalidOptionError(`cluster url ${JSON.stringify(redactUrl(url))} is not a URL such as redis://10.0.0.5:6379${bracketHint(url)}`);
   }
   if (!parsed || (protocol !== 'redis+sentinel:' && protocol !== 'redis+cluster:')) {
-    throw new InvalidOptionError(`cluster url ${JSON.stringify(url)} must be redis://, rediss://, redis+sentinel:// or redis+cluster://`);
+    throw new InvalidOptionError(`cluster url ${JSON.stringify(redactUrl(url))} must be redis://, rediss://, redis+sentinel:// or redis+cluster://`);
   }
   const [, , userinfo = '', hostList = '', path = '', query = ''] = parsed;
   const hosts = hostList

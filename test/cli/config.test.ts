@@ -169,6 +169,12 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
       expect((await run(['relay', '--secret', SECRET, '--sniff-timeout', value, '--token-grace', value, '--print-config'])).code, value).toBe(0);
     }
     expect((await run(['relay', '--secret', SECRET, '--token-grace', '0s', '--print-config'])).stderr).toMatch(/--token-grace/);
+    // A cluster URL that holds a password is a secret: said, not shown. One without is shown.
+    const cluster = ['relay', '--secret', SECRET, '--node-id', 'a', '--node-listen', '127.0.0.1:7000', '--print-config'];
+    const hidden = await run([...cluster, '--cluster', 'redis+sentinel://10.0.0.1:26379/m?sentinelPassword=s3cret']);
+    expect(hidden.stdout).not.toContain('s3cret');
+    expect(hidden.stdout).toMatch(/^# given but not shown: secret, cluster\n/);
+    expect(parse((await run([...cluster, '--cluster', 'redis://10.0.0.1:6379'])).stdout)).toMatchObject({ cluster: 'redis://10.0.0.1:6379' });
   });
 
   it('names the flag whose address is taken', async () => {

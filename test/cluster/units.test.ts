@@ -9,7 +9,7 @@ import { parseMilliseconds } from '../../src/cluster/duration.js';
 import { checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest } from '../../src/cluster/node-auth.js';
 import { resolveClusterOptions } from '../../src/cluster/options.js';
 import { applyAnnouncement, type Announcement, type Cached, type LeaseHolder } from '../../src/cluster/leases.js';
-import { parseRedisUrl } from '../../src/cluster/redis.js';
+import { parseRedisUrl, redactUrl } from '../../src/cluster/redis.js';
 import { openUnique } from '../../src/cluster/unique.js';
 import { createRelay, createTunnel, memoryPair } from '../../src/index.js';
 import { CLI } from '../support/cluster.js';
@@ -68,6 +68,10 @@ describe('cluster durations and options', () => {
       username: 'app',
       password: 'pw',
     });
+    // Passwords never reach a log line or a message: the user's and the Sentinels'.
+    expect(redactUrl('redis+sentinel://app:p%40ss@10.0.0.1:26379/m?sentinelUsername=w&sentinelPassword=s3cret')).toBe('redis+sentinel://app:***@10.0.0.1:26379/m?sentinelUsername=w&sentinelPassword=***');
+    expect(() => parseRedisUrl('redis://:hunter2@host:abc')).toThrow(/"redis:\/\/:\*\*\*@host:abc" is not a URL/);
+    expect(() => parseRedisUrl('redis:/:hunter2@host')).not.toThrow(/hunter2/);
     const base = { nodeId: 'a', nodeListen: '127.0.0.1:0' };
     expect(resolveClusterOptions({ ...base, url: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001' }).url).toBe('redis+cluster://10.0.0.1:7000,10.0.0.2:7001');
     for (const bad of ['redis+cluster://10.0.0.1:7000,10.0.0.2:x', 'redis+cluster://', 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26379', 'redis+sentinel://10.0.0.1:99999/m', 'redis+sentinel://:%E0%A4%A@10.0.0.1:26379/m', 'redis+cluster://::1:7000', 'redis+cluster://:7000', 'redis+cluster://10.0.0.1:0', 'redis+cluster://10.0.0.1:7000?sentinelPassword=x', 'redis+sentinel://10.0.0.1:26379/m?password=x', 'redis+sentinel://10.0.0.1:26379/m?sentinelPassword=%E0%A4%A']) {

@@ -3,6 +3,7 @@ import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { MAX_TIMER } from '../../control/options.js';
 import { createRelay } from '../../relay/relay.js';
 import { checkRelayConfig, type RelayOptions } from '../../relay/options.js';
+import { redactUrl } from '../../cluster/redis.js';
 import { parseMilliseconds } from '../../cluster/duration.js';
 import { cliError, namingTheFlag } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
@@ -120,7 +121,9 @@ export function registerRelay(program: Command): void {
       };
       if (flags.printConfig) {
         checkRelayConfig(options);
-        process.stdout.write(printConfig(command, new Set(['secret'])));
+        // The cluster URL too when it holds a password: it is a secret then.
+        const secrets = ['secret', ...(flags.cluster && redactUrl(flags.cluster) !== flags.cluster ? ['cluster'] : [])];
+        process.stdout.write(printConfig(command, new Set(secrets)));
         return;
       }
       const log = createCliLogger(flags);
