@@ -111,8 +111,11 @@ export class LeaseRegistry {
   #closed = false;
   #frozen = false;
   readonly #instance = randomUUID();
-  /** Set while another process's record holds this node's id: this node joins nothing then. */
-  #idTaken = false;
+  /**
+   * Whether this node's id is its own in Redis: unknown until its record is first written;
+   * `taken` while another process's record holds it (see #register), when it joins nothing.
+   */
+  #identity: 'unknown' | 'mine' | 'taken' = 'unknown';
   /** Announcements heard while #sync reads the table, to apply again on what it read. */
   #heardDuringSync: Announcement[] | undefined;
 
@@ -226,7 +229,7 @@ export class LeaseRegistry {
     for (const held of this.#held.values()) if (held.timer) clearTimeout(held.timer);
     await this.#beating?.catch(() => undefined);
     // Not the record of another process that holds this node's id.
-    if (this.connected && !this.#idTaken) await this.#redis.del(nodeKey(this.#options.nodeId)).catch(() => undefined);
+    if (this.connected && this.#identity === 'mine') await this.#redis.del(nodeKey(this.#options.nodeId)).catch(() => undefined);
     this.#redis.disconnect();
     this.#sub.disconnect();
     this.#changed.complete();
@@ -292,16 +295,23 @@ export class LeaseRegistry {
   async #register(): Promise<boolean> {
     const record: NodeRecord = { ...this.#options.record(), instance: this.#instance };
     const taken = (await this.#redis.eval(REGISTER, 2, nodeKey(record.id), NODE_INDEX, record.id, JSON.stringify(record), String(this.#options.ttl))) as [string, number] | null;
-    if (taken && !this.#idTaken) {
+    if (taken && this.#identity !== 'taken') {
       const other = parseJson<NodeRecord>(taken[0]);
       this.#log.error(
         { code: 'E_NODE_ID_TAKEN', address: other?.address },
         `node id ${record.id} is taken by another relay at ${other?.address ?? '?'} (its record lives ${Math.ceil(taken[1] / 1000)} s more): this node joins the cluster once the id is free; give every node its own --node-id`,
       );
-    } else if (!taken && this.#idTaken) {
+      // What it held or knew (it was cut off, and the id went to another process meanwhile)
+      // is that process's now: given up, not renewed.
+      for (const held of this.#held.values()) if (held.timer) clearTimeout(held.timer);
+      this.#held.clear();
+      this.#leases.clear();
+      this.#nodes.clear();
+      this.#changed.next();
+    } else if (!taken && this.#identity === 'taken') {
       this.#log.info({ address: record.address }, `node id ${record.id} is free: this node joins the cluster`);
     }
-    this.#idTaken = Boolean(taken);
+    this.#identity = taken ? 'taken' : 'mine';
     return !taken;
   }
 
@@ -346,10 +356,11 @@ export class LeaseRegistry {
 
   /** Tries to take `id` for the first owner that wants it (one try in flight per id). */
   async #claim(id: string): Promise<void> {
-    if (this.#frozen || this.#idTaken || !this.connected || this.#claiming.has(id) || this.#isLive(id)) return;
+    if (this.#frozen || this.#identity !== 'mine' || !this.connected || this.#claiming.has(id) || this.#isLive(id)) return;
     this.#claiming.add(id);
     try {
       for (const owner of this.#wants.get(id)?.keys() ?? []) {
+        if (this.#identity !== 'mine') return;
         const [status, value] = (await this.#eval(CLAIM, id, this.#options.nodeId, owner, String(this.#options.ttl))) as [number, string | number];
         if (status === 1) {
           const previous = this.#held.get(id);
@@ -413,7 +424,7 @@ export class LeaseRegistry {
   #onAnnouncement(message: string): void {
     const event = parseJson<Announcement>(message);
     // A node whose id another process holds routes nothing (see #register).
-    if (!event || typeof event.k !== 'string' || this.#idTaken) return;
+    if (!event || typeof event.k !== 'string' || this.#identity === 'taken') return;
     const self = this.#options.nodeId;
     this.#heardDuringSync?.push(event);
     applyAnnouncement(this.#leases, event, Date.now());
