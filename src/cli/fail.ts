@@ -34,6 +34,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   expiresIn: '--expires',
   relay: '--relay',
   forward: '--forward',
+  tunnelAcme: '--tunnel-acme',
   'cluster url': '--cluster',
   'cluster nodeId': '--node-id',
   'cluster nodeListen': '--node-listen',

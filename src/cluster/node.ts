@@ -8,8 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Client } from '../rx/client.js';
 import type { TunnelOptions } from '../rx/options.js';
 import type { OpenClientMeta, Tunnel } from '../rx/tunnel.js';
-import { joinHostPort, splitHostPort } from '../transport/host-port.js';
-import { InvalidOptionError } from '../codec/errors.js';
+import { joinHostPort, splitHostPort, type HostPortText } from '../transport/host-port.js';
 import { leaseId, type LeaseKind } from './keys.js';
 import { LeaseRegistry, type LeaseHolder } from './leases.js';
 import { NodeLinks } from './links.js';
@@ -62,8 +61,8 @@ export class ClusterNode {
   constructor(options: ClusterNodeOptions) {
     this.#options = options;
     this.id = options.nodeId;
-    const listen = splitHostPort(options.nodeListen);
-    if (!listen) throw new InvalidOptionError(`cluster nodeListen ${JSON.stringify(options.nodeListen)} must be host:port`);
+    // Checked by resolveClusterOptions.
+    const listen = splitHostPort(options.nodeListen) as HostPortText;
     this.#links = new NodeLinks({
       nodeId: options.nodeId,
       secret: options.secret,

@@ -63,9 +63,15 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   if (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(options.nodeId)) {
     throw new InvalidOptionError(`cluster nodeId ${JSON.stringify(options.nodeId)} must be 1-64 letters, digits, '.', '_' or '-'`);
   }
-  for (const [name, value] of [['nodeListen', options.nodeListen], ['nodeAdvertise', options.nodeAdvertise ?? '0']] as const) {
-    if (typeof value !== 'string' || !splitHostPort(value)) {
-      throw new InvalidOptionError(`cluster ${name} ${JSON.stringify(value)} must be host:port${typeof value === 'string' ? bracketHint(value) : ''}`);
+  // Where this node listens (a host may be left out, a port may be 0), and where the others dial
+  // it (a host and a port they can reach).
+  for (const [name, value, lowest] of [['nodeListen', options.nodeListen, 0], ['nodeAdvertise', options.nodeAdvertise, 1]] as const) {
+    if (name === 'nodeAdvertise' && value === undefined) continue;
+    const parts = typeof value === 'string' ? splitHostPort(value) : undefined;
+    const port = Number(parts?.port);
+    if (!parts || (lowest === 1 && !parts.host) || port < lowest || port > 65_535) {
+      const form = lowest === 1 ? `host:port, the port 1-65535` : 'host:port, the port 0-65535';
+      throw new InvalidOptionError(`cluster ${name} ${JSON.stringify(value)} must be ${form}${typeof value === 'string' ? bracketHint(value) : ''}`);
     }
   }
   const leaseTtl = parseMilliseconds(options.leaseTtl ?? DEFAULT_LEASE_TTL, 'cluster leaseTtl');

@@ -16,6 +16,20 @@ import type { Forward } from './forwards.js';
 
 const HTTP_ALPN = ['h2', 'http/1.1'] as const;
 
+/** The names `forwards` terminate (TLS ended on the device). */
+const terminatedNames = (forwards: readonly Forward[]): string[] =>
+  forwards.filter((forward) => forward.terminate && forward.name).map((forward) => forward.name as string);
+
+/**
+ * Checks the certificates of the names `forwards` terminate as a start does (each `--cert`
+ * read, a name without one needs ACME), serving and ordering nothing: `--print-config`.
+ * @throws {InvalidOptionError} `E_INVALID_OPTION`.
+ */
+export function checkTerminatedNames(forwards: readonly Forward[], options: TlsCertificateOptions): void {
+  const names = terminatedNames(forwards);
+  if (names.length > 0) void new TlsSites(names, options);
+}
+
 /** Terminated names' certificates and the servers behind them. */
 export class TerminatedNames {
   readonly sites: TlsSites;
@@ -24,8 +38,7 @@ export class TerminatedNames {
   readonly #log: Logger;
 
   constructor(forwards: readonly Forward[], options: TlsCertificateOptions, log: Logger) {
-    const names = forwards.filter((forward) => forward.terminate && forward.name).map((forward) => forward.name as string);
-    this.sites = new TlsSites(names, options, log);
+    this.sites = new TlsSites(terminatedNames(forwards), options, log);
     this.#log = log;
     this.#plain = new PlainHttpResponder((name, token) => this.sites.httpChallenge(name, token));
   }

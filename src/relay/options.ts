@@ -11,6 +11,7 @@ import { TrustedSources } from '../proxy-protocol/sources.js';
 import type { TunnelMetrics } from '../metrics/tunnel-metrics.js';
 import { resolveClusterOptions, type ClusterOptions } from '../cluster/options.js';
 import { PortPolicy } from '../auth/policy.js';
+import { isValidName, normalizeName } from '../auth/names.js';
 import { RelayError } from './errors.js';
 
 /**
@@ -131,6 +132,9 @@ export function checkRelayConfig(options: RelayOptions): void {
   parseListen(options.tunnel, { host: '127.0.0.1', port: 0 }, 'tunnel');
   new PortPolicy({ tcpPorts: options.tcpPorts, udpPorts: options.udpPorts });
   if (options.tunnelAcme && options.tunnelTls) throw new InvalidOptionError('tunnelAcme and tunnelTls exclude each other');
+  if (options.tunnelAcme && !isValidName(normalizeName(String(options.tunnelAcme.name ?? '')))) {
+    throw new InvalidOptionError(`tunnelAcme name ${JSON.stringify(options.tunnelAcme.name)} is not a host name`);
+  }
   if (options.cluster) resolveClusterOptions(options.cluster);
 }
 

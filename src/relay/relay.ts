@@ -31,7 +31,7 @@ import { UdpPort } from './udp.js';
 import { sniffVisitor } from './visitor.js';
 import { AcmeCertificates } from '../tls/acme.js';
 import { TlsError } from '../tls/errors.js';
-import { isValidName, normalizeName } from '../auth/names.js';
+import { normalizeName } from '../auth/names.js';
 import { readClientHello } from '../sniff/client-hello.js';
 import { ACME_TLS_ALPN, terminate } from '../tls/terminate.js';
 import { looksLikeProxyHeader } from '../proxy-protocol/decode.js';
@@ -220,7 +220,6 @@ class MproxyRelay implements Relay {
     );
     if (options.tunnelAcme) {
       const name = normalizeName(String(options.tunnelAcme.name ?? ''));
-      if (!isValidName(name)) throw new InvalidOptionError(`tunnelAcme name ${JSON.stringify(options.tunnelAcme.name)} is not a host name`);
       this.#acme = { name, certificates: new AcmeCertificates([name], { ...options.tunnelAcme, challenges: ['tls-alpn-01'] }, childLogger(this.#log, { component: 'acme' })) };
     }
     this.#tunnelServer = this.#acme ? createHttpsServer({ SNICallback: (servername, callback) => this.#ownName(servername, callback) }) : options.tunnelTls ? createHttpsServer(options.tunnelTls) : createHttpServer();

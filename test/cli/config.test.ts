@@ -106,6 +106,9 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
     mkdirSync(join(dir, 'tls'));
     writeFileSync(join(dir, 'tls', 'relay.pem'), pems.cert);
     writeFileSync(join(dir, 'tls', 'relay.key'), pems.key);
+    const app = await selfSignedCertificate('app.localhost');
+    writeFileSync(join(dir, 'tls', 'a.pem'), app.cert);
+    writeFileSync(join(dir, 'tls', 'a.key'), app.key);
     const elsewhere = tempDir();
     writeFileSync(join(elsewhere, 'mine'), `${SECRET}\n`);
     const printed = await run(['relay', '--config', join(dir, 'relay.yaml'), '--print-config'], elsewhere);
@@ -148,9 +151,13 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
       [['relay', '--secret', SECRET, '--sniff-timeout', 'soon'], /--sniff-timeout soon is not a positive number of milliseconds.*\(E_USAGE\)/],
       [['relay', '--secret', SECRET, '--cluster', 'redis+sentinel://127.0.0.1:26379', '--node-id', 'a', '--node-listen', '127.0.0.1:7000'], /names the master.*\(E_INVALID_OPTION\)/],
       [['relay', '--secret', 'short'], /\(E_WEAK_SECRET\)/],
+      [['relay', '--secret', SECRET, '--tunnel-acme', 'bad_name', '--acme-email', 'ops@example.com'], /^mproxy: --tunnel-acme name "bad_name" is not a host name \(E_INVALID_OPTION\)\n$/],
+      [['relay', '--secret', SECRET, '--cluster', 'redis://127.0.0.1:6379', '--node-id', 'a', '--node-listen', '127.0.0.1:99999'], /^mproxy: --node-listen "127\.0\.0\.1:99999" must be host:port, the port 0-65535/],
+      [['device', '--relay', 'ws://127.0.0.1:1', '--token', 'x', '--forward', 'https:app.example.com=http://127.0.0.1:3000'], /^mproxy: no certificate for app\.example\.com: give --acme-email/],
+      [['device', '--relay', 'ws://127.0.0.1:1', '--token', 'x', '--forward', 'https:app.example.com=http://127.0.0.1:3000', '--cert', 'app.example.com=/nonexistent/a.pem,/nonexistent/a.key'], /^mproxy: cert for app\.example\.com: ENOENT/],
       [['relay', '--secret', SECRET, '--listen', '::1:8443'], /^mproxy: --listen "::1:8443" must be host:port \(an IPv6 address goes in brackets: \[::1\]:8080\) \(E_INVALID_OPTION\)\n$/],
       [['relay', '--secret', SECRET, '--cluster', 'redis://::1:6379', '--node-id', 'a', '--node-listen', '127.0.0.1:7000'], /^mproxy: --cluster "redis:\/\/::1:6379" is not a URL such as redis:\/\/10\.0\.0\.5:6379 \(an IPv6/],
-      [['relay', '--secret', SECRET, '--cluster', 'redis://127.0.0.1:6379', '--node-id', 'a', '--node-listen', '::1:7000'], /^mproxy: --node-listen "::1:7000" must be host:port \(an IPv6/],
+      [['relay', '--secret', SECRET, '--cluster', 'redis://127.0.0.1:6379', '--node-id', 'a', '--node-listen', '::1:7000'], /^mproxy: --node-listen "::1:7000" must be host:port, the port 0-65535 \(an IPv6/],
       [['relay', '--secret-file', join(tempDir(), 'nosuch')], /cannot read --secret-file .*\(E_BAD_INPUT\)/],
       [['device', '--relay', 'ws://127.0.0.1:1', '--token', 'x', '--forward', 'bogus'], /forward "bogus" is not .*\(E_INVALID_OPTION\)/],
       [['device', '--relay', '127.0.0.1:1', '--token', 'x', '--forward', 'tcp:5000=127.0.0.1:5001'], /--relay "127\.0\.0\.1:1" is not a URL.*\(E_INVALID_OPTION\)/],

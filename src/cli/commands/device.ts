@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { applyConfig, printConfig, withConfigOption } from '../config.js';
 import { firstValueFrom } from 'rxjs';
 import { checkDeviceConfig, createDevice, type DeviceOptions, type TokenTransport } from '../../device/device.js';
+import { checkTerminatedNames } from '../../device/terminated.js';
 import { cliError } from '../fail.js';
 import { createCliLogger, withLogOptions, type LogFlags } from '../logger.js';
 import { applyProcessSettings, logProcessSettings } from '../process-settings.js';
@@ -82,6 +83,7 @@ export function registerDevice(program: Command): void {
       });
       if (flags.printConfig) {
         for (const relay of relays) checkDeviceConfig(optionsFor(relay));
+        checkTerminatedNames(checkDeviceConfig(optionsFor(relays[0] as string)).forwards, { acme: acmeOptionsFrom(flags), certs: flags.cert });
         process.stdout.write(printConfig(command, new Set(['token'])));
         return;
       }
