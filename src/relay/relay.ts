@@ -700,7 +700,9 @@ class MproxyRelay implements Relay {
       const { message, code } = toControlErrorBody(error);
       this.#log.warn({ peer: node, name: where.name, port: where.serviceport, code }, `cannot forward the visitor: ${message}`);
       const reason = code === 'E_NODE_UNREACHABLE' || code === 'E_NODE_AUTH' ? 'unreachable' : 'disconnected';
-      if (where.service === 'http' && !socket.destroyed) socket.end(badGatewayResponse(where.name ?? '', reason));
+      if (socket.destroyed) return;
+      if (where.service === 'http') socket.end(badGatewayResponse(where.name ?? '', reason));
+      else if (where.service === 'https') socket.end(UNRECOGNIZED_NAME_ALERT);
       else socket.destroy();
     }
   }
@@ -722,10 +724,11 @@ class MproxyRelay implements Relay {
       device = openUnique((unique) => session.open(unique), { ...meta });
     } catch (error) {
       this.#log.info({ from, service: meta.service, name: meta.name, port: meta.serviceport, code: toControlErrorBody(error).code }, 'forwarded visitor refused');
-      if (meta.service === 'http') {
-        // Answered as a visitor that came here would be: the 502 page, through the other node.
+      if (meta.service === 'http' || meta.service === 'https') {
+        // Answered as a visitor that came here would be, through the other node: the 502 page,
+        // or TLS's alert for a name not served.
         client.data$.subscribe({ error: () => undefined });
-        client.write(Buffer.from(badGatewayResponse(meta.name, route?.kind === 'away' ? 'disconnected' : 'unknown')));
+        client.write(meta.service === 'http' ? Buffer.from(badGatewayResponse(meta.name, route?.kind === 'away' ? 'disconnected' : 'unknown')) : UNRECOGNIZED_NAME_ALERT);
         client.end();
       } else {
         client.destroy(error instanceof Error ? error : new Error(String(error)));

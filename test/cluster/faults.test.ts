@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { leaseKey, nodeKey } from '../../src/cluster/keys.js';
 import { issueToken } from '../../src/index.js';
-import { CLI, startNode, startRedis, type Node } from '../support/cluster.js';
+import { CLI, eventually, startNode, startRedis, type Node } from '../support/cluster.js';
 import { defer, listen, SECRET, stopChild, until } from '../support/index.js';
 import { deviceOn, httpPost, randomBytes, sha, tcpEcho, freePort } from './helpers.js';
 
@@ -115,8 +115,7 @@ describe('a relay cluster, when things fail', () => {
     const registry = new Redis(redis.url);
     defer(() => registry.disconnect());
     const state = async (): Promise<string | undefined> => (JSON.parse((await registry.get(leaseKey('name:web.localhost'))) ?? '{}') as { state?: string }).state;
-    for (const deadline = Date.now() + 5_000; (await state()) !== 'grace' && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await state()).toBe('grace');
+    await eventually(async () => (await state()) === 'grace', 'the lease in grace', 5_000);
     await deviceOn(b.tunnelUrl, token, web(port));
     await b.waitFor(/"lease":"name:web\.localhost"[^\n]*lease held/, 'the lease, on b');
     await a.waitFor(/"lease":"name:web\.localhost"[^\n]*standby: the same device holds this lease on another node now/, 'a standing by');

@@ -83,6 +83,7 @@ describe('a relay cluster on Redis', () => {
     // A node with another secret is refused by B, which says so, and so does the node itself,
     // asking about --secret; its visitor gets a page saying the holder cannot be reached.
     await expect(httpPost(wrong.publicPort, 'web.localhost', data)).resolves.toContain('web.localhost is served through another relay node, which cannot be reached now.');
+    await expect(tlsEcho(wrong.publicPort, 'app.localhost', data)).rejects.toMatchObject({ code: 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME' });
     await b.waitFor(/"code":"E_NODE_AUTH"[^\n]*node-to-node connection refused: wrong cluster secret/, 'the refusal');
     await wrong.waitFor(/"peer":"b"[^\n]*"code":"E_NODE_AUTH"[^\n]*node authentication failed: does every node have the same --secret\?/, 'the refusal, on the dialling side');
   });

@@ -68,8 +68,8 @@ function ephemeralLow(): number | undefined {
 async function tryBind(kind: 'tcp' | 'udp', port: number): Promise<number | undefined> {
   if (kind === 'tcp') {
     const server = net.createServer();
-    // Not a race of once('listening') and once('error'): the first rejects on 'error' too, and
-    // could win, throwing EADDRINUSE at the caller instead of saying the port is taken.
+    // One promise for both outcomes: events.once('listening') rejects on 'error', so a race of
+    // it with once('error') could throw EADDRINUSE at the caller instead of saying "taken".
     const outcome = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
       server.listen(port, '127.0.0.1', () => resolve(true));

@@ -52,8 +52,8 @@ export function registerRelay(program: Command): void {
     .option('--port-host <host>', 'host the claimed ports listen on (default: the --listen host)')
     .option('--tunnel-cert <path>', 'PEM certificate to serve the device endpoint as wss://')
     .option('--tunnel-key <path>', 'PEM key for --tunnel-cert')
-    .option('--sniff-timeout <ms>', 'how long a visitor may take to be routable: milliseconds, or a duration such as 10s', '10000')
-    .option('--token-grace <ms>', 'how long a device may stay without a valid token: milliseconds, or a duration such as 30s', '30000')
+    .option('--sniff-timeout <delay>', 'how long a visitor may take to be routable: milliseconds, or a duration such as 10s', '10000')
+    .option('--token-grace <delay>', 'how long a device may stay without a valid token: milliseconds, or a duration such as 30s', '30000')
     .option('--allow-weak-secret', 'accept a secret shorter than 32 bytes (an existing telebit deployment\'s)')
     .option('--cluster <url>', 'join a relay cluster on Redis: redis://host:port, redis+sentinel://h:p,h:p/MASTER or redis+cluster://h:p,h:p (see docs/cluster.md)')
     .option('--node-id <id>', 'this node\'s id in the cluster (with --cluster)')
@@ -170,7 +170,7 @@ function duration(text: string, flag: string, allowZero = false): number {
   }
 }
 
-/** A delay in milliseconds: a bare number, as these flags always took, or a duration (`10s`, `500ms`). */
+/** A delay in milliseconds: a bare number of them, or a duration with its unit (`10s`, `500ms`). */
 function milliseconds(text: string, flag: string): number {
   const value = /^\d+$/.test(text) ? Number(text) : /^\d+(ms|s|m|h)$/i.test(text.trim()) ? duration(text, flag) : Number.NaN;
   if (!(value > 0 && value <= MAX_TIMER)) {
