@@ -10,7 +10,7 @@ import type { Client } from '../rx/client.js';
 import type { Logger } from '../logger.js';
 import { HttpProxy, setVisitor } from '../tls/http-proxy.js';
 import { PlainHttpResponder } from '../tls/http-plain.js';
-import { TlsSites, type TlsCertificateOptions } from '../tls/sites.js';
+import { TlsSites, checkTlsSites, type TlsCertificateOptions } from '../tls/sites.js';
 import { terminate } from '../tls/terminate.js';
 import type { Forward } from './forwards.js';
 
@@ -22,12 +22,12 @@ const terminatedNames = (forwards: readonly Forward[]): string[] =>
 
 /**
  * Checks the certificates of the names `forwards` terminate as a start does (each `--cert`
- * read, a name without one needs ACME), serving and ordering nothing: `--print-config`.
+ * read, a name without one needs ACME), serving, ordering and writing nothing: `--print-config`.
  * @throws {InvalidOptionError} `E_INVALID_OPTION`.
  */
 export function checkTerminatedNames(forwards: readonly Forward[], options: TlsCertificateOptions): void {
   const names = terminatedNames(forwards);
-  if (names.length > 0) void new TlsSites(names, options);
+  if (names.length > 0) checkTlsSites(names, options);
 }
 
 /** Terminated names' certificates and the servers behind them. */

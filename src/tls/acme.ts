@@ -61,6 +61,16 @@ interface NameState {
  * @throws {TlsError} `E_ACME_WILDCARD` for a wildcard name (it needs dns-01).
  */
 export function checkAcme(names: readonly string[], options: AcmeOptions): CertDir {
+  checkAcmeOptions(names, options);
+  return new CertDir(options.certDir ?? defaultCertDir(), options.directory ?? LETS_ENCRYPT);
+}
+
+/**
+ * The checks of {@link checkAcme} that touch nothing: the email, the directory URL, no wildcard
+ * name, the challenges. (The cert dir is made and probed only by a process that will use it: a
+ * check run as another user must not create it.)
+ */
+export function checkAcmeOptions(names: readonly string[], options: AcmeOptions): void {
   if (typeof options.email !== 'string' || !/^[^\s@]+@[^\s@]+$/.test(options.email)) {
     throw new InvalidOptionError(`acme email ${JSON.stringify(options.email)} is not an email address`);
   }
@@ -80,7 +90,6 @@ export function checkAcme(names: readonly string[], options: AcmeOptions): CertD
   for (const challenge of options.challenges ?? []) {
     if (challenge !== 'tls-alpn-01' && challenge !== 'http-01') throw new InvalidOptionError(`acme challenge ${JSON.stringify(challenge)} is not tls-alpn-01 or http-01`);
   }
-  return new CertDir(options.certDir ?? defaultCertDir(), directory);
 }
 
 /** Certificates for `names` from an ACME CA; see the module comment. */

@@ -6,7 +6,7 @@ import type { SecureContext } from 'node:tls';
 import { matchesName, wildcardSpecificity } from '../auth/names.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { childLogger, silentLogger, type Logger } from '../logger.js';
-import { AcmeCertificates, type AcmeOptions, type ServedCertificate } from './acme.js';
+import { AcmeCertificates, checkAcmeOptions, type AcmeOptions, type ServedCertificate } from './acme.js';
 import { OwnCertificates, type OwnCertificate } from './own-certs.js';
 
 /** Where terminated names get their certificates. */
@@ -17,6 +17,25 @@ export interface TlsCertificateOptions {
   readonly certs?: readonly (OwnCertificate | string)[];
   /** How often `certs` files are looked at for changes (ms). Default 5000. */
   readonly certPollInterval?: number;
+}
+
+/** The names no own certificate covers; refused unless ACME is configured for them. */
+function leftToAcme(names: readonly string[], own: OwnCertificates, options: TlsCertificateOptions): string[] {
+  const left = [...new Set(names)].filter((name) => !own.names.some((pattern) => matchesName(pattern, name)));
+  if (left.length > 0 && !options.acme) {
+    throw new InvalidOptionError(`no certificate for ${left.join(', ')}: give --acme-email for ACME certificates, or --cert NAME=CERT.pem,KEY.pem`);
+  }
+  return left;
+}
+
+/**
+ * Checks what {@link TlsSites} would refuse for `names`, starting nothing and writing nothing:
+ * each own certificate is read, and the names left need valid ACME options.
+ * @throws as the TlsSites constructor, but for a cert dir (not made here).
+ */
+export function checkTlsSites(names: readonly string[], options: TlsCertificateOptions): void {
+  const left = leftToAcme(names, new OwnCertificates(options.certs ?? []), options);
+  if (left.length > 0 && options.acme) checkAcmeOptions(left, options.acme);
 }
 
 /** The certificates for a set of terminated names; see the module comment. */
@@ -31,11 +50,7 @@ export class TlsSites {
    */
   constructor(names: readonly string[], options: TlsCertificateOptions, log: Logger = silentLogger) {
     this.#own = new OwnCertificates(options.certs ?? [], childLogger(log, { component: 'certs' }), { pollInterval: options.certPollInterval });
-    const patterns = this.#own.names;
-    const left = [...new Set(names)].filter((name) => !patterns.some((pattern) => matchesName(pattern, name)));
-    if (left.length > 0 && !options.acme) {
-      throw new InvalidOptionError(`no certificate for ${left.join(', ')}: give --acme-email for ACME certificates, or --cert NAME=CERT.pem,KEY.pem`);
-    }
+    const left = leftToAcme(names, this.#own, options);
     this.#acme = left.length > 0 && options.acme ? new AcmeCertificates(left, options.acme, childLogger(log, { component: 'acme' })) : undefined;
   }
 

@@ -3,7 +3,7 @@
  * prints when an address is taken or the device is pointed at the wrong port.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -176,6 +176,13 @@ describe('mproxy relay: several --listen, --config, --print-config', () => {
       expect((await run(['relay', '--secret', SECRET, '--sniff-timeout', value, '--token-grace', value, '--print-config'])).code, value).toBe(0);
     }
     expect((await run(['relay', '--secret', SECRET, '--token-grace', '0s', '--print-config'])).stderr).toMatch(/--token-grace/);
+    // ACME's options are checked, but its certificate folder is not made: a check run as another
+    // user must not create it with that user's ownership.
+    const certDir = join(tempDir(), 'certs');
+    const acme = await run(['device', '--relay', 'ws://127.0.0.1:1', '--token', 'x', '--forward', 'https:app.example.com=http://127.0.0.1:3000', '--acme-email', 'ops@example.com', '--cert-dir', certDir, '--print-config']);
+    expect(acme.code).toBe(0);
+    expect(existsSync(certDir)).toBe(false);
+    expect((await run(['device', '--relay', 'ws://127.0.0.1:1', '--token', 'x', '--forward', 'https:*.example.com=http://127.0.0.1:3000', '--acme-email', 'ops@example.com', '--print-config'])).stderr).toMatch(/\(E_ACME_WILDCARD\)/);
     // A cluster URL that holds a password is a secret: said, not shown. One without is shown.
     const cluster = ['relay', '--secret', SECRET, '--node-id', 'a', '--node-listen', '127.0.0.1:7000', '--print-config'];
     const hidden = await run([...cluster, '--cluster', 'redis+sentinel://10.0.0.1:26379/m?sentinelPassword=s3cret']);
