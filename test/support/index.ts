@@ -5,7 +5,7 @@
  * logger that remembers. Nothing here keeps cleanups of its own: a helper that opens something
  * takes the suite's `defer`.
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
@@ -14,7 +14,11 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../src/index.js';
+
+/** The built CLI. */
+const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 export { defer, runCleanup, type Defer } from './cleanup.js';
 export { SECRET, echoServer, echoVisit, serve, startDevice, startRelay } from './servers.js';
@@ -125,6 +129,15 @@ export async function freePortWithOffset(offset: number): Promise<number> {
     if ((await tryBind('tcp', port)) !== undefined && (await tryBind('tcp', port + offset)) !== undefined) return port;
   }
   throw new Error(`no free TCP port p with p + ${offset} free too on 127.0.0.1`);
+}
+
+/** Runs the built CLI (`dist/cli.js`) once, to its exit, within 20 s. */
+export function runCli(args: readonly string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI_PATH, ...args], { timeout: 20_000, cwd }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 /** Sends one HTTP/1.1 request for `/` with `Host: host` and resolves with all that came back. */
