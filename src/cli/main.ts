@@ -3,15 +3,22 @@
  */
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
-import { registerCluster } from './commands/cluster.js';
-import { registerDemo } from './commands/demo.js';
-import { registerDevice } from './commands/device.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerPack } from './commands/pack.js';
-import { registerRelay } from './commands/relay.js';
-import { registerSecret } from './commands/secret.js';
-import { registerToken } from './commands/token.js';
 import { fail } from './fail.js';
+
+/**
+ * Each command's module, loaded only when needed: a relay's module graph (ioredis, jose,
+ * prom-client…) took most of a `mproxy token` or `mproxy --version` start-up. In help order.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<(program: Command) => void>>> = {
+  pack: async () => (await import('./commands/pack.js')).registerPack,
+  inspect: async () => (await import('./commands/inspect.js')).registerInspect,
+  relay: async () => (await import('./commands/relay.js')).registerRelay,
+  device: async () => (await import('./commands/device.js')).registerDevice,
+  token: async () => (await import('./commands/token.js')).registerToken,
+  secret: async () => (await import('./commands/secret.js')).registerSecret,
+  demo: async () => (await import('./commands/demo.js')).registerDemo,
+  cluster: async () => (await import('./commands/cluster.js')).registerCluster,
+};
 
 /** One line for the error, then exit 1. */
 function die(error: unknown): never {
@@ -52,17 +59,12 @@ const program = new Command('mproxy')
   .exitOverride()
   // Errors are printed by fail(), as one line; commander prints help and the version itself.
   .configureOutput({ outputError: () => {} });
-// Registered after exitOverride/configureOutput so that the subcommands inherit them.
-registerPack(program);
-registerInspect(program);
-registerRelay(program);
-registerDevice(program);
-registerToken(program);
-registerSecret(program);
-registerDemo(program);
-registerCluster(program);
-
 try {
+  // Registered after exitOverride/configureOutput so that the subcommands inherit them: the
+  // command named, none for the version, all of them for help and an unknown command.
+  const named = process.argv[2] ?? '';
+  const wanted = Object.hasOwn(COMMANDS, named) ? [named] : named === '-V' || named === '--version' ? [] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(wanted.map((name) => (COMMANDS[name] as () => Promise<(program: Command) => void>)()))) register(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   fail(error);
