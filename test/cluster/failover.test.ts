@@ -8,6 +8,7 @@
  * finds Redis again, and every third of the lease TTL; the leases are long enough for none to
  * lapse during a failover.
  */
+import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { EVENTS_CHANNEL, leaseKey } from '../../src/cluster/keys.js';
 import { readClusterStatus } from '../../src/cluster/status.js';
@@ -15,6 +16,74 @@ import { issueToken } from '../../src/index.js';
 import { eventually, listening, masterOf, redisCluster, redisClient, released, runRedisServer, startNode, startSentinel, subscribed, tempDir, type Node } from '../support/cluster.js';
 import { SECRET } from '../support/index.js';
 import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho } from './helpers.js';
+
+/** Nodes A and B, a device on B holding a TCP port and two names, and B's lease of the port as the master holds it. */
+interface HeldOnB {
+  readonly a: Node;
+  readonly b: Node;
+  readonly local: Awaited<ReturnType<typeof services>>;
+  readonly port: number;
+  readonly port2: number;
+  readonly data: Buffer;
+  readonly lease: string;
+  readonly ttlBefore: number;
+  readonly epochBefore: number | undefined;
+}
+
+/**
+ * Starts A and B on `url` with leases of `leaseTtl`, a device on B, and checks a visitor through
+ * A; then reads B's lease on `onMaster` once a replica has the master's writes.
+ */
+async function heldOnB(url: string, leaseTtl: string, onMaster: Redis): Promise<HeldOnB> {
+  const port = await freePort();
+  let port2 = await freePort();
+  while (port2 === port) port2 = await freePort();
+  const [a, b] = (await Promise.all(
+    ['a', 'b'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl })),
+  )) as [Node, Node];
+  const local = await services();
+  await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
+  await a.waitFor(listening(port), 'the claimed port', 5_000);
+  const data = randomBytes(64 * 1024);
+  expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
+  await eventually(async () => Number(await onMaster.call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
+  const lease = leaseKey(`tcp:${port}`);
+  const ttlBefore = await onMaster.pttl(lease);
+  const epochBefore = epochOf(await onMaster.get(lease));
+  expect(epochBefore).toBeGreaterThan(0);
+  return { a, b, local, port, port2, data, lease, ttlBefore, epochBefore };
+}
+
+const epochOf = (value: string | null): number | undefined => (JSON.parse(value ?? '{}') as { epoch?: number }).epoch;
+
+/** B's lease, renewed on the new master under the same epoch: its TTL is back above what it was before the kill. */
+async function expectRenewed(held: HeldOnB, newMaster: Redis, timeout: number): Promise<void> {
+  await eventually(async () => (await newMaster.pttl(held.lease)) > held.ttlBefore, 'the lease renewed on the new master', timeout);
+  expect(epochOf(await newMaster.get(held.lease))).toBe(held.epochBefore);
+}
+
+/**
+ * A second device's claim on B, made after the failover: A serves its port, then hears of its
+ * release. `marks` are the nodes' log lengths at the kill.
+ */
+async function claimAndRelease(held: HeldOnB, marks: readonly number[], what: string, timeout: number): Promise<void> {
+  const { a, b, local, port2, data } = held;
+  const second = await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
+  await a.waitFor(listening(port2), `the claim made after the failover${what}`, timeout, marks[0]);
+  expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
+  const beforeRelease = a.output().length;
+  await second.close();
+  await a.waitFor(released(port2), `the release${what}`, timeout, beforeRelease);
+}
+
+/** Nobody gave a name up since the kill (`marks`: the nodes' log lengths then). */
+function expectNothingGivenUp(held: HeldOnB, marks: readonly number[]): void {
+  for (const [i, node] of [held.a, held.b].entries()) {
+    const since = node.output().slice(marks[i]);
+    expect(since).not.toMatch(released(held.port));
+    expect(since).not.toMatch(/lease taken again|lease lost/);
+  }
+}
 
 describe('a relay cluster through a failover of its Redis', () => {
   it('redis+sentinel://, failover: the master dies, the Sentinel promotes its replica; the names held are served throughout, renewed on the new master, and claims and announcements go on through it', async () => {
@@ -35,26 +104,11 @@ describe('a relay cluster through a failover of its Redis', () => {
     await eventually(async () => ((await asked.call('SENTINEL', 'REPLICAS', 'mymaster')) as unknown[]).length === 1, 'the Sentinel to know the replica', 15_000);
 
     const url = `redis+sentinel://127.0.0.1:${sentinel.port}/mymaster`;
-    const port = await freePort();
-    let port2 = await freePort();
-    while (port2 === port) port2 = await freePort();
     // Leases of 60 s: none lapses during the failover, and a node's heartbeat (which renews its
     // leases and reads the whole table) runs at its start, when it finds Redis again, and 20 s
     // later, past the end of this test. What A learns in between, it learns from announcements.
-    const [a, b] = (await Promise.all(
-      ['a', 'b'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl: '60s' })),
-    )) as [Node, Node];
-    const local = await services();
-    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
-    await a.waitFor(listening(port), 'the claimed port', 5_000);
-    const data = randomBytes(64 * 1024);
-    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
-    const onMaster = redisClient(masterPort);
-    await eventually(async () => Number(await onMaster.call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
-    const lease = leaseKey(`tcp:${port}`);
-    const ttlBefore = await onMaster.pttl(lease);
-    const epochBefore = (JSON.parse((await onMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch;
-    expect(epochBefore).toBeGreaterThan(0);
+    const held = await heldOnB(url, '60s', redisClient(masterPort));
+    const { a, b, port, data } = held;
 
     const marks = [a, b].map((node) => node.output().length);
     await master.kill();
@@ -69,30 +123,18 @@ describe('a relay cluster through a failover of its Redis', () => {
     expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
     // Both nodes lose the registry and find it again through the Sentinel.
     await Promise.all([a, b].map((node, i) => node.waitFor(/cluster registry unreachable[^]*cluster registry connected/, 'the registry found again', 15_000, marks[i])));
-    // B renews its lease on the new master, under the same epoch: its TTL is back above what
-    // it was before the kill. (A new client: the Sentinel closed every client of the replica
-    // as it promoted it.)
-    const newMaster = redisClient(replicaPort);
-    await eventually(async () => (await newMaster.pttl(lease)) > ttlBefore, 'the lease renewed on the new master', 10_000);
-    expect((JSON.parse((await newMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch).toBe(epochBefore);
+    // B renews its lease on the new master (a new client: the Sentinel closed every client of
+    // the replica as it promoted it).
+    await expectRenewed(held, redisClient(replicaPort), 10_000);
 
     // A claim made now is written to the new master, and A hears of it, then of its release,
     // over its subscription there (its next read of the table is 20 s away).
-    const second = await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
-    await a.waitFor(listening(port2), 'the claim made after the failover, announced', 5_000, marks[0]);
-    expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
-    const beforeRelease = a.output().length;
-    await second.close();
-    await a.waitFor(released(port2), 'the release, announced', 5_000, beforeRelease);
+    await claimAndRelease(held, marks, ', announced', 5_000);
     const status = await readClusterStatus(url);
-    const held = status.leases.filter((entry) => entry.node === 'b' && entry.state === 'live').map((entry) => `${entry.kind} ${entry.what}`);
-    expect(held).toEqual(expect.arrayContaining(['name app.localhost', 'name web.localhost', `tcp ${port}`]));
+    const holding = status.leases.filter((entry) => entry.node === 'b' && entry.state === 'live').map((entry) => `${entry.kind} ${entry.what}`);
+    expect(holding).toEqual(expect.arrayContaining(['name app.localhost', 'name web.localhost', `tcp ${port}`]));
     // Nobody gave a name up on the way.
-    for (const [i, node] of [a, b].entries()) {
-      const since = node.output().slice(marks[i]);
-      expect(since).not.toMatch(released(port));
-      expect(since).not.toMatch(/lease taken again|lease lost/);
-    }
+    expectNothingGivenUp(held, marks);
   });
 
   it('redis+cluster://, failover: the master of the registry\'s slot dies, its replica takes over; the names held are served throughout, renewed on the new master, and claims and announcements go on through it', async () => {
@@ -114,29 +156,14 @@ describe('a relay cluster through a failover of its Redis', () => {
     }, "the replica of the registry slot's master", 15_000);
 
     const url = `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
-    const port = await freePort();
-    let port2 = await freePort();
-    while (port2 === port) port2 = await freePort();
     // Leases of 30 s: the slot's master goes away without the cluster client as a whole going
     // down, so B renews on the new master at its next heartbeat (10 s after its start), not at
     // a reconnection. A's reads of the table run as often: that A still hears announcements is
     // seen from its subscription, counted on the surviving nodes.
-    const [a, b] = (await Promise.all(
-      ['a', 'b'].map((id, i) => startNode(id, { url }, { portHost: `127.0.0.${i + 1}`, tcpPorts: `${port},${port2}`, leaseTtl: '30s' })),
-    )) as [Node, Node];
+    const held = await heldOnB(url, '30s', onOwner);
+    const { a, b, port, port2, data } = held;
     const survivors = (): number[] => ports.filter((p) => p !== owner);
     const subscriptions = async (): Promise<number> => (await Promise.all(survivors().map((p) => subscribed(redisClient(p))))).reduce((sum, n) => sum + n, 0);
-    const local = await services();
-    await deviceOn(b.tunnelUrl, await clusterToken(port), forwardsFor(local, port));
-    await a.waitFor(listening(port), 'the claimed port', 5_000);
-    const data = randomBytes(64 * 1024);
-    expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
-    const onMaster = onOwner;
-    await eventually(async () => Number(await onMaster.call('WAIT', '1', '1000')) === 1, "the replica to have the master's writes");
-    const lease = leaseKey(`tcp:${port}`);
-    const ttlBefore = await onMaster.pttl(lease);
-    const epochBefore = (JSON.parse((await onMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch;
-    expect(epochBefore).toBeGreaterThan(0);
 
     const marks = [a, b].map((node) => node.output().length);
     await servers.get(owner)?.kill();
@@ -145,10 +172,7 @@ describe('a relay cluster through a failover of its Redis', () => {
     expect(await httpPost(a.publicPort, 'web.localhost', data)).toBe(`web.localhost ${sha(data)}`);
     await eventually(async () => (await masterOf(survivor, slot)) === replicaPort, 'the replica to take the slot over', 15_000);
     expect(await tcpEcho(a.portHost, port, data)).toBe(sha(data));
-    // B renews its lease on the new master, under the same epoch.
-    const newMaster = redisClient(replicaPort);
-    await eventually(async () => (await newMaster.pttl(lease)) > ttlBefore, 'the lease renewed on the new master', 15_000);
-    expect((JSON.parse((await newMaster.get(lease)) ?? '{}') as { epoch?: number }).epoch).toBe(epochBefore);
+    await expectRenewed(held, redisClient(replicaPort), 15_000);
     // Both nodes are subscribed to the announcements again, on nodes that are alive.
     await eventually(async () => (await subscriptions()) === 2, "both nodes' subscriptions to the announcements, after the failover", 15_000);
 
@@ -161,18 +185,9 @@ describe('a relay cluster through a failover of its Redis', () => {
       heard.push(`${event.node} ${event.t} ${event.k}`);
     });
     await listener.subscribe(EVENTS_CHANNEL);
-    const second = await deviceOn(b.tunnelUrl, await issueToken(SECRET, { ports: [port2], sub: 'device-2' }), [`tcp:${port2}=127.0.0.1:${local.tcp}`]);
-    await a.waitFor(listening(port2), 'the claim made after the failover', 15_000, marks[0]);
-    expect(await tcpEcho(a.portHost, port2, data)).toBe(sha(data));
-    const beforeRelease = a.output().length;
-    await second.close();
-    await a.waitFor(released(port2), 'the release', 15_000, beforeRelease);
+    await claimAndRelease(held, marks, '', 15_000);
     await eventually(async () => heard.includes(`b release tcp:${port2}`), 'the release, announced', 5_000);
     expect(heard).toEqual(expect.arrayContaining([`b claim tcp:${port2}`, `b release tcp:${port2}`]));
-    for (const [i, node] of [a, b].entries()) {
-      const since = node.output().slice(marks[i]);
-      expect(since).not.toMatch(released(port));
-      expect(since).not.toMatch(/lease taken again|lease lost/);
-    }
+    expectNothingGivenUp(held, marks);
   });
 });
