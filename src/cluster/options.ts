@@ -50,6 +50,19 @@ export const DEFAULT_LEASE_GRACE = 30_000;
 export const DEFAULT_DRAIN_TIMEOUT = 30_000;
 
 /**
+ * Checks a node address: where this node listens (its host may be left out, its port may be 0),
+ * or, `dialled`, where the other nodes dial it (a host, and a port 1-65535).
+ */
+function checkAddress(name: string, value: unknown, dialled: boolean): void {
+  const parts = typeof value === 'string' ? splitHostPort(value) : undefined;
+  const port = Number(parts?.port);
+  const lowest = dialled ? 1 : 0;
+  if (!parts || (dialled && !parts.host) || port < lowest || port > 65_535) {
+    throw new InvalidOptionError(`cluster ${name} ${JSON.stringify(value)} must be host:port, the port ${lowest}-65535${typeof value === 'string' ? bracketHint(value) : ''}`);
+  }
+}
+
+/**
  * Checks and completes cluster options.
  * @throws {InvalidOptionError} `E_INVALID_OPTION` naming the option.
  */
@@ -63,17 +76,8 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   if (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(options.nodeId)) {
     throw new InvalidOptionError(`cluster nodeId ${JSON.stringify(options.nodeId)} must be 1-64 letters, digits, '.', '_' or '-'`);
   }
-  // Where this node listens (a host may be left out, a port may be 0), and where the others dial
-  // it (a host and a port they can reach).
-  for (const [name, value, lowest] of [['nodeListen', options.nodeListen, 0], ['nodeAdvertise', options.nodeAdvertise, 1]] as const) {
-    if (name === 'nodeAdvertise' && value === undefined) continue;
-    const parts = typeof value === 'string' ? splitHostPort(value) : undefined;
-    const port = Number(parts?.port);
-    if (!parts || (lowest === 1 && !parts.host) || port < lowest || port > 65_535) {
-      const form = lowest === 1 ? `host:port, the port 1-65535` : 'host:port, the port 0-65535';
-      throw new InvalidOptionError(`cluster ${name} ${JSON.stringify(value)} must be ${form}${typeof value === 'string' ? bracketHint(value) : ''}`);
-    }
-  }
+  checkAddress('nodeListen', options.nodeListen, false);
+  if (options.nodeAdvertise !== undefined) checkAddress('nodeAdvertise', options.nodeAdvertise, true);
   const leaseTtl = parseMilliseconds(options.leaseTtl ?? DEFAULT_LEASE_TTL, 'cluster leaseTtl');
   if (leaseTtl < 300) throw new InvalidOptionError('cluster leaseTtl must be at least 300 ms');
   return {

@@ -82,8 +82,9 @@ export function registerDevice(program: Command): void {
         metrics: flags.admin !== undefined,
       });
       if (flags.printConfig) {
-        for (const relay of relays) checkDeviceConfig(optionsFor(relay));
-        checkTerminatedNames(checkDeviceConfig(optionsFor(relays[0] as string)).forwards, { acme: acmeOptionsFrom(flags), certs: flags.cert });
+        const [checked] = relays.map((relay) => checkDeviceConfig(optionsFor(relay)));
+        // Every relay's device terminates the same names, with the same certificates.
+        checkTerminatedNames(checked?.forwards ?? [], { acme: acmeOptionsFrom(flags), certs: flags.cert });
         process.stdout.write(printConfig(command, new Set(['token'])));
         return;
       }
