@@ -26,3 +26,14 @@ export function badGatewayResponse(name: string, reason: UnroutedReason = 'unkno
  * "tlsv1 unrecognized name") rather than as a reset.
  */
 export const UNRECOGNIZED_NAME_ALERT: Buffer = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]);
+
+/**
+ * What a visitor the relay cannot route is sent before the close: the 502 page over HTTP, the
+ * `unrecognized_name` alert over TLS; nothing for other services (they are reset).
+ */
+export function unroutedAnswer(service: 'http' | 'https', name: string, reason: UnroutedReason): Buffer;
+export function unroutedAnswer(service: string | undefined, name: string, reason: UnroutedReason): Buffer | undefined;
+export function unroutedAnswer(service: string | undefined, name: string, reason: UnroutedReason): Buffer | undefined {
+  if (service === 'http') return Buffer.from(badGatewayResponse(name, reason));
+  return service === 'https' ? UNRECOGNIZED_NAME_ALERT : undefined;
+}

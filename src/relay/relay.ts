@@ -24,7 +24,7 @@ import { DeviceSession } from './session.js';
 import { ListenError, RelayError } from './errors.js';
 import { matchesName } from '../auth/names.js';
 import { checkRelayConfig, parseListen, type ListenAddress, type RelayOptions } from './options.js';
-import { UNRECOGNIZED_NAME_ALERT, badGatewayResponse } from './pages.js';
+import { unroutedAnswer } from './pages.js';
 import { PortListeners } from './ports.js';
 import { DEFAULT_SNIFF_MAX_BYTES } from '../sniff/options.js';
 import { UdpPort } from './udp.js';
@@ -594,7 +594,7 @@ class MproxyRelay implements Relay {
         { remote, name: outcome.name, service, code: 'E_NO_DEVICE' },
         gone ? 'the device of this name is not connected' : 'no device serves this name',
       );
-      socket.end(service === 'http' ? badGatewayResponse(outcome.name, gone ? 'disconnected' : 'unknown') : UNRECOGNIZED_NAME_ALERT);
+      socket.end(unroutedAnswer(service, outcome.name, gone ? 'disconnected' : 'unknown'));
       return;
     }
     const client = this.#openFor(session, socket, visitor, { service, serviceport: socket.localPort ?? null, name: outcome.name });
@@ -701,8 +701,8 @@ class MproxyRelay implements Relay {
       this.#log.warn({ peer: node, name: where.name, port: where.serviceport, code }, `cannot forward the visitor: ${message}`);
       const reason = code === 'E_NODE_UNREACHABLE' || code === 'E_NODE_AUTH' ? 'unreachable' : 'disconnected';
       if (socket.destroyed) return;
-      if (where.service === 'http') socket.end(badGatewayResponse(where.name ?? '', reason));
-      else if (where.service === 'https') socket.end(UNRECOGNIZED_NAME_ALERT);
+      const answer = unroutedAnswer(where.service, where.name ?? '', reason);
+      if (answer) socket.end(answer);
       else socket.destroy();
     }
   }
@@ -724,11 +724,11 @@ class MproxyRelay implements Relay {
       device = openUnique((unique) => session.open(unique), { ...meta });
     } catch (error) {
       this.#log.info({ from, service: meta.service, name: meta.name, port: meta.serviceport, code: toControlErrorBody(error).code }, 'forwarded visitor refused');
-      if (meta.service === 'http' || meta.service === 'https') {
-        // Answered as a visitor that came here would be, through the other node: the 502 page,
-        // or TLS's alert for a name not served.
+      // Answered as a visitor that came here would be, through the other node.
+      const answer = unroutedAnswer(meta.service, meta.name, route?.kind === 'away' ? 'disconnected' : 'unknown');
+      if (answer) {
         client.data$.subscribe({ error: () => undefined });
-        client.write(meta.service === 'http' ? Buffer.from(badGatewayResponse(meta.name, route?.kind === 'away' ? 'disconnected' : 'unknown')) : UNRECOGNIZED_NAME_ALERT);
+        client.write(answer);
         client.end();
       } else {
         client.destroy(error instanceof Error ? error : new Error(String(error)));
