@@ -19,7 +19,8 @@
 //
 // The CPU that forwarding adds: the user+system time of the three CLI processes (from
 // /proc/PID/stat) during each transfer, per MiB, forwarded minus direct: stated in the row's
-// detail, no target. Needs Linux (/proc) and /usr/bin/redis-server.
+// detail, no target. Needs Linux (/proc) and Debian's redis-server (installed with apt-get where
+// it is missing, as `npm test` does).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { issueToken } from '../dist/index.js';
 import { SECRET, freePort, writeBytes } from './lib/e2e-paths.mjs';
 import { round2 } from './lib/measure.mjs';
+import { ensureDebianPackage } from '../scripts/ensure-debian-package.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '..', 'dist', 'cli.js');
@@ -55,6 +57,7 @@ function start(command, args, pattern, children) {
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${args[1] ?? command} exited ${code}: ${output}`)));
+    child.once('error', reject);
   });
 }
 
@@ -79,6 +82,7 @@ export async function run(ctx) {
     piped: 'reference: a plain node:net hop → B → device vs direct on B (TCP, 1 visitor)',
   };
   if (ctx.filter && !Object.values(cases).some((name) => `cluster ${name}`.includes(ctx.filter))) return [];
+  ensureDebianPackage('redis-server', ['/usr/bin/redis-server'], 'bench/cluster.mjs');
   const children = [];
   let sink;
   try {

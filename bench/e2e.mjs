@@ -9,10 +9,15 @@
 //              certificate). Each against plain pipes and against multiplex.
 // concurrency  the same TOTAL bytes split over 1, 100 and 1000 visitors writing at once (TCP
 //              service), all connected through to the sink before the clock starts; 100 and
-//              1000 against 1. Plain pipes are measured the same way for the chart, and multiplex
-//              at 1 and 1000 visitors (a row: mproxy against multiplex, both at 1000). And one
-//              visitor moving TOTAL while 1000 more sit idle on the same tunnel, against one alone:
-//              what idle visitors cost a busy one (no target).
+//              1000 against 1. Measured on the relaying processes as users run them: `mproxy
+//              relay` and `mproxy device` started with the CLI (bench/lib/processes.mjs), their
+//              user+system CPU time over the transfer, visitors and sink in this process; two
+//              node:net pipe processes on the same hops as a reference (detail and chart). In
+//              one process with the visitors, what 1000 visitor sockets cost the visitors'
+//              side would count as the relay's. Also multiplex and mproxy in this process at
+//              1000 visitors (a row, no target). And one visitor moving TOTAL while 1000 more
+//              sit idle on the same tunnel, against one alone: what idle visitors cost a busy
+//              one (no target).
 // latency      1-byte round trips to a local echo: one visitor, LATENCY_TRIPS sequential round
 //              trips, p50 and p99, against plain pipes (ratio baseline/mproxy). Also 100 and
 //              1000 visitors doing round trips at once (no target; for the chart). Wall clock.
@@ -24,16 +29,18 @@
 //              a user pays, plain RSS of the CLI processes, is bench/user.mjs's row.
 //              Median of MEMORY_REPS repetitions with fresh children.
 //
-// Everything but the memory rows runs in this process (visitors, relay, device and local
-// services on one thread). Throughput is counted against the main thread's CPU time (see
-// `clock` in run() for why), wall and whole-process CPU time go to `detail`. Every measurement
+// Everything but the concurrency rows against one visitor and the memory rows runs in this
+// process (visitors, relay, device and local services on one thread). Throughput there is
+// counted against the runner's clock (see `clock` in run()), wall and main-thread CPU time go
+// to `detail`. Every measurement
 // gets a fresh relay + device (or fresh pipes); the configurations of a round run in an order
 // that alternates from round to round, and each keeps its best round (see docs/performance.md,
 // "End to end"). Writes bench/results.svg.
 import { fork } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mproxy from '../dist/index.js';
@@ -51,6 +58,7 @@ import {
 } from './lib/e2e-paths.mjs';
 import { within } from './lib/loopback.mjs';
 import { alternatingRounds, bestBytesPerSecond, bytesPerSecond, cpuMs, median, round2, throughputSummary } from './lib/measure.mjs';
+import { cpuOf, killAll, onSignals, startMproxy, startPipes } from './lib/processes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
@@ -77,8 +85,8 @@ const TARGET = { pipes: 0.8, multiplex: 1.0, wide: 0.85, p99: 0.5 };
 
 /**
  * The soft limit on open files (Linux: /proc/self/limits), or undefined. 1000 visitors through
- * node:net pipes hold 6000 descriptors in this process (visitor, relay's two, device's two,
- * local service's), through mproxy 4000.
+ * mproxy or multiplex in this process hold 4000 descriptors here (visitor, relay's, device's,
+ * local service's); through the relaying processes, 2000 here and 1000 in each of them.
  */
 function openFileLimit() {
   try {
@@ -91,7 +99,7 @@ function openFileLimit() {
     return undefined;
   }
 }
-const FDS_NEEDED = 6 * Math.max(...WIDE) + 500;
+const FDS_NEEDED = 4 * Math.max(...WIDE) + 500;
 
 /** CPU time of this process's main thread so far (ms; Linux), or NaN. */
 function mainThreadMs() {
@@ -109,13 +117,37 @@ function mainThreadMs() {
  */
 async function transfer(local, pems, kind, service, visitors, idle = 0) {
   const path = await startPath(kind, service, service === 'tls' ? local.ports.tlsSink : local.ports.tcpSink);
+  try {
+    return await timedTransfer(local, path.port, `${kind} ${service}`, visitors, { idle, pems: service === 'tls' ? pems : undefined });
+  } finally {
+    await path.close();
+  }
+}
+
+/**
+ * The same through relaying processes as users run them (bench/lib/processes.mjs): `mproxy
+ * relay` and `mproxy device` started with the CLI, or two node:net pipe processes, towards the
+ * TCP sink; the visitors and the sink stay in this process. Adds `relayingMs`, the user+system
+ * time of the relaying processes over the transfer: what the visitors cost the relay and the
+ * device, apart from what they cost this process (see "Many visitors" in docs/performance.md).
+ */
+async function processTransfer(local, dir, kind, visitors) {
+  const path = kind === 'mproxy' ? await startMproxy(local.ports.tcpSink, dir) : await startPipes(local.ports.tcpSink);
+  try {
+    return await timedTransfer(local, path.port, `${kind} processes`, visitors, { pids: [...path.sides.relay, ...path.sides.device] });
+  } finally {
+    await path.stop();
+  }
+}
+
+async function timedTransfer(local, port, what, visitors, { idle = 0, pems, pids = [] } = {}) {
   let sockets = [];
   let idlers = [];
   try {
     const base = local.acceptedCount;
-    idlers = await within(openVisitors(idle, path.port), TIMEOUT_MS, `${kind} ${service}: opening ${idle} idle visitors`);
-    sockets = await within(openVisitors(visitors, path.port, service === 'tls' ? { pems } : {}), TIMEOUT_MS, `${kind} ${service}: opening ${visitors} visitors`);
-    await within(local.accepted(base + idle + visitors), TIMEOUT_MS, `${kind} ${service}: ${idle + visitors} visitors reaching the local service`);
+    idlers = await within(openVisitors(idle, port), TIMEOUT_MS, `${what}: opening ${idle} idle visitors`);
+    sockets = await within(openVisitors(visitors, port, pems ? { pems } : {}), TIMEOUT_MS, `${what}: opening ${visitors} visitors`);
+    await within(local.accepted(base + idle + visitors), TIMEOUT_MS, `${what}: ${idle + visitors} visitors reaching the local service`);
     const per = Math.floor(TOTAL / visitors);
     const bytes = per * visitors;
     // Warm-up through the same visitors: the JIT has compiled this path and V8's young
@@ -125,21 +157,22 @@ async function transfer(local, pems, kind, service, visitors, idle = 0) {
     const warmPer = Math.floor(WARMUP / visitors);
     const warmed = local.meter.until(warmPer * visitors);
     await Promise.all(sockets.map((socket) => writeBytes(socket, payload, warmPer)));
-    await within(warmed, TIMEOUT_MS, `${kind} ${service}: warm-up`);
+    await within(warmed, TIMEOUT_MS, `${what}: warm-up`);
     const arrived = local.meter.until(bytes);
+    const relaying0 = pids.map(cpuOf);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const main0 = mainThreadMs();
     await Promise.all(sockets.map((socket) => writeBytes(socket, payload, per)));
-    await within(arrived, TIMEOUT_MS, `${kind} ${service}: ${visitors} visitors moving ${bytes} bytes`);
+    await within(arrived, TIMEOUT_MS, `${what}: ${visitors} visitors moving ${bytes} bytes`);
     const ms = performance.now() - t0;
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const main = mainThreadMs() - main0;
-    if (local.meter.bytes !== bytes) throw new Error(`${kind} ${service}: the sink counted ${local.meter.bytes} of ${bytes} bytes`);
-    return { bytes, ms, cpuMs: cpu, mainMs: main };
+    const relaying = pids.reduce((sum, pid, i) => sum + cpuOf(pid) - relaying0[i], 0);
+    if (local.meter.bytes !== bytes) throw new Error(`${what}: the sink counted ${local.meter.bytes} of ${bytes} bytes`);
+    return { bytes, ms, cpuMs: cpu, mainMs: main, ...(pids.length > 0 ? { relayingMs: relaying } : {}) };
   } finally {
     await closeVisitors([...sockets, ...idlers]);
-    await path.close();
   }
 }
 
@@ -422,24 +455,32 @@ export async function run(ctx) {
   ctx.log(`  open files limit ${fdLimit ?? 'unknown'} (needs ${FDS_NEEDED})`);
   const pems = await makeCertificate();
   const local = await startLocalServices(pems);
+  // The secret and tokens of the relaying processes (bench/lib/processes.mjs).
+  const dir = mkdtempSync(join(tmpdir(), 'mproxy-bench-e2e-'));
+  const offSignals = onSignals(() => rmSync(dir, { recursive: true, force: true }));
   const rows = [];
-  const chart = { clock, totalMiB: MiBTotal, rounds: count, latencyRounds: count };
+  const chart = { clock, throughputClock: 'relaying', totalMiB: MiBTotal, rounds: count, latencyRounds: count };
   try {
     await checkContent(local);
 
     // Throughput: one visitor and many, every configuration in every round.
     const configs = {};
     const tput = (kind, service, visitors, idle) => () => transfer(local, pems, kind, service, visitors, idle);
-    if (any('tcpPipes', 'tcpPlex', 'wide100', 'wide1000', 'idle1000')) configs['mproxy tcp 1'] = tput('mproxy', 'tcp', 1);
-    if (any('tcpPipes', 'wide100', 'wide1000')) configs['pipes tcp 1'] = tput('pipes', 'tcp', 1);
+    if (any('tcpPipes', 'tcpPlex', 'idle1000')) configs['mproxy tcp 1'] = tput('mproxy', 'tcp', 1);
+    if (wanted('tcpPipes')) configs['pipes tcp 1'] = tput('pipes', 'tcp', 1);
     if (wanted('tcpPlex')) configs['multiplex tcp 1'] = tput('multiplex', 'tcp', 1);
     if (any('tlsPipes', 'tlsPlex')) configs['mproxy tls 1'] = tput('mproxy', 'tls', 1);
     if (wanted('tlsPipes')) configs['pipes tls 1'] = tput('pipes', 'tls', 1);
     if (wanted('tlsPlex')) configs['multiplex tls 1'] = tput('multiplex', 'tls', 1);
+    // Many visitors: what they cost the relaying processes as users run them, against one
+    // visitor through the same processes (see processTransfer).
+    const processes = (kind, visitors) => () => processTransfer(local, dir, kind, visitors);
     for (const n of WIDE) {
       if (wanted(`wide${n}`)) {
-        configs[`mproxy tcp ${n}`] = tput('mproxy', 'tcp', n);
-        configs[`pipes tcp ${n}`] = tput('pipes', 'tcp', n);
+        for (const kind of ['mproxy', 'pipes']) {
+          configs[`${kind} processes tcp 1`] ??= processes(kind, 1);
+          configs[`${kind} processes tcp ${n}`] = processes(kind, n);
+        }
       }
     }
     // The other multiplexer at scale: the 1000-visitor target is set against one visitor, and
@@ -452,7 +493,11 @@ export async function run(ctx) {
     // What idle visitors cost a busy one: a congestion of the tunnel must not touch them.
     if (wanted('idle1000')) configs[`mproxy tcp 1 among ${IDLE_VISITORS} idle`] = tput('mproxy', 'tcp', 1, IDLE_VISITORS);
     const field = { wall: 'ms', cpu: 'cpuMs', main: 'mainMs' }[clock];
-    const tputSamples = await rounds(ctx, configs, count, (m) => `${(bytesPerSecond(m, field) / 1e6).toFixed(0)} MB/s (${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU, ${m.mainMs.toFixed(0)} ms main thread)`);
+    const tputSamples = await rounds(ctx, configs, count, (m) =>
+      m.relayingMs === undefined
+        ? `${(bytesPerSecond(m, field) / 1e6).toFixed(0)} MB/s (${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU, ${m.mainMs.toFixed(0)} ms main thread)`
+        : `${(bytesPerSecond(m, 'relayingMs') / 1e6).toFixed(0)} MB per CPU-second of the relaying processes (${m.relayingMs.toFixed(0)} ms of their CPU, ${m.ms.toFixed(0)} ms wall)`,
+    );
     const best = (name) => bestBytesPerSecond(tputSamples[name], field);
     const summary = (name) =>
       throughputSummary(tputSamples[name], field, {
@@ -476,13 +521,37 @@ export async function run(ctx) {
     tputRow('tcpPlex', 'mproxy tcp 1', 'multiplex tcp 1', TARGET.multiplex);
     tputRow('tlsPipes', 'mproxy tls 1', 'pipes tls 1', TARGET.pipes);
     tputRow('tlsPlex', 'mproxy tls 1', 'multiplex tls 1', TARGET.multiplex);
+    // The many-visitor rows, on the relaying processes' CPU time; the other clocks in `detail`.
+    const relaying = (name) => bestBytesPerSecond(tputSamples[name], 'relayingMs');
+    const relayingSummary = (name) =>
+      throughputSummary(tputSamples[name], 'relayingMs', {
+        otherClocks: { wallMBps: 'ms', benchProcessCpuMBps: 'cpuMs' },
+        perMiB: { relayingCpuMsPerMiB: 'relayingMs' },
+      });
     for (const n of WIDE) {
-      tputRow(`wide${n}`, `mproxy tcp ${n}`, 'mproxy tcp 1', n === 1000 ? TARGET.wide : null, () => ({
-        visitors: n,
-        openFilesLimit: fdLimit,
-        pipes: summary(`pipes tcp ${n}`),
-        pipesOneVisitor: summary('pipes tcp 1'),
-      }));
+      if (!wanted(`wide${n}`)) continue;
+      rows.push({
+        group: 'e2e',
+        case: cases[`wide${n}`],
+        mproxy: relaying(`mproxy processes tcp ${n}`),
+        baseline: relaying('mproxy processes tcp 1'),
+        unit: 'bytes/s',
+        target: n === 1000 ? TARGET.wide : null,
+        detail: {
+          clock: 'relaying processes CPU (mproxy relay + mproxy device, /proc/PID/stat)',
+          rounds: count,
+          pick: 'best',
+          bytes: TOTAL,
+          chunk: CHUNK,
+          visitors: n,
+          openFilesLimit: fdLimit,
+          mproxy: relayingSummary(`mproxy processes tcp ${n}`),
+          baseline: relayingSummary('mproxy processes tcp 1'),
+          pipeProcesses: relayingSummary(`pipes processes tcp ${n}`),
+          pipeProcessesOneVisitor: relayingSummary('pipes processes tcp 1'),
+          pipeProcessesRatio: round2(relaying(`pipes processes tcp ${n}`) / relaying('pipes processes tcp 1')),
+        },
+      });
     }
     tputRow('wide1000Plex', 'mproxy tcp 1000', 'multiplex tcp 1000', null, () => ({
       visitors: 1000,
@@ -496,10 +565,12 @@ export async function run(ctx) {
         .filter((kind) => has(`${kind} ${service} 1`))
         .map((kind) => ({ kind, MBps: best(`${kind} ${service} 1`) / 1e6 })),
     }));
-    chart.throughput = ['mproxy', 'pipes', 'multiplex']
+    chart.throughput = ['mproxy', 'pipes']
       .map((kind) => ({
         kind,
-        points: [1, ...WIDE].filter((n) => has(`${kind} tcp ${n}`)).map((n) => ({ visitors: n, MBps: best(`${kind} tcp ${n}`) / 1e6 })),
+        points: [1, ...WIDE]
+          .filter((n) => has(`${kind} processes tcp ${n}`))
+          .map((n) => ({ visitors: n, MBps: relaying(`${kind} processes tcp ${n}`) / 1e6 })),
       }))
       .filter((series) => series.points.length > 1);
 
@@ -576,6 +647,9 @@ export async function run(ctx) {
       }
     }
   } finally {
+    killAll();
+    offSignals();
+    rmSync(dir, { recursive: true, force: true });
     await local.close();
   }
 

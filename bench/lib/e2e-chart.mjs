@@ -133,7 +133,7 @@ function barPanel(x0, y0, { title, yLabel, groups }) {
 }
 
 /**
- * @param {{ clock: 'main' | 'cpu' | 'wall', totalMiB: number, rounds: number, latencyRounds: number,
+ * @param {{ clock: 'main' | 'cpu' | 'wall', throughputClock?: 'relaying', totalMiB: number, rounds: number, latencyRounds: number,
  *   throughput: { kind: string, points: { visitors: number, MBps: number }[] }[],
  *   latency: { kind: string, points: { visitors: number, p99us: number }[] }[],
  *   oneVisitor: { label: string, bars: { kind: string, MBps: number }[] }[] }} data
@@ -148,13 +148,13 @@ export function renderChart(data) {
     `<text x="20" y="28" font-size="16" font-weight="700" fill="#111827">mproxy end to end: visitor → relay → device → local service (127.0.0.1)</text>`,
   );
   out.push(
-    `<text x="20" y="48" font-size="12" fill="#4b5563">${esc(`${data.totalMiB} MiB in 64 KiB writes; one process holds relay, device, visitors and services; best of ${data.rounds} rounds (latency ${data.latencyRounds})`)}</text>`,
+    `<text x="20" y="48" font-size="12" fill="#4b5563">${esc(`${data.totalMiB} MiB in 64 KiB writes; best of ${data.rounds} rounds (latency ${data.latencyRounds}). Left: relay and device as CLI processes; middle, right: all in one process`)}</text>`,
   );
   const y0 = PANEL.top + 10;
   out.push(
     ...linePanel(70, y0, {
       title: 'Throughput (all visitors together)',
-      yLabel: perWhat,
+      yLabel: data.throughputClock === 'relaying' ? 'MB per CPU-second of relay + device' : perWhat,
       series: data.throughput,
       value: (p) => p.MBps,
       unitFmt: (v) => Math.round(v),

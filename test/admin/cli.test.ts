@@ -1,7 +1,7 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defer, stopChild } from '../support/index.js';
+import { defer, runCli, stopChild } from '../support/index.js';
 import { call, parseMetrics, valueOf } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -24,11 +24,7 @@ describe('mproxy relay --admin', () => {
     expect(status).toBe(200);
     expect(valueOf(parseMetrics(body), 'mproxy_devices_connected')).toBe(0);
 
-    const refused = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [CLI, 'relay', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--secret', SECRET, '--admin', '0.0.0.0:0'], { timeout: 20_000 }, (error, _stdout, stderr) =>
-        resolve({ code: error ? (error.code as number) : 0, stderr }),
-      );
-    });
+    const refused = await runCli(['relay', '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0', '--secret', SECRET, '--admin', '0.0.0.0:0']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^mproxy: --admin 0\.0\.0\.0:0 is not on loopback: give --admin-token-file \(E_USAGE\)$/m);
   });

@@ -2,7 +2,7 @@
  * The relay and the device from YAML config files, repeatable --listen, and the lines the CLI
  * prints when an address is taken or the device is pointed at the wrong port.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defer, freePort, httpGet, selfSignedCertificate, until, stopChild } from '../support/index.js';
+import { defer, freePort, httpGet, runCli, selfSignedCertificate, until, stopChild } from '../support/index.js';
 import { parse } from 'yaml';
 import { createRelay, issueToken } from '../../src/index.js';
 
@@ -25,13 +25,7 @@ function tempDir(): string {
   return dir;
 }
 
-function run(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000, cwd }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
+const run = (args: string[], cwd?: string) => runCli(args, { cwd });
 
 /** Starts a long-running command; resolves once `pattern` appears on stderr. */
 function startUntil(args: string[], pattern: RegExp): Promise<{ output: () => string; match: RegExpMatchArray }> {

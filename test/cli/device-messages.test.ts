@@ -2,11 +2,11 @@
  * What `mproxy device` tells its owner on stderr: why the relay refused its token (one line,
  * the relay's code), and, once connected, what each forward serves or why it gets no visitors.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { SignJWT } from 'jose';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defer, freePort, stopChild } from '../support/index.js';
+import { defer, freePort, runCli, stopChild } from '../support/index.js';
 import { createDevice, createRelay, issueToken, type Relay, type RelayOptions } from '../../src/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -22,11 +22,7 @@ async function relay(options: Partial<RelayOptions> = {}): Promise<Relay> {
 function device(url: string, token: string, forwards: string[]): Promise<{ code: number; stderr: string }> {
   const args = ['device', '--relay', url, '--token', token, '--no-reconnect', '--json'];
   for (const forward of forwards) args.push('--forward', forward);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, _stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stderr }),
-    );
-  });
+  return runCli(args);
 }
 
 function expectRefusal(result: { code: number; stderr: string }, sentence: RegExp, code: string): void {

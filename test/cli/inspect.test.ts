@@ -1,40 +1,13 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeErrorBody, encodeFrame, type FrameInit } from '../../src/index.js';
+import { CLI_PATH as CLI, expectOneLineError, runCli } from '../support/index.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(args: string[], stdin?: Uint8Array): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 20_000, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    child.stdin?.end(stdin);
-  });
-}
-
-function expectOneLineError(result: Run, code: string): void {
-  expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(new RegExp(`^mproxy: [^\\n]+ \\(${code}\\)\\n$`));
-  expect(result.stderr).not.toMatch(/^\s+at /m);
-}
+const run = (args: string[], stdin?: Uint8Array) => runCli(args, { stdin });
 
 const text = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const client = { family: 'IPv4', address: '10.0.0.7', port: 33046 };

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -6,38 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defer } from '../support/index.js';
+import { CLI_PATH as CLI, defer, expectOneLineError, runCli } from '../support/index.js';
 import { FrameDecoder } from '../../src/index.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/sni-hello/', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 type PackerMeta = Record<string, unknown>;
 const Packer = createRequire(import.meta.url)('proxy-packer') as { pack(meta: PackerMeta, data: Buffer): Buffer };
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(args: string[], cwd?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { cwd, timeout: 20_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
-
-/** One `mproxy: <message> (<CODE>)` line and nothing else: no stack trace. */
-function expectOneLineError(result: Run, code: string): void {
-  expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(new RegExp(`^mproxy: [^\\n]+ \\(${code}\\)\\n$`));
-  expect(result.stderr).not.toMatch(/^\s+at /m);
-}
+const run = (args: string[], cwd?: string) => runCli(args, { cwd });
 
 let dir: string;
 

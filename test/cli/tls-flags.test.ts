@@ -1,20 +1,9 @@
 /** The certificate flags of `mproxy device` and `mproxy relay`: refusals are one line with a code. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-function run(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+import { runCli as run } from '../support/index.js';
 
 async function expectError(args: string[], code: string, message?: RegExp): Promise<void> {
   const result = await run(args);

@@ -3,7 +3,6 @@
  * applies announcements to its copy of the lease table, and the CLI's refusals of cluster flags
  * that do not go together.
  */
-import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseMilliseconds } from '../../src/cluster/duration.js';
 import { checkNodeAuth, checkNodeAuthAnswer, nodeAuthAnswer, nodeAuthRequest } from '../../src/cluster/node-auth.js';
@@ -12,8 +11,7 @@ import { applyAnnouncement, type Announcement, type Cached, type LeaseHolder } f
 import { parseRedisUrl, redactUrl } from '../../src/cluster/redis.js';
 import { openUnique } from '../../src/cluster/unique.js';
 import { createRelay, createTunnel, memoryPair } from '../../src/index.js';
-import { CLI } from '../support/cluster.js';
-import { SECRET } from '../support/index.js';
+import { SECRET, runCli } from '../support/index.js';
 
 describe('cluster durations and options', () => {
   it('reads 30s, 500ms, 2m, 1h and bare seconds; refuses the rest', () => {
@@ -125,10 +123,7 @@ describe('the node-to-node proof', () => {
 });
 
 describe('mproxy relay cluster flags', () => {
-  const run = (args: string[]): Promise<{ code: number; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, ...args], { timeout: 10_000 }, (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }));
-    });
+  const run = (args: string[]) => runCli(args, { timeoutMs: 10_000 });
 
   it('refuses node flags without --cluster, --cluster without a node id, and a bad duration, in one line', async () => {
     const base = ['relay', '--secret', SECRET, '--listen', '127.0.0.1:0', '--tunnel', '127.0.0.1:0'];

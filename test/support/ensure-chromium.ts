@@ -1,5 +1,5 @@
 /** vitest globalSetup: the dashboard test drives Debian's `chromium` with playwright-core. */
-import { ensureDebianPackage } from './ensure-package.js';
+import { ensureDebianPackage } from '../../scripts/ensure-debian-package.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
 

@@ -1,5 +1,5 @@
 /** vitest globalSetup: the cluster tests need Debian's `redis-server`, and `redis-cli` to form a Redis Cluster. */
-import { ensureDebianPackage } from './ensure-package.js';
+import { ensureDebianPackage } from '../../scripts/ensure-debian-package.mjs';
 
 export default function ensureRedis(): void {
   ensureDebianPackage('redis-server', ['/usr/bin/redis-server'], 'the cluster tests');

@@ -15,10 +15,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import type { Logger } from '../../src/index.js';
 
 /** The built CLI. */
-const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 export { defer, runCleanup, type Defer } from './cleanup.js';
 export { SECRET, echoServer, echoVisit, serve, startDevice, startRelay } from './servers.js';
@@ -131,13 +132,46 @@ export async function freePortWithOffset(offset: number): Promise<number> {
   throw new Error(`no free TCP port p with p + ${offset} free too on 127.0.0.1`);
 }
 
-/** Runs the built CLI (`dist/cli.js`) once, to its exit, within 20 s. */
-export function runCli(args: readonly string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** What {@link runCli} saw of one run of the CLI. */
+export interface CliRun {
+  /** The exit code; -1 when the run was stopped (its time ran out) rather than exited. */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Where and with what {@link runCli} runs the CLI. */
+export interface CliRunOptions {
+  readonly cwd?: string;
+  /** Added to this process's environment. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Written to its stdin, which is then closed (closed at once without). */
+  readonly stdin?: Uint8Array;
+  /** Stopped (SIGTERM) after this long; 20 s unless given. */
+  readonly timeoutMs?: number;
+}
+
+/** Runs the built CLI (`dist/cli.js`) once, to its exit. */
+export function runCli(args: readonly string[], { cwd, env, stdin, timeoutMs = 20_000 }: CliRunOptions = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_PATH, ...args], { timeout: 20_000, cwd }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+    const child = execFile(
+      process.execPath,
+      [CLI_PATH, ...args],
+      { timeout: timeoutMs, cwd, env: env ? { ...process.env, ...env } : process.env, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
     );
+    child.stdin?.end(stdin);
   });
+}
+
+/**
+ * A run that failed as the CLI fails: exit code 1 and one line on stderr, `mproxy: <message>
+ * (<CODE>)`, nothing before it and no stack trace.
+ */
+export function expectOneLineError(result: CliRun, code: string): void {
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(new RegExp(`^mproxy: [^\\n]+ \\(${code}\\)\\n$`));
+  expect(result.stderr).not.toMatch(/^\s+at /m);
 }
 
 /** Sends one HTTP/1.1 request for `/` with `Host: host` and resolves with all that came back. */
