@@ -9,6 +9,8 @@ export default defineConfig([
     clean: true,
     target: 'node20',
     splitting: true,
+    // import.meta.url in the CommonJS build (src/lazy-module.ts).
+    shims: true,
   },
   {
     entry: { cli: 'src/cli/bin.ts' },

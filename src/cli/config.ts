@@ -6,9 +6,12 @@
  */
 import { dirname, resolve } from 'node:path';
 import type { Command, Option } from 'commander';
-import { parse, stringify } from 'yaml';
+import { lazyModule } from '../lazy-module.js';
 import { cliError } from './fail.js';
 import { readFlagFile } from './secret.js';
+
+// Read only with --config or --print-config.
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 /** Flags that are never config keys: they are about the file itself. */
 const NOT_KEYS = new Set(['config', 'print-config', 'help']);
@@ -36,7 +39,7 @@ export function applyConfig(command: Command, repeatable: ReadonlySet<string>): 
   if (path === undefined) return;
   let data: unknown;
   try {
-    data = parse(readFlagFile(path, '--config').toString('utf8'));
+    data = yaml().parse(readFlagFile(path, '--config').toString('utf8'));
   } catch (error) {
     if ((error as { code?: unknown }).code === 'E_BAD_INPUT') throw error;
     throw cliError('E_BAD_INPUT', `--config ${path} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
@@ -106,5 +109,5 @@ export function printConfig(command: Command, secrets: ReadonlySet<string>): str
     out[key] = withPaths(option, value, process.cwd());
   }
   const note = hidden.length > 0 ? `# given but not shown: ${hidden.join(', ')}\n` : '';
-  return note + stringify(out);
+  return note + yaml().stringify(out);
 }

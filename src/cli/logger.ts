@@ -5,8 +5,11 @@
  */
 import type { Command } from 'commander';
 import { pino, type Logger as PinoLogger } from 'pino';
-import pretty from 'pino-pretty';
+import { lazyModule } from '../lazy-module.js';
 import { cliError } from './fail.js';
+
+// Only a terminal gets pretty lines: a service's logs (JSON) need not load it.
+const pretty = lazyModule<typeof import('pino-pretty')>('pino-pretty');
 
 export interface LogFlags {
   json?: boolean;
@@ -20,7 +23,7 @@ export function createCliLogger(flags: LogFlags): PinoLogger {
   if (!LEVELS.has(level)) throw cliError('E_USAGE', `--log-level must be one of ${[...LEVELS].join(', ')}`);
   const options = { level, base: undefined };
   if (flags.json || !process.stderr.isTTY) return pino(options, pino.destination({ fd: 2, sync: true }));
-  return pino(options, pretty({ destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname', sync: true }));
+  return pino(options, pretty()({ destination: 2, colorize: true, translateTime: 'HH:MM:ss', ignore: 'pid,hostname', sync: true }));
 }
 
 /** Adds `--json` and `--log-level` to a long-running command. */

@@ -1,7 +1,10 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { lazyModule } from '../lazy-module.js';
 import { InvalidOptionError } from '../codec/errors.js';
 import { splitHostPort } from '../transport/host-port.js';
 import { bracketHint } from '../address-hint.js';
+
+const ioredis = lazyModule<typeof import('ioredis')>('ioredis');
 
 /** A Redis client of either kind: both speak the commands the registry uses. */
 export type RedisClient = Redis | Cluster;
@@ -112,6 +115,7 @@ function decode(part: string): string {
  * the client reconnects with backoff up to 1 s.
  */
 export function connectRedis(url: string, name: string): RedisClient {
+  const { Redis, Cluster } = ioredis();
   const common: RedisOptions = {
     connectionName: name,
     enableOfflineQueue: false,

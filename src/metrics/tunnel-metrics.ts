@@ -3,9 +3,12 @@
  * read from the clients' own counters when `/metrics` is scraped (and once more as each client
  * closes): nothing is added to the path the bytes take.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { lazyModule } from '../lazy-module.js';
 import type { Client } from '../rx/client.js';
 import type { Tunnel } from '../rx/tunnel.js';
+
+const promClient = lazyModule<typeof import('prom-client')>('prom-client');
 
 /** What one (device, name) pair has carried: the same figures `/metrics` gives. */
 export interface NameTraffic {
@@ -49,7 +52,7 @@ export function nameOf(client: Client): string {
  */
 export class TunnelMetrics {
   /** The prom-client registry `/metrics` serves: `await registry.metrics()`. */
-  readonly registry = new Registry();
+  readonly registry: Registry = new (promClient().Registry)();
   readonly #clients = new Map<Client, Tracked>();
   readonly #tunnels = new Map<Tunnel, string>();
   readonly #rtt = new Map<string, number>();
@@ -68,6 +71,7 @@ export class TunnelMetrics {
   #devices = 0;
 
   constructor() {
+    const { Counter, Gauge } = promClient();
     const registers = [this.registry];
     const sample = (): void => this.#sample();
     this.#bytesIn = new Counter({ name: 'mproxy_bytes_in_total', help: 'Data bytes received from the tunnel peer (relay: from the device toward visitors), as they flow', labelNames: ['device', 'name'], registers, collect: sample });

@@ -96,6 +96,18 @@ describe('the public API', () => {
       expect(loaded.trim(), `modules loaded by importing ${entry}`).toBe('');
     }
   });
+
+  it('loads ioredis and prom-client only when a cluster connects or metrics are kept', async () => {
+    const { execFileSync } = await import('node:child_process');
+    for (const entry of ['index.js', 'index.cjs']) {
+      const url = new URL(`../../dist/${entry}`, import.meta.url).href;
+      const cached = "Object.keys(require.cache).filter((k) => /node_modules.(ioredis|prom-client)\\//.test(k)).map((k) => /node_modules.([^/]+)/.exec(k)[1])";
+      const script = `import(${JSON.stringify(url)}).then((m) => { const before = [...new Set(${cached})]; new m.TunnelMetrics(); console.log(JSON.stringify([before, [...new Set(${cached})]])); })`;
+      const [before, after] = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as [string[], string[]];
+      expect(before, `loaded by importing ${entry}`).toEqual([]);
+      expect(after, `loaded by new TunnelMetrics() from ${entry}`).toEqual(['prom-client']);
+    }
+  });
 });
 
 describe('tunnel.clients', () => {
