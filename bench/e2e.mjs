@@ -32,10 +32,9 @@
 // Everything but the concurrency rows against one visitor and the memory rows runs in this
 // process (visitors, relay, device and local services on one thread). Throughput there is
 // counted against the runner's clock (see `clock` in run()), wall and main-thread CPU time go
-// to `detail`. Every measurement
-// gets a fresh relay + device (or fresh pipes); the configurations of a round run in an order
-// that alternates from round to round, and each keeps its best round (see docs/performance.md,
-// "End to end"). Writes bench/results.svg.
+// to `detail`. Every measurement gets a fresh relay + device (or fresh pipes); the
+// configurations of a round run in an order that alternates from round to round, and each
+// keeps its best round (see docs/performance.md, "End to end"). Writes bench/results.svg.
 import { fork } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -129,7 +128,7 @@ async function transfer(local, pems, kind, service, visitors, idle = 0) {
  * relay` and `mproxy device` started with the CLI, or two node:net pipe processes, towards the
  * TCP sink; the visitors and the sink stay in this process. Adds `relayingMs`, the user+system
  * time of the relaying processes over the transfer: what the visitors cost the relay and the
- * device, apart from what they cost this process (see "Many visitors" in docs/performance.md).
+ * device, apart from what they cost this process (docs/performance.md, "End to end", "Method").
  */
 async function processTransfer(local, dir, kind, visitors) {
   const path = kind === 'mproxy' ? await startMproxy(local.ports.tcpSink, dir) : await startPipes(local.ports.tcpSink);
