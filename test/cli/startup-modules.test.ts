@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLI_PATH, SECRET, defer, runCli, stopChild, until } from '../support/index.js';
+import { CLI_PATH, SECRET, defer, expectUniqueLogKeys, runCli, stopChild, until } from '../support/index.js';
 import { createRelay, issueToken } from '../../src/index.js';
 
 const PROBE = fileURLToPath(new URL('../fixtures/loaded-packages.cjs', import.meta.url));
@@ -23,6 +23,7 @@ async function loadedBy(args: string[], ready: RegExp): Promise<string[]> {
   child.kill('SIGUSR2');
   await until(() => stderr.includes('"loadedPackages"'), 'the probe to answer', 10_000);
   const line = stderr.split('\n').find((l) => l.includes('"loadedPackages"')) as string;
+  expectUniqueLogKeys(stderr);
   return (JSON.parse(line) as { loadedPackages: string[] }).loadedPackages;
 }
 

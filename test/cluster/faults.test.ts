@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { leaseKey, nodeKey } from '../../src/cluster/keys.js';
 import { issueToken } from '../../src/index.js';
 import { CLI, eventually, startNode, startRedis, type Node } from '../support/cluster.js';
-import { defer, listen, SECRET, stopChild, until } from '../support/index.js';
+import { defer, expectUniqueLogKeys, listen, SECRET, stopChild, until } from '../support/index.js';
 import { deviceOn, httpPost, randomBytes, sha, tcpEcho, freePort } from './helpers.js';
 
 /** An HTTP service answering `label`. */
@@ -196,8 +196,10 @@ describe('a relay cluster, when things fail', () => {
     });
     const echoPort = await listen(echo, defer);
     const token = await issueToken(SECRET, { ports: [port], sub: 'drained' });
-    const device = spawn(process.execPath, [CLI, 'device', '--relay', a.tunnelUrl, '--relay', b.tunnelUrl, '--token', token, '--forward', `tcp:${port}=127.0.0.1:${echoPort}`, '--json'], { stdio: 'ignore' });
+    const device = spawn(process.execPath, [CLI, 'device', '--relay', a.tunnelUrl, '--relay', b.tunnelUrl, '--token', token, '--forward', `tcp:${port}=127.0.0.1:${echoPort}`, '--json'], { stdio: ['ignore', 'ignore', 'pipe'] });
     defer(() => stopChild(device));
+    let deviceLogs = '';
+    device.stderr.on('data', (chunk: Buffer) => (deviceLogs += chunk.toString()));
     await Promise.all([a, b].map((node) => node.waitFor(new RegExp(`"port":${port}[^\\n]*TCP port listening`), 'the port')));
     await until(() => /"lease":"tcp:\d+"[^\n]*lease held/.test(a.output() + b.output()), 'a holder');
     const holder = /"lease":"tcp:\d+"[^\n]*lease held/.test(a.output()) ? a : b;
@@ -237,5 +239,7 @@ describe('a relay cluster, when things fail', () => {
     // New visitors go to the node that stays, where the device carries on.
     const data = randomBytes(64 * 1024);
     expect(await tcpEcho(other.portHost, port, data)).toBe(sha(data));
+    // The device's lines on two relays, and the nodes', name each key once.
+    for (const logs of [deviceLogs, a.output(), b.output()]) expectUniqueLogKeys(logs);
   });
 });

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
-import { defer } from '../support/index.js';
+import { defer, expectUniqueLogKeys } from '../support/index.js';
 import { CLI, startNode, startRedis } from '../support/cluster.js';
 import { clusterToken, deviceOn, forwardsFor, freePort, httpPost, randomBytes, services, sha, tcpEcho, tlsEcho } from './helpers.js';
 
@@ -86,5 +86,7 @@ describe('a relay cluster on Redis', () => {
     await expect(tlsEcho(wrong.publicPort, 'app.localhost', data)).rejects.toMatchObject({ code: 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME' });
     await b.waitFor(/"code":"E_NODE_AUTH"[^\n]*node-to-node connection refused: wrong cluster secret/, 'the refusal');
     await wrong.waitFor(/"peer":"b"[^\n]*"code":"E_NODE_AUTH"[^\n]*node authentication failed: does every node have the same --secret\?/, 'the refusal, on the dialling side');
+    // One key once per log line (a child logger's bindings and a line's own fields can clash).
+    for (const node of [a, b, c, wrong]) expectUniqueLogKeys(node.output());
   });
 });

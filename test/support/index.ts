@@ -165,6 +165,49 @@ export function runCli(args: readonly string[], { cwd, env, stdin, timeoutMs = 2
 }
 
 /**
+ * The keys that an object of a JSON text repeats, at any depth (`JSON.parse` keeps the last of
+ * two and says nothing). Each as `path.key`; none for a text without repeats.
+ */
+export function repeatedJsonKeys(text: string): string[] {
+  const repeated: string[] = [];
+  // One entry per open object or array: its path and, for an object, the keys seen so far.
+  const open: { path: string; keys?: Set<string> }[] = [];
+  let expectKey = false;
+  let lastKey = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const value = JSON.parse(text.slice(i, end + 1)) as string;
+      const top = open.at(-1);
+      if (expectKey && top?.keys) {
+        if (top.keys.has(value)) repeated.push(`${top.path}${value}`);
+        top.keys.add(value);
+        lastKey = value;
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{' || c === '[') {
+      const parent = open.at(-1);
+      const path = parent ? `${parent.path}${parent.keys ? lastKey : '[]'}.` : '';
+      open.push(c === '{' ? { path, keys: new Set() } : { path });
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      open.pop();
+    } else if (c === ',') {
+      expectKey = open.at(-1)?.keys !== undefined;
+    }
+  }
+  return repeated;
+}
+
+/** Every JSON line of a process's logs names each key once (see {@link repeatedJsonKeys}). */
+export function expectUniqueLogKeys(logs: string): void {
+  for (const line of logs.split('\n')) if (line.startsWith('{')) expect(repeatedJsonKeys(line), line).toEqual([]);
+}
+
+/**
  * A run that failed as the CLI fails: exit code 1 and one line on stderr, `mproxy: <message>
  * (<CODE>)`, nothing before it and no stack trace.
  */
