@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { issueToken } from '../dist/index.js';
 import { SECRET, freePort, writeBytes } from './lib/e2e-paths.mjs';
 import { round2 } from './lib/measure.mjs';
-import { cpuOf } from './lib/processes.mjs';
+import { cpuOf, onSignals, started } from './lib/processes.mjs';
 import { ensureDebianPackage } from '../scripts/ensure-debian-package.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -53,6 +53,9 @@ const ROUNDS = 5;
 function start(command, args, pattern, children) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
+  // Killed with the others of bench/lib/processes.mjs if this process exits or is stopped.
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (chunk) => {
@@ -104,6 +107,7 @@ export async function run(ctx) {
   const halves = [cpus.slice(0, cpus.length >> 1), cpus.slice(cpus.length >> 1)];
   const children = [];
   let sink;
+  const offSignals = onSignals(() => undefined);
   try {
     const redisPort = await freePort();
     const redis = await start('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/, children);
@@ -227,6 +231,7 @@ export async function run(ctx) {
     ];
     return rows.filter((row) => !ctx.filter || `cluster ${row.case}`.includes(ctx.filter));
   } finally {
+    offSignals();
     for (const child of children.reverse()) child.kill('SIGKILL');
     // A listening sink would keep the runner alive after the last module.
     sink?.close();

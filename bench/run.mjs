@@ -56,7 +56,7 @@ const PREFERRED_ORDER = ['codec', 'tunnel'];
 
 function discover() {
   const names = readdirSync(here)
-    .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.startsWith('_'))
+    .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.startsWith('_') && !f.startsWith('.'))
     .map((f) => f.slice(0, -'.mjs'.length));
   const rank = (n) => {
     const i = PREFERRED_ORDER.indexOf(n);
