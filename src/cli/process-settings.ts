@@ -19,17 +19,24 @@
  *   memory for the next reads instead of returning it to the kernel at once (ignored by other C
  *   libraries).
  *
- * Both act only when the process starts, so the command starts itself again with them
- * (`process.execve`, Node ≥ 22.15: same pid, same stdio). A setting the user gave already (in
- * `NODE_OPTIONS`, on the command line, in `GLIBC_TUNABLES`) is left as it is;
+ * They act only when the process starts, so the command starts itself again with them
+ * (`process.execve`, Node ≥ 22.15: same pid, same stdio). Without `process.execve` the young
+ * generation is kept at its first size instead (`--semi-space-growth-factor=1`, which V8 reads
+ * each time it would grow it, set at run time: 1 MiB semi-spaces, as the flag gives); the old
+ * generation's floor and the glibc tunable cannot be had there. A setting the user gave already
+ * (in `NODE_OPTIONS`, on the command line, in `GLIBC_TUNABLES`) is left as it is;
  * `MPROXY_PROCESS_SETTINGS=off` runs with Node's defaults.
  */
+import { setFlagsFromString } from 'node:v8';
+
 
 /** The environment variable that turns the settings off (`off`). */
 export const PROCESS_SETTINGS_ENV = 'MPROXY_PROCESS_SETTINGS';
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=1';
 export const OLD_SPACE_FLAG = '--initial-old-space-size=64';
 export const TRIM_TUNABLE = 'glibc.malloc.trim_threshold=67108864';
+/** What stands in for {@link SEMI_SPACE_FLAG} where the process cannot start again. */
+export const NO_GROWTH_FLAG = '--semi-space-growth-factor=1';
 
 /** What the process is and has, as {@link planProcessSettings} needs it. */
 export interface ProcessFacts {
@@ -48,7 +55,7 @@ export interface ProcessFacts {
  */
 export type ProcessSettingsPlan =
   | { readonly exec: true; readonly argv: string[]; readonly env: NodeJS.ProcessEnv; readonly adds: string[] }
-  | { readonly exec: false; readonly why?: string };
+  | { readonly exec: false; readonly why?: string; readonly atRunTime?: string[] };
 
 /** The Node flags a process was given: on its command line, then in `NODE_OPTIONS`. */
 function nodeFlags(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
@@ -73,14 +80,20 @@ export function planProcessSettings(facts: ProcessFacts): ProcessSettingsPlan {
     adds.push(`GLIBC_TUNABLES=${TRIM_TUNABLE}`);
   }
   if (adds.length === 0) return { exec: false };
-  if (!facts.canExec) return { exec: false, why: `process.execve needs Node 22.15 or later, this is ${process.version}` };
+  if (!facts.canExec) {
+    const atRunTime = v8.includes(SEMI_SPACE_FLAG) ? [NO_GROWTH_FLAG] : [];
+    return { exec: false, why: `process.execve needs Node 22.15 or later, this is ${process.version}`, atRunTime };
+  }
   return { exec: true, argv: [facts.execPath, ...argv, ...facts.argv.slice(1)], env: nextEnv, adds };
 }
+
+/** V8 flags set at run time by {@link applyProcessSettings}. */
+const setAtRunTime = new Set<string>();
 
 /** The settings in effect, for the start-up log line. */
 export function processSettingsInEffect(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
   const flags = nodeFlags(execArgv, env).filter((flag) => /^--(max-semi-space-size|initial-old-space-size)(=|$)/.test(flag));
-  return [...flags, ...(env.GLIBC_TUNABLES ? [`GLIBC_TUNABLES=${env.GLIBC_TUNABLES}`] : [])];
+  return [...flags, ...[...setAtRunTime].map((flag) => `${flag} (at run time)`), ...(env.GLIBC_TUNABLES ? [`GLIBC_TUNABLES=${env.GLIBC_TUNABLES}`] : [])];
 }
 
 type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
@@ -101,7 +114,13 @@ export function applyProcessSettings(): string | undefined {
     platform: process.platform,
     canExec: typeof execve === 'function',
   });
-  if (!plan.exec) return plan.why;
+  if (!plan.exec) {
+    for (const flag of plan.atRunTime ?? []) {
+      setFlagsFromString(flag);
+      setAtRunTime.add(flag);
+    }
+    return plan.why;
+  }
   execve!.call(process, process.execPath, plan.argv, plan.env);
 }
 

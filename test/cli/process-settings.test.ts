@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defer, stopChild } from '../support/index.js';
-import { OLD_SPACE_FLAG, SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
+import { NO_GROWTH_FLAG, OLD_SPACE_FLAG, SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'process-settings-test-secret-32-bytes-long';
@@ -44,6 +44,22 @@ describe('planProcessSettings', () => {
     expect(planProcessSettings(facts({ canExec: false }))).toMatchObject({ exec: false, why: expect.stringMatching(/^process\.execve needs Node 22\.15/) });
   });
 
+  it('without process.execve, keeps the young generation from growing at run time, unless the user sized it', () => {
+    expect(planProcessSettings(facts({ canExec: false }))).toMatchObject({ exec: false, atRunTime: [NO_GROWTH_FLAG] });
+    expect(planProcessSettings(facts({ canExec: false, execArgv: ['--max-semi-space-size=8'] }))).toMatchObject({ exec: false, atRunTime: [] });
+  });
+
+  it(`${NO_GROWTH_FLAG}, set at run time, keeps V8's young generation at its first size on this Node`, () => {
+    // Allocations that survive a little, which grow the young generation when it may grow.
+    const churn = `let keep = []; for (let i = 0; i < 4e6; i++) { keep.push({ a: i, b: [i] }); if (keep.length > 20000) keep = []; }
+      console.log(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size)`;
+    const newSpace = (setFlag: boolean): number =>
+      Number(execFileSync(process.execPath, ['-e', `const v8 = require('node:v8'); ${setFlag ? `v8.setFlagsFromString('${NO_GROWTH_FLAG}');` : ''} ${churn}`], { encoding: 'utf8' }));
+    const MiB = 1024 * 1024;
+    expect(newSpace(false)).toBeGreaterThan(4 * MiB);
+    expect(newSpace(true)).toBeLessThanOrEqual(2 * MiB);
+  });
+
   it('adds no glibc tunable off Linux', () => {
     const plan = planProcessSettings(facts({ platform: 'darwin' }));
     expect(plan.exec && plan.adds).toEqual([SEMI_SPACE_FLAG, OLD_SPACE_FLAG]);
@@ -82,7 +98,7 @@ describe.runIf(process.platform === 'linux')('mproxy relay applies its process s
       expect(output).toContain(`process settings: ${SEMI_SPACE_FLAG}, ${OLD_SPACE_FLAG}, GLIBC_TUNABLES=${TRIM_TUNABLE}`);
     } else {
       expect(cmdline(pid)).not.toContain(SEMI_SPACE_FLAG);
-      expect(output).toMatch(/process settings: Node's defaults \(process\.execve needs Node 22\.15 or later/);
+      expect(output).toMatch(/process settings: --semi-space-growth-factor=1 \(at run time\) \(process\.execve needs Node 22\.15 or later/);
     }
   });
 
