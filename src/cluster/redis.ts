@@ -6,6 +6,9 @@ import { bracketHint } from '../address-hint.js';
 
 const ioredis = lazyModule<typeof import('ioredis')>('ioredis');
 
+/** How often a Redis Cluster client reads the slot map again. */
+const SLOTS_REFRESH_MS = 5_000;
+
 /** A Redis client of either kind: both speak the commands the registry uses. */
 export type RedisClient = Redis | Cluster;
 
@@ -130,5 +133,8 @@ export function connectRedis(url: string, name: string): RedisClient {
     const { sentinelUsername, sentinelPassword } = parsed;
     return new Redis({ ...common, ...auth, sentinels: [...parsed.hosts], name: parsed.master, sentinelUsername, sentinelPassword });
   }
-  return new Cluster([...parsed.hosts], { redisOptions: { ...common, ...auth }, enableOfflineQueue: false });
+  // The slot map is read again every 5 s (ioredis reads it only on a redirection otherwise): when
+  // a slot's master dies, the commands for it go to the dead node, which answers nothing, and
+  // the replica that took the slot over would not be found before the leases on it lapsed.
+  return new Cluster([...parsed.hosts], { redisOptions: { ...common, ...auth }, enableOfflineQueue: false, slotsRefreshInterval: SLOTS_REFRESH_MS });
 }
