@@ -29,7 +29,6 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-
 /** The environment variable that turns the settings off (`off`). */
 export const PROCESS_SETTINGS_ENV = 'MPROXY_PROCESS_SETTINGS';
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=1';
