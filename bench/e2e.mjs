@@ -133,13 +133,14 @@ async function transfer(local, pems, kind, service, visitors, idle = 0) {
 async function processTransfer(local, dir, kind, visitors) {
   const path = kind === 'mproxy' ? await startMproxy(local.ports.tcpSink, dir) : await startPipes(local.ports.tcpSink);
   try {
-    return await timedTransfer(local, path.port, `${kind} processes`, visitors, { pids: [...path.sides.relay, ...path.sides.device] });
+    return await timedTransfer(local, path.port, `${kind} processes`, visitors, { sides: path.sides });
   } finally {
     await path.stop();
   }
 }
 
-async function timedTransfer(local, port, what, visitors, { idle = 0, pems, pids = [] } = {}) {
+async function timedTransfer(local, port, what, visitors, { idle = 0, pems, sides = {} } = {}) {
+  const pids = Object.values(sides).flat();
   let sockets = [];
   let idlers = [];
   try {
@@ -167,9 +168,14 @@ async function timedTransfer(local, port, what, visitors, { idle = 0, pems, pids
     const ms = performance.now() - t0;
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const main = mainThreadMs() - main0;
-    const relaying = pids.reduce((sum, pid, i) => sum + cpuOf(pid) - relaying0[i], 0);
+    const relaying1 = pids.map(cpuOf);
+    const relaying = pids.reduce((sum, pid, i) => sum + relaying1[i] - relaying0[i], 0);
+    // Each side's share, so that a reader sees which process a configuration costs.
+    const sideMs = Object.fromEntries(
+      Object.entries(sides).map(([side, of]) => [side, of.reduce((sum, pid) => sum + relaying1[pids.indexOf(pid)] - relaying0[pids.indexOf(pid)], 0)]),
+    );
     if (local.meter.bytes !== bytes) throw new Error(`${what}: the sink counted ${local.meter.bytes} of ${bytes} bytes`);
-    return { bytes, ms, cpuMs: cpu, mainMs: main, ...(pids.length > 0 ? { relayingMs: relaying } : {}) };
+    return { bytes, ms, cpuMs: cpu, mainMs: main, ...(pids.length > 0 ? { relayingMs: relaying, sideMs } : {}) };
   } finally {
     await closeVisitors([...sockets, ...idlers]);
   }
@@ -495,7 +501,9 @@ export async function run(ctx) {
     const tputSamples = await rounds(ctx, configs, count, (m) =>
       m.relayingMs === undefined
         ? `${(bytesPerSecond(m, field) / 1e6).toFixed(0)} MB/s (${m.ms.toFixed(0)} ms wall, ${m.cpuMs.toFixed(0)} ms CPU, ${m.mainMs.toFixed(0)} ms main thread)`
-        : `${(bytesPerSecond(m, 'relayingMs') / 1e6).toFixed(0)} MB per CPU-second of the relaying processes (${m.relayingMs.toFixed(0)} ms of their CPU, ${m.ms.toFixed(0)} ms wall)`,
+        : `${(bytesPerSecond(m, 'relayingMs') / 1e6).toFixed(0)} MB per CPU-second of the relaying processes (${m.relayingMs.toFixed(0)} ms of their CPU: ${Object.entries(m.sideMs)
+            .map(([side, ms]) => `${side} ${ms.toFixed(0)}`)
+            .join(', ')}; ${m.ms.toFixed(0)} ms wall)`,
     );
     const best = (name) => bestBytesPerSecond(tputSamples[name], field);
     const summary = (name) =>
