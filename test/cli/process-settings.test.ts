@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defer, stopChild } from '../support/index.js';
-import { NO_GROWTH_FLAG, OLD_SPACE_FLAG, SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
+import { GROWING_FLAG, NO_GROWTH_FLAG, OLD_SPACE_FLAG, SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'process-settings-test-secret-32-bytes-long';
@@ -44,9 +44,14 @@ describe('planProcessSettings', () => {
     expect(planProcessSettings(facts({ canExec: false }))).toMatchObject({ exec: false, why: expect.stringMatching(/^process\.execve needs Node 22\.15/) });
   });
 
-  it('without process.execve, keeps the young generation from growing at run time, unless the user sized it', () => {
-    expect(planProcessSettings(facts({ canExec: false }))).toMatchObject({ exec: false, atRunTime: [NO_GROWTH_FLAG] });
-    expect(planProcessSettings(facts({ canExec: false, execArgv: ['--max-semi-space-size=8'] }))).toMatchObject({ exec: false, atRunTime: [] });
+  it('without process.execve, sets flags at run time for the generations the user did not size', () => {
+    expect(planProcessSettings(facts({ canExec: false }))).toMatchObject({ exec: false, atRunTime: [NO_GROWTH_FLAG, GROWING_FLAG] });
+    expect(planProcessSettings(facts({ canExec: false, env: { NODE_OPTIONS: '--max-semi-space-size=8' } }))).toMatchObject({ atRunTime: [GROWING_FLAG] });
+    expect(planProcessSettings(facts({ canExec: false, execArgv: ['--initial-old-space-size=32'] }))).toMatchObject({ atRunTime: [NO_GROWTH_FLAG] });
+    expect(planProcessSettings(facts({ canExec: false, execArgv: ['--heap-growing-percent=50'] }))).toMatchObject({ atRunTime: [NO_GROWTH_FLAG] });
+    expect(
+      planProcessSettings(facts({ canExec: false, execArgv: ['--max-semi-space-size=8', '--initial-old-space-size=32'] })),
+    ).toMatchObject({ atRunTime: [] });
   });
 
   it(`${NO_GROWTH_FLAG}, set at run time, keeps V8's young generation at its first size on this Node`, () => {
@@ -98,7 +103,7 @@ describe.runIf(process.platform === 'linux')('mproxy relay applies its process s
       expect(output).toContain(`process settings: ${SEMI_SPACE_FLAG}, ${OLD_SPACE_FLAG}, GLIBC_TUNABLES=${TRIM_TUNABLE}`);
     } else {
       expect(cmdline(pid)).not.toContain(SEMI_SPACE_FLAG);
-      expect(output).toMatch(/process settings: --semi-space-growth-factor=1 \(at run time\) \(process\.execve needs Node 22\.15 or later/);
+      expect(output).toContain(`process settings: ${NO_GROWTH_FLAG} (at run time), ${GROWING_FLAG} (at run time) (process.execve needs Node 22.15 or later`);
     }
   });
 
