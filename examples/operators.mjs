@@ -14,16 +14,10 @@ import { createTunnel, fromClient, fromSocket, pull, toClient } from 'mproxy';
 /**
  * Serves the M-PROXY peer at the other end of `socket`: every client it opens, upper-cased.
  * A client whose answers cannot leave pauses its remote once it holds 256 KiB (1 MiB by
- * default) and resumes it at 64 KiB. What the remote sends before it hears that `pause` would
- * be read in too; past 1 MiB held in all, the tunnel stops reading, and it waits in the
- * kernels' buffers and in the remote instead.
+ * default) and resumes it at 64 KiB.
  */
 function serveUpperCase(socket) {
-  const tunnel = createTunnel(fromSocket(socket), {
-    highWaterMark: 256 * 1024,
-    lowWaterMark: 64 * 1024,
-    tunnelHighWaterMark: 1024 * 1024,
-  });
+  const tunnel = createTunnel(fromSocket(socket), { highWaterMark: 256 * 1024, lowWaterMark: 64 * 1024 });
   // Upper-case every client's bytes, taking them only as fast as the answers can leave.
   tunnel.clients$
     .pipe(

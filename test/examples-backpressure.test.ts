@@ -1,10 +1,10 @@
 /**
- * The operator pipeline of examples/operators.mjs (its tunnels with `tunnelHighWaterMark`) holds
- * a bounded amount against a slow reader: a visitor uploads 64 MiB as fast as the tunnel lets it
- * and reads the answers at 1 MiB/s, and what the example's process holds (its live heap and
- * array buffers after a full collection, asked through the inspector) grows by less than 8 MiB.
- * Its plain RSS is printed beside: it keeps the peak of the garbage made while the first
- * megabytes fill the kernel's buffers, which the allocator does not give back.
+ * The operator pipeline of examples/operators.mjs holds a bounded amount against a slow reader:
+ * a visitor uploads 64 MiB as fast as the tunnel lets it and reads the answers at 1 MiB/s, and
+ * what the example's process holds (its live heap and array buffers after a full collection,
+ * asked through the inspector) grows by less than 8 MiB. Its plain RSS is printed beside: it
+ * keeps the peak of the garbage made while the first megabytes fill the kernel's buffers, which
+ * the allocator does not give back.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

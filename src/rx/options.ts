@@ -28,16 +28,6 @@ export interface TunnelOptions {
    */
   maxTunnelBuffer?: number;
   /**
-   * Whole tunnel, inbound: while the bytes queued in all clients together are above this, the
-   * tunnel stops reading its transport; it reads again once they are back to half of it. What
-   * the remote sends meanwhile waits in the kernels' buffers and then in the remote, so this
-   * bounds what the process holds however late the remote hears a `pause`. The price: while
-   * reading is stopped, no client receives anything and no `control` message is read, so one
-   * client whose consumer stalls with more than this queued stalls the whole tunnel. Default
-   * `Infinity` (reading never stops for this).
-   */
-  tunnelHighWaterMark?: number;
-  /**
    * What to do with a `data` frame for an id that has no client. `open` (default) makes it a
    * new client on `clients$`, as the telebit device does; `reject` answers `error` with
    * `E_NO_CONN`, as the telebit relay does. A `connection` frame always opens a client.
@@ -54,15 +44,13 @@ export const TUNNEL_DEFAULTS: ResolvedTunnelOptions = {
   lowWaterMark: 128 * 1024,
   maxClientBuffer: 64 * 1024 * 1024,
   maxTunnelBuffer: 256 * 1024 * 1024,
-  tunnelHighWaterMark: Infinity,
   unknownData: 'open',
 };
 
 /** @throws {InvalidOptionError} `E_INVALID_OPTION` for a bad size, order of sizes or `unknownData`. */
 export function resolveTunnelOptions(options: TunnelOptions = {}): ResolvedTunnelOptions {
-  const size = (name: Exclude<keyof TunnelOptions, 'unknownData' | 'tunnelHighWaterMark'>, min = 0): number =>
+  const size = (name: Exclude<keyof TunnelOptions, 'unknownData'>, min = 0): number =>
     checkSize(name, options[name] ?? TUNNEL_DEFAULTS[name], min);
-  const tunnelHighWaterMark = options.tunnelHighWaterMark ?? TUNNEL_DEFAULTS.tunnelHighWaterMark;
   const resolved: ResolvedTunnelOptions = {
     // At least 1: writes are cut into frames of this size.
     maxFrameSize: size('maxFrameSize', 1),
@@ -70,7 +58,6 @@ export function resolveTunnelOptions(options: TunnelOptions = {}): ResolvedTunne
     lowWaterMark: size('lowWaterMark'),
     maxClientBuffer: size('maxClientBuffer'),
     maxTunnelBuffer: size('maxTunnelBuffer'),
-    tunnelHighWaterMark: tunnelHighWaterMark === Infinity ? Infinity : checkSize('tunnelHighWaterMark', tunnelHighWaterMark),
     unknownData: options.unknownData ?? TUNNEL_DEFAULTS.unknownData,
   };
   checkAtMost('lowWaterMark', resolved.lowWaterMark, 'highWaterMark', resolved.highWaterMark);

@@ -13,7 +13,6 @@ import { fairMerge, type Lane } from './fair-merge.js';
 import { TunnelError, remoteErrorOf } from './errors.js';
 import { resolveTunnelOptions, type ResolvedTunnelOptions, type TunnelOptions } from './options.js';
 import { sampleStats, type TunnelStats } from './stats.js';
-import { subscribeWhile } from './subscribe-while.js';
 
 /** Where a tunnel is in its life. */
 export type TunnelState = 'open' | 'closed';
@@ -110,8 +109,6 @@ class MproxyTunnel implements Tunnel, ClientHost {
   readonly #subscription = new Subscription();
   readonly line = new CreditLine<MproxyClient>(LENDING_BUDGET, READ_SIZE);
   #queued = 0;
-  /** Whether the transport may be read, while `tunnelHighWaterMark` is finite. */
-  #reading: BehaviorSubject<boolean> | undefined;
   /** Bytes of the clients that finished, each way (the live ones are read from them). */
   #retiredIn = 0;
   #retiredOut = 0;
@@ -151,21 +148,13 @@ class MproxyTunnel implements Tunnel, ClientHost {
           complete: () => transport.close(),
         }),
     );
-    // Gated only when asked: a tunnel that never stops reading pays nothing for the gate.
-    this.#reading = options.tunnelHighWaterMark === Infinity ? undefined : new BehaviorSubject(true);
-    const incoming$ = this.#reading ? transport.incoming$.pipe(subscribeWhile(this.#reading)) : transport.incoming$;
     // Not in #subscription: it must outlive #shutdown (see there). It completes on its own.
     transport.closed$.subscribe(() => {
       this.#transportClosed = true;
-      // What a closed carrier delivered is in memory either way, and behind it is the end the
-      // tunnel must hear: read it all.
-      const reading = this.#reading;
-      this.#reading = undefined;
-      reading?.next(true);
       if (this.#state.value === 'closed') this.#subscription.unsubscribe();
     });
     this.#subscription.add(
-      incoming$.pipe(decodeFrames({ maxFrameSize: options.maxFrameSize, splitData: true })).subscribe({
+      transport.incoming$.pipe(decodeFrames({ maxFrameSize: options.maxFrameSize, splitData: true })).subscribe({
         next: (frame) => {
           this.#frames.next(frame);
           if (frame.kind === 'control') this.#onControl(frame);
@@ -242,13 +231,8 @@ class MproxyTunnel implements Tunnel, ClientHost {
   }
 
   adjustQueued(delta: number): number {
-    const queued = (this.#queued += delta);
-    const reading = this.#reading;
-    if (reading) {
-      const limit = this.options.tunnelHighWaterMark;
-      if (reading.value ? queued > limit : queued <= limit / 2) reading.next(!reading.value);
-    }
-    return queued;
+    this.#queued += delta;
+    return this.#queued;
   }
 
   release(client: MproxyClient): void {
