@@ -27,9 +27,8 @@
  * next limit at four times what a full collection left, V8's largest factor, where V8 would
  * otherwise drop to 1.1–1.3 on a small heap that it sees collected often: back-to-back full
  * collections, in place of the 64 MiB floor. The glibc tunable cannot be had there. A setting
- * the user gave already
- * (in `NODE_OPTIONS`, on the command line, in `GLIBC_TUNABLES`) is left as it is;
- * `MPROXY_PROCESS_SETTINGS=off` runs with Node's defaults.
+ * the user gave already (in `NODE_OPTIONS`, on the command line, in `GLIBC_TUNABLES`) is left
+ * as it is; `MPROXY_PROCESS_SETTINGS=off` runs with Node's defaults.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -101,7 +100,7 @@ const setAtRunTime = new Set<string>();
 
 /** The settings in effect, for the start-up log line. */
 export function processSettingsInEffect(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
-  const flags = nodeFlags(execArgv, env).filter((flag) => /^--(max-semi-space-size|initial-old-space-size)(=|$)/.test(flag));
+  const flags = nodeFlags(execArgv, env).filter((flag) => /^--(max-semi-space-size|initial-old-space-size|heap-growing-percent)(=|$)/.test(flag));
   return [...flags, ...[...setAtRunTime].map((flag) => `${flag} (at run time)`), ...(env.GLIBC_TUNABLES ? [`GLIBC_TUNABLES=${env.GLIBC_TUNABLES}`] : [])];
 }
 

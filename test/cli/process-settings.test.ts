@@ -3,7 +3,16 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defer, stopChild } from '../support/index.js';
-import { GROWING_FLAG, NO_GROWTH_FLAG, OLD_SPACE_FLAG, SEMI_SPACE_FLAG, TRIM_TUNABLE, planProcessSettings, type ProcessFacts } from '../../src/cli/process-settings.js';
+import {
+  GROWING_FLAG,
+  NO_GROWTH_FLAG,
+  OLD_SPACE_FLAG,
+  SEMI_SPACE_FLAG,
+  TRIM_TUNABLE,
+  planProcessSettings,
+  processSettingsInEffect,
+  type ProcessFacts,
+} from '../../src/cli/process-settings.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SECRET = 'process-settings-test-secret-32-bytes-long';
@@ -63,6 +72,17 @@ describe('planProcessSettings', () => {
     const MiB = 1024 * 1024;
     expect(newSpace(false)).toBeGreaterThan(4 * MiB);
     expect(newSpace(true)).toBeLessThanOrEqual(2 * MiB);
+  });
+
+  it('lists the settings in effect, the user\'s own among them, and nothing else', () => {
+    const execArgv = ['--heap-growing-percent=50', '--max-semi-space-size=2', '--stack-size=2000'];
+    const env = { NODE_OPTIONS: '--initial-old-space-size=32 --trace-warnings', GLIBC_TUNABLES: TRIM_TUNABLE };
+    expect(processSettingsInEffect(execArgv, env)).toEqual([
+      '--heap-growing-percent=50',
+      '--max-semi-space-size=2',
+      '--initial-old-space-size=32',
+      `GLIBC_TUNABLES=${TRIM_TUNABLE}`,
+    ]);
   });
 
   it('adds no glibc tunable off Linux', () => {
