@@ -668,8 +668,9 @@ class MproxyRelay implements Relay {
   #openFor(session: DeviceSession, socket: Socket, visitor: VisitorAddress, where: Pick<OpenClientMeta, 'service' | 'serviceport' | 'name'>): Client | undefined {
     const meta: OpenClientMeta = { ...visitor, ...where };
     try {
-      // In a cluster the device's tunnel also carries visitors forwarded by other nodes.
-      const client = this.#cluster ? openUnique((unique) => session.open(unique), meta) : session.open(meta);
+      // One device's tunnel carries the visitors of every port it is reached on (and, in a
+      // cluster, of every node): one address and port can be two visitors at once.
+      const client = openUnique((unique) => session.open(unique), meta);
       this.#metrics?.clientOpened(this.#labels.get(session.id) ?? session.id, client);
       return client;
     } catch (error) {
