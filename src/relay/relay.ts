@@ -792,7 +792,8 @@ class MproxyRelay implements Relay {
     }
     if (!session) return undefined;
     try {
-      const client = session.open(meta);
+      // A UDP visitor and a TCP one can share an address and port on one device's tunnel.
+      const client = openUnique((unique) => session.open(unique), meta);
       this.#metrics?.clientOpened(this.#labels.get(session.id) ?? session.id, client);
       return client;
     } catch {
