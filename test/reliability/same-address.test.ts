@@ -11,6 +11,16 @@ import { expect, it } from 'vitest';
 import { issueToken } from '../../src/index.js';
 import { SECRET, defer, echoServer, freePort, memoryLogger, serve, startDevice, startRelay, until } from './helpers.js';
 
+/** A TCP visitor of `port` from 127.0.0.1:`localPort`, open, whose first bytes came back. */
+async function echoedVisitor(port: number, localPort: number): Promise<void> {
+  const tcp = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort });
+  defer(() => void tcp.destroy());
+  tcp.on('error', () => undefined);
+  await new Promise<void>((resolve) => tcp.once('connect', () => resolve()));
+  tcp.write('ping');
+  await new Promise<void>((resolve) => tcp.once('data', () => resolve()));
+}
+
 it('serves a TCP visitor and an HTTP visitor that share one address and port, the later with the next port number', async () => {
   const log = memoryLogger();
   const tcpPort = await freePort();
@@ -24,12 +34,7 @@ it('serves a TCP visitor and an HTTP visitor that share one address and port, th
   device.tunnel?.clients$.subscribe((client) => seen.push(client.meta.port ?? -1));
 
   const localPort = await freePort();
-  const tcp = net.connect({ host: '127.0.0.1', port: tcpPort, localAddress: '127.0.0.1', localPort });
-  defer(() => void tcp.destroy());
-  tcp.on('error', () => undefined);
-  await new Promise<void>((resolve) => tcp.once('connect', () => resolve()));
-  tcp.write('ping');
-  await new Promise<void>((resolve) => tcp.once('data', () => resolve()));
+  await echoedVisitor(tcpPort, localPort);
 
   const reply = await new Promise<string>((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port: relay.addresses.public.port, localAddress: '127.0.0.1', localPort }, () =>
@@ -66,12 +71,7 @@ it('serves a UDP visitor whose address and port a TCP visitor of the same device
   await new Promise<void>((resolve) => visitor.bind(0, '127.0.0.1', resolve));
   defer(() => new Promise<void>((resolve) => visitor.close(() => resolve())));
   const localPort = visitor.address().port;
-  const tcp = net.connect({ host: '127.0.0.1', port: tcpPort, localAddress: '127.0.0.1', localPort });
-  defer(() => void tcp.destroy());
-  tcp.on('error', () => undefined);
-  await new Promise<void>((resolve) => tcp.once('connect', () => resolve()));
-  tcp.write('ping');
-  await new Promise<void>((resolve) => tcp.once('data', () => resolve()));
+  await echoedVisitor(tcpPort, localPort);
 
   const answer = new Promise<string>((resolve) => visitor.once('message', (datagram) => resolve(datagram.toString())));
   visitor.send('hello', udpPort, '127.0.0.1');
