@@ -168,12 +168,12 @@ async function timedTransfer(local, port, what, visitors, { idle = 0, pems, side
     const ms = performance.now() - t0;
     const cpu = cpuMs(process.cpuUsage(cpu0));
     const main = mainThreadMs() - main0;
-    const relaying1 = pids.map(cpuOf);
-    const relaying = pids.reduce((sum, pid, i) => sum + relaying1[i] - relaying0[i], 0);
-    // Each side's share, so that a reader sees which process a configuration costs.
-    const sideMs = Object.fromEntries(
-      Object.entries(sides).map(([side, of]) => [side, of.reduce((sum, pid) => sum + relaying1[pids.indexOf(pid)] - relaying0[pids.indexOf(pid)], 0)]),
-    );
+    // Each process's CPU over the transfer; each side's share shows which process a
+    // configuration costs.
+    const used = new Map(pids.map((pid, i) => [pid, cpuOf(pid) - relaying0[i]]));
+    const sumOf = (of) => of.reduce((sum, pid) => sum + used.get(pid), 0);
+    const relaying = sumOf(pids);
+    const sideMs = Object.fromEntries(Object.entries(sides).map(([side, of]) => [side, sumOf(of)]));
     if (local.meter.bytes !== bytes) throw new Error(`${what}: the sink counted ${local.meter.bytes} of ${bytes} bytes`);
     return { bytes, ms, cpuMs: cpu, mainMs: main, ...(pids.length > 0 ? { relayingMs: relaying, sideMs } : {}) };
   } finally {
